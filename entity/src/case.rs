@@ -1,0 +1,45 @@
+//! One professional difference between a raising and a receiving agency
+//! about one child. The row is the current projection of the case; its
+//! history lives in append-only tables.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "case")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub partnership_id: Uuid,
+    pub protocol_id: String,
+    pub protocol_version: i32,
+    pub route: String,
+    pub stage: String,
+    pub status: String,
+    pub raising_agency_id: Uuid,
+    pub receiving_agency_id: Uuid,
+    pub child_reference: String,
+    pub category: String,
+    #[sea_orm(column_type = "Text")]
+    pub summary: String,
+    pub version: i32,
+    pub raised_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::partnership::Entity",
+        from = "Column::PartnershipId",
+        to = "super::partnership::Column::Id"
+    )]
+    Partnership,
+}
+
+impl Related<super::partnership::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Partnership.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,8 @@
+//! SeaORM entities: persistence only.
+//!
+//! These types never cross into the GraphQL layer; `service/` maps them to
+//! domain and API types.
+
+pub mod agency;
+pub mod case;
+pub mod partnership;

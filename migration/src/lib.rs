@@ -1,0 +1,20 @@
+//! Schema migrations.
+//!
+//! Each migration is self-contained (its own idens, never `use entity`) and is
+//! never edited once it has landed on main: a change is a new migration.
+//! Every `down` works on SQLite and PostgreSQL.
+
+pub use sea_orm_migration::MigrationStatus;
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_directory_and_cases;
+
+/// Applies the migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_directory_and_cases::Migration)]
+    }
+}

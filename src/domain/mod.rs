@@ -1,0 +1,8 @@
+//! The rules of the professional-differences protocols, as plain Rust.
+//!
+//! Nothing here does I/O, touches the database or knows about GraphQL:
+//! services load state, call these functions and persist what they return.
+
+pub mod agency;
+pub mod calendar;
+pub mod ids;

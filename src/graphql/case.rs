@@ -1,0 +1,139 @@
+//! Cases.
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+
+use super::directory::{Agency, Partnership};
+use super::error::{GqlResult, bad_input};
+use super::loaders::Loaders;
+use crate::domain::ids::CaseId;
+use crate::service::{ServiceError, cases};
+
+/// Whether a case is still being worked on.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::service::cases::CaseStatus")]
+pub enum CaseStatus {
+    /// Raised and not yet closed.
+    Open,
+    /// Closed with an outcome.
+    Resolved,
+    /// Closed by the raising side without an outcome.
+    Withdrawn,
+}
+
+/// One professional difference: an agency disagrees with a decision or
+/// action of another agency about one child.
+pub struct Case(pub cases::Case);
+
+#[Object]
+impl Case {
+    /// Opaque identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Open, resolved or withdrawn.
+    async fn status(&self) -> CaseStatus {
+        self.0.status.into()
+    }
+
+    /// Identifier of the protocol the case was raised under.
+    async fn protocol_id(&self) -> &str {
+        &self.0.protocol_id
+    }
+
+    /// Version of that protocol; a case keeps the version it was raised under.
+    async fn protocol_version(&self) -> i32 {
+        self.0.protocol_version
+    }
+
+    /// The route through the protocol (protocols with one route call it `main`).
+    async fn route(&self) -> &str {
+        &self.0.route
+    }
+
+    /// Key of the stage the case is at, e.g. `stage-2`.
+    async fn stage(&self) -> &str {
+        &self.0.stage
+    }
+
+    /// The child's pseudonymous reference (agency case numbers; never a name).
+    async fn child_reference(&self) -> &str {
+        &self.0.child_reference
+    }
+
+    /// Subject category of the difference.
+    async fn category(&self) -> &str {
+        &self.0.category
+    }
+
+    /// Optimistic-concurrency version: raised by every change. Send it back as
+    /// `expectedVersion` to refuse a change based on a stale view.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    /// When the case was raised.
+    async fn raised_at(&self) -> DateTime<Utc> {
+        self.0.raised_at
+    }
+
+    /// When the case last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// The partnership whose protocol governs the case.
+    async fn partnership(&self, ctx: &Context<'_>) -> Result<Partnership> {
+        let loaders = ctx.data::<Loaders>()?;
+        loaders
+            .partnership
+            .load_one(self.0.partnership_id)
+            .await
+            .gql()?
+            .map(Partnership)
+            .ok_or(ServiceError::NotFound("partnership"))
+            .gql()
+    }
+
+    /// The agency that raised the difference.
+    async fn raising_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
+        load_agency(ctx, self.0.raising_agency_id).await
+    }
+
+    /// The agency whose decision or action is disputed.
+    async fn receiving_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
+        load_agency(ctx, self.0.receiving_agency_id).await
+    }
+}
+
+async fn load_agency(ctx: &Context<'_>, id: crate::domain::ids::AgencyId) -> Result<Agency> {
+    let loaders = ctx.data::<Loaders>()?;
+    loaders
+        .agency
+        .load_one(id)
+        .await
+        .gql()?
+        .map(Agency)
+        .ok_or(ServiceError::NotFound("agency"))
+        .gql()
+}
+
+/// Queries about cases.
+#[derive(Default)]
+pub struct CaseQuery;
+
+#[Object]
+impl CaseQuery {
+    /// One case by id.
+    async fn case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Identifier of the case.")] id: ID,
+    ) -> Result<Case> {
+        let id: CaseId = id.parse().map_err(|_| bad_input("id", "not a valid identifier"))?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        cases::get(db, id).await.map(Case).gql()
+    }
+}

@@ -1,0 +1,143 @@
+//! Partnerships and agencies.
+
+use async_graphql::{Context, ID, Object, Result};
+use sea_orm::DatabaseConnection;
+
+use super::error::{GqlResult, bad_input};
+use super::loaders::Loaders;
+use crate::domain::agency::AgencyKind as DomainAgencyKind;
+use crate::domain::ids::PartnershipId;
+use crate::service::{ServiceError, directory};
+
+/// The sector an agency belongs to.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::agency::AgencyKind")]
+pub enum AgencyKind {
+    /// A police force or one of its units.
+    Police,
+    /// An NHS body: health board, trust, integrated care board, GP practice.
+    Health,
+    /// Children's social care of a local authority.
+    ChildrensSocialCare,
+    /// Schools, colleges and education services.
+    Education,
+    /// The probation service.
+    Probation,
+    /// Housing providers.
+    Housing,
+    /// Voluntary and community organisations.
+    Voluntary,
+    /// Anything else.
+    Other,
+}
+
+/// A safeguarding children partnership (board). It adopts one protocol for
+/// resolving professional differences, and its agencies act under it.
+pub struct Partnership(pub directory::Partnership);
+
+#[Object]
+impl Partnership {
+    /// Opaque identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Stable short code, e.g. `western-bay`; tokens carry it in their
+    /// `partnership` claim.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Identifier of the protocol the partnership has adopted, e.g. `pan-sussex`.
+    async fn protocol_id(&self) -> &str {
+        &self.0.protocol_id
+    }
+
+    /// Identifier of the working-day calendar its deadlines use, e.g.
+    /// `england-and-wales`.
+    async fn calendar(&self) -> &str {
+        &self.0.calendar
+    }
+
+    /// The partnership's agencies, by name.
+    async fn agencies(&self, ctx: &Context<'_>) -> Result<Vec<Agency>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let list = loaders.agencies_of.load_one(self.0.id).await.gql()?.unwrap_or_default();
+        Ok(list.into_iter().map(Agency).collect())
+    }
+}
+
+/// An organisation in a partnership: police, health, children's social care,
+/// education, probation, housing or a voluntary group. Every user acts for one.
+pub struct Agency(pub directory::Agency);
+
+#[Object]
+impl Agency {
+    /// Opaque identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Stable short code, e.g. `wb-police`; tokens carry it in their `agency`
+    /// claim. Unique across all partnerships.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Sector.
+    async fn kind(&self) -> AgencyKind {
+        let kind: DomainAgencyKind = self.0.kind;
+        kind.into()
+    }
+
+    /// The partnership the agency belongs to.
+    async fn partnership(&self, ctx: &Context<'_>) -> Result<Partnership> {
+        let loaders = ctx.data::<Loaders>()?;
+        loaders
+            .partnership
+            .load_one(self.0.partnership_id)
+            .await
+            .gql()?
+            .map(Partnership)
+            .ok_or_else(|| ServiceError::NotFound("partnership"))
+            .gql()
+    }
+}
+
+/// Queries about partnerships and agencies.
+#[derive(Default)]
+pub struct DirectoryQuery;
+
+#[Object]
+impl DirectoryQuery {
+    /// Every partnership, by name.
+    async fn partnerships(&self, ctx: &Context<'_>) -> Result<Vec<Partnership>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let list = directory::partnerships(db).await.gql()?;
+        Ok(list.into_iter().map(Partnership).collect())
+    }
+
+    /// The agencies of one partnership, by name.
+    async fn agencies(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Identifier of the partnership.")] partnership_id: ID,
+    ) -> Result<Vec<Agency>> {
+        let id: PartnershipId = partnership_id
+            .parse()
+            .map_err(|_| bad_input("partnershipId", "not a valid identifier"))?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let list = directory::agencies(db, id).await.gql()?;
+        Ok(list.into_iter().map(Agency).collect())
+    }
+}

@@ -1,0 +1,36 @@
+//! The GraphQL API: thin resolvers over `service/`, no business rule here.
+
+pub mod case;
+pub mod directory;
+pub mod error;
+pub mod loaders;
+
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use sea_orm::DatabaseConnection;
+
+use crate::config::GraphqlArgs;
+
+/// Every query of the API.
+#[derive(MergedObject, Default)]
+pub struct Query(directory::DirectoryQuery, case::CaseQuery);
+
+/// The schema type.
+pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Builds the schema once per process; the database pool rides in its data.
+pub fn build_schema(db: Option<DatabaseConnection>, limits: &GraphqlArgs) -> ApiSchema {
+    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if let Some(db) = db {
+        builder = builder.data(db);
+    }
+    builder.finish()
+}
+
+/// The SDL as `schema.graphql` holds it: sorted, so diffs stay readable.
+pub fn export_sdl() -> String {
+    build_schema(None, &GraphqlArgs::default()).sdl_with_options(
+        SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items(),
+    )
+}

@@ -1,0 +1,11 @@
+//! Use cases: each loads what it needs, applies a domain rule and persists
+//! the result (with its audit event) inside one transaction.
+//!
+//! Services return plain view types; entities never leave this module.
+
+pub mod cases;
+pub mod demo;
+pub mod directory;
+mod error;
+
+pub use error::ServiceError;
