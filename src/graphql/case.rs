@@ -22,10 +22,11 @@ pub enum CaseStatus {
     Withdrawn,
 }
 
-/// One professional difference: an agency disagrees with a decision or
-/// action of another agency about one child.
+/// GraphQL wrapper; the description is on the `#[Object]` impl.
 pub struct Case(pub cases::Case);
 
+/// One professional difference: an agency disagrees with a decision or
+/// action of another agency about one child.
 #[Object]
 impl Case {
     /// Opaque identifier.

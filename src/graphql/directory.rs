@@ -31,10 +31,11 @@ pub enum AgencyKind {
     Other,
 }
 
-/// A safeguarding children partnership (board). It adopts one protocol for
-/// resolving professional differences, and its agencies act under it.
+/// GraphQL wrapper; the description is on the `#[Object]` impl.
 pub struct Partnership(pub directory::Partnership);
 
+/// A safeguarding children partnership (board). It adopts one protocol for
+/// resolving professional differences, and its agencies act under it.
 #[Object]
 impl Partnership {
     /// Opaque identifier.
@@ -72,10 +73,11 @@ impl Partnership {
     }
 }
 
-/// An organisation in a partnership: police, health, children's social care,
-/// education, probation, housing or a voluntary group. Every user acts for one.
+/// GraphQL wrapper; the description is on the `#[Object]` impl.
 pub struct Agency(pub directory::Agency);
 
+/// An organisation in a partnership: police, health, children's social care,
+/// education, probation, housing or a voluntary group. Every user acts for one.
 #[Object]
 impl Agency {
     /// Opaque identifier.

@@ -1,0 +1,1391 @@
+//! The protocols as data: routes, ordered stages, who leads each stage,
+//! time limits, required records, exclusions and the role-by-stage policy.
+//!
+//! Each protocol is a TOML file under `protocols/`, embedded in the binary
+//! and validated once at start by [`builtin`]. A [`Protocol`] value is
+//! always valid: its fields are private and the only ways to get one are
+//! [`builtin`] and [`parse_protocol`], which validate. The file format and
+//! the judgement calls behind each file are in `protocols/README.md`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::domain::policy::Action;
+use crate::domain::role::Role;
+
+/// The embedded protocol files, as (file name, contents).
+const BUILTIN_FILES: [(&str, &str); 5] = [
+    ("western_bay.toml", include_str!("protocols/western_bay.toml")),
+    ("pan_sussex.toml", include_str!("protocols/pan_sussex.toml")),
+    ("leeds.toml", include_str!("protocols/leeds.toml")),
+    ("rotherham.toml", include_str!("protocols/rotherham.toml")),
+    ("six_stage.toml", include_str!("protocols/six_stage.toml")),
+];
+
+/// Parses and validates every built-in protocol; call once at start.
+///
+/// Fails on the first file that does not parse or validate, or if two
+/// files share an id.
+pub fn builtin() -> Result<Vec<Protocol>, ProtocolError> {
+    let mut protocols: Vec<Protocol> = Vec::with_capacity(BUILTIN_FILES.len());
+    for (file, text) in BUILTIN_FILES {
+        let protocol = parse_protocol(text).map_err(|error| ProtocolError::InFile {
+            file: file.to_owned(),
+            error: Box::new(error),
+        })?;
+        if protocols.iter().any(|p| p.id == protocol.id) {
+            return Err(ProtocolError::DuplicateId(protocol.id));
+        }
+        protocols.push(protocol);
+    }
+    Ok(protocols)
+}
+
+/// Parses one protocol from TOML text and validates it.
+pub fn parse_protocol(toml_text: &str) -> Result<Protocol, ProtocolError> {
+    let protocol: Protocol = toml::from_str(toml_text).map_err(|e| ProtocolError::Parse {
+        message: e.to_string(),
+    })?;
+    let problems = protocol.problems();
+    if problems.is_empty() {
+        Ok(protocol)
+    } else {
+        Err(ProtocolError::Invalid {
+            id: protocol.id,
+            problems,
+        })
+    }
+}
+
+/// Why a protocol definition was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The text is not TOML, or not shaped like a protocol (a missing or
+    /// unknown key, an unknown role, a wrong type); the message says where.
+    #[error("protocol is not well-formed: {message}")]
+    Parse {
+        /// The TOML parser's message, with line and column.
+        message: String,
+    },
+    /// The protocol parsed but breaks one or more rules.
+    #[error("protocol {id} is invalid: {}", join(problems))]
+    Invalid {
+        /// The protocol's id as written.
+        id: String,
+        /// Everything that is wrong, in file order.
+        problems: Vec<Problem>,
+    },
+    /// A built-in file failed; `error` says how.
+    #[error("built-in protocol file {file}: {error}")]
+    InFile {
+        /// The file name under `protocols/`.
+        file: String,
+        /// What was wrong with it.
+        error: Box<ProtocolError>,
+    },
+    /// Two built-in protocols share an id.
+    #[error("two built-in protocols have the id {0}")]
+    DuplicateId(String),
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One broken rule in a protocol definition. `route` and `stage` are ids
+/// and keys as written in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A required text is empty.
+    Empty {
+        /// Where, e.g. `name` or `route main stage stage-1 raising_lead.wording`.
+        field: String,
+    },
+    /// An id or key is not lowercase letters, digits and single hyphens.
+    BadKey {
+        /// Which kind of key (protocol id, route id, stage key, category key).
+        what: &'static str,
+        /// The key as written.
+        value: String,
+    },
+    /// `version` is 0; versions start at 1.
+    VersionZero,
+    /// The protocol has no routes.
+    NoRoutes,
+    /// Two routes share an id.
+    DuplicateRoute {
+        /// The repeated id.
+        route: String,
+    },
+    /// A route has no stages.
+    NoStages {
+        /// The route.
+        route: String,
+    },
+    /// Two stages of one route share a key.
+    DuplicateStage {
+        /// The route.
+        route: String,
+        /// The repeated key.
+        stage: String,
+    },
+    /// A stage's number is not greater than the one before it.
+    NumberNotAscending {
+        /// The route.
+        route: String,
+        /// The stage out of order.
+        stage: String,
+    },
+    /// The first stage of a route is not an entry stage.
+    FirstStageNotEntry {
+        /// The route.
+        route: String,
+    },
+    /// An entry stage lets nobody raise a case.
+    EntryWithoutRaise {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+    },
+    /// A stage that is not an entry stage lists roles for `raise`.
+    RaiseAtNonEntry {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+    },
+    /// An entry stage lists roles for `start_higher`, which only makes
+    /// sense above the normal way in.
+    StartHigherAtEntry {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+    },
+    /// Nobody may escalate from a stage that has a stage above it.
+    NoEscalator {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+    },
+    /// The last stage of a route lists roles for `escalate`.
+    EscalateFromLast {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+    },
+    /// `skip_stage` is set at a stage with fewer than two stages above it.
+    NothingToSkip {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+    },
+    /// Nobody may resolve at a stage.
+    NoResolver {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+    },
+    /// Nobody may add a record at a stage.
+    NoRecorder {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+    },
+    /// A lead lists no roles.
+    NoLeadRoles {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+        /// `raising_lead` or `receiving_lead`.
+        side: &'static str,
+    },
+    /// A role appears twice in one list.
+    RepeatedRole {
+        /// Where, e.g. `route main stage stage-1 allow.escalate`.
+        field: String,
+        /// The repeated role.
+        role: Role,
+    },
+    /// `read_report` lists roles at a stage where `report = "none"`.
+    ReportNotAvailable {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+    },
+    /// A time limit is zero.
+    ZeroDays {
+        /// Where, e.g. `route challenge stage stage-1 form_within_working_days`.
+        field: String,
+    },
+    /// The stage's overall limit is shorter than its form and response
+    /// limits together, or missing while they are given.
+    TimeLimitTooShort {
+        /// The route.
+        route: String,
+        /// The stage.
+        stage: String,
+    },
+    /// A required record refers to a stage that is not earlier in the route.
+    RecordOfUnknownStage {
+        /// The route.
+        route: String,
+        /// The stage holding the record.
+        stage: String,
+        /// The `of_stage` as written.
+        of_stage: String,
+    },
+    /// Two categories share a key.
+    DuplicateCategory {
+        /// The repeated key.
+        key: String,
+    },
+    /// The categories lack the catch-all `other`.
+    NoOtherCategory,
+    /// An exclusion kind is listed twice.
+    DuplicateExclusion {
+        /// The repeated kind.
+        kind: ExclusionKind,
+    },
+    /// A rule names a route the protocol does not have.
+    RuleUnknownRoute {
+        /// The rule's name in the file.
+        rule: &'static str,
+        /// The route as written.
+        route: String,
+    },
+    /// A rule names a stage its route does not have.
+    RuleUnknownStage {
+        /// The rule's name in the file.
+        rule: &'static str,
+        /// The route.
+        route: String,
+        /// The stage as written.
+        stage: String,
+    },
+    /// A rule's number is out of range.
+    RuleOutOfRange {
+        /// The field, e.g. `rules.repeated_disagreement.count`.
+        field: &'static str,
+        /// The smallest allowed value.
+        min: u32,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Empty { field } => write!(f, "{field} is empty"),
+            Problem::BadKey { what, value } => write!(
+                f,
+                "{what} {value:?} must be lowercase letters and digits separated by single hyphens"
+            ),
+            Problem::VersionZero => write!(f, "version must be 1 or more"),
+            Problem::NoRoutes => write!(f, "the protocol has no routes"),
+            Problem::DuplicateRoute { route } => write!(f, "route {route} is defined twice"),
+            Problem::NoStages { route } => write!(f, "route {route} has no stages"),
+            Problem::DuplicateStage { route, stage } => {
+                write!(f, "route {route}: stage {stage} is defined twice")
+            }
+            Problem::NumberNotAscending { route, stage } => write!(
+                f,
+                "route {route}: stage {stage} must have a higher number than the stage before it"
+            ),
+            Problem::FirstStageNotEntry { route } => {
+                write!(f, "route {route}: the first stage must be an entry stage")
+            }
+            Problem::EntryWithoutRaise { route, stage } => write!(
+                f,
+                "route {route} stage {stage}: an entry stage must let at least one role raise"
+            ),
+            Problem::RaiseAtNonEntry { route, stage } => write!(
+                f,
+                "route {route} stage {stage}: only entry stages may list roles for raise (use start_higher)"
+            ),
+            Problem::StartHigherAtEntry { route, stage } => write!(
+                f,
+                "route {route} stage {stage}: start_higher must be empty at an entry stage"
+            ),
+            Problem::NoEscalator { route, stage } => write!(
+                f,
+                "route {route} stage {stage}: at least one role must be able to escalate"
+            ),
+            Problem::EscalateFromLast { route, stage } => write!(
+                f,
+                "route {route} stage {stage}: the last stage cannot be escalated from"
+            ),
+            Problem::NothingToSkip { route, stage } => write!(
+                f,
+                "route {route} stage {stage}: skip_stage needs at least two stages above"
+            ),
+            Problem::NoResolver { route, stage } => write!(
+                f,
+                "route {route} stage {stage}: at least one role must be able to resolve"
+            ),
+            Problem::NoRecorder { route, stage } => write!(
+                f,
+                "route {route} stage {stage}: at least one role must be able to add a record"
+            ),
+            Problem::NoLeadRoles { route, stage, side } => {
+                write!(f, "route {route} stage {stage}: {side} lists no roles")
+            }
+            Problem::RepeatedRole { field, role } => write!(f, "{field} lists {role} twice"),
+            Problem::ReportNotAvailable { route, stage } => write!(
+                f,
+                "route {route} stage {stage}: read_report lists roles but report is \"none\""
+            ),
+            Problem::ZeroDays { field } => write!(f, "{field} must be at least 1 working day"),
+            Problem::TimeLimitTooShort { route, stage } => write!(
+                f,
+                "route {route} stage {stage}: time_limit_working_days must be given and at least form_within plus response_within"
+            ),
+            Problem::RecordOfUnknownStage {
+                route,
+                stage,
+                of_stage,
+            } => write!(
+                f,
+                "route {route} stage {stage}: a required record refers to {of_stage}, which is not an earlier stage"
+            ),
+            Problem::DuplicateCategory { key } => write!(f, "category {key} is defined twice"),
+            Problem::NoOtherCategory => write!(f, "the categories must include \"other\""),
+            Problem::DuplicateExclusion { kind } => {
+                write!(f, "exclusion {} is listed twice", kind.as_str())
+            }
+            Problem::RuleUnknownRoute { rule, route } => {
+                write!(f, "rules.{rule} names unknown route {route}")
+            }
+            Problem::RuleUnknownStage { rule, route, stage } => {
+                write!(f, "rules.{rule} names unknown stage {stage} of route {route}")
+            }
+            Problem::RuleOutOfRange { field, min } => write!(f, "{field} must be at least {min}"),
+        }
+    }
+}
+
+/// A partnership's protocol for resolving professional differences, as one
+/// version of one definition. Always valid.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocol {
+    id: String,
+    version: u32,
+    name: String,
+    source: String,
+    calendar: String,
+    description: String,
+    #[serde(default)]
+    notes: Vec<String>,
+    read_statistics: Vec<Role>,
+    categories: Vec<Category>,
+    #[serde(default)]
+    exclusions: Vec<Exclusion>,
+    #[serde(default)]
+    rules: Rules,
+    routes: Vec<Route>,
+}
+
+impl Protocol {
+    /// Stable id, e.g. `"western-bay"`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Version of the definition, from 1; a case keeps the version it was
+    /// raised under.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Human-readable name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Which source document the definition follows, e.g. `"seed 000"`.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The working-day calendar deadlines use, e.g. `"england-and-wales"`.
+    pub fn calendar(&self) -> &str {
+        &self.calendar
+    }
+
+    /// A short summary of the protocol.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Guidance from the source that the software does not enforce.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Roles that may read the partnership-wide statistics (decided at the
+    /// protocol level, not per stage).
+    pub fn read_statistics(&self) -> &[Role] {
+        &self.read_statistics
+    }
+
+    /// Subject categories a case may be about; always includes `other`.
+    pub fn categories(&self) -> &[Category] {
+        &self.categories
+    }
+
+    /// The category with this key, if any.
+    pub fn category(&self, key: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.key == key)
+    }
+
+    /// Matters this protocol says are out of its scope, with where each
+    /// belongs instead. A kind not listed is not excluded by this protocol.
+    pub fn exclusions(&self) -> &[Exclusion] {
+        &self.exclusions
+    }
+
+    /// The exclusion of this kind, if the protocol has one.
+    pub fn exclusion(&self, kind: ExclusionKind) -> Option<&Exclusion> {
+        self.exclusions.iter().find(|e| e.kind == kind)
+    }
+
+    /// Protocol-specific rules (repeated disagreements, family told, ...).
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The routes (situations) a case may follow; most protocols have one.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The route with this id, if any.
+    pub fn route(&self, id: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.id == id)
+    }
+
+    /// The stage `key` of route `route`, if both exist.
+    pub fn stage(&self, route: &str, key: &str) -> Option<&Stage> {
+        self.route(route)?.stage(key)
+    }
+
+    /// The stage after `key` in route `route`; `None` at the last stage or
+    /// if either is unknown.
+    pub fn next_stage(&self, route: &str, key: &str) -> Option<&Stage> {
+        self.route(route)?.next_stage(key)
+    }
+
+    /// The stages of `route` where a case may be raised in the normal way;
+    /// empty if the route is unknown.
+    pub fn entry_stages(&self, route: &str) -> Vec<&Stage> {
+        self.route(route)
+            .map(|r| r.stages.iter().filter(|s| s.entry).collect())
+            .unwrap_or_default()
+    }
+
+    fn problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        key_ok(&mut p, "protocol id", &self.id);
+        if self.version == 0 {
+            p.push(Problem::VersionZero);
+        }
+        for (field, value) in [
+            ("name", &self.name),
+            ("source", &self.source),
+            ("calendar", &self.calendar),
+            ("description", &self.description),
+        ] {
+            not_empty(&mut p, field, value);
+        }
+        roles_unique(&mut p, "read_statistics", &self.read_statistics);
+
+        let mut keys = BTreeSet::new();
+        for category in &self.categories {
+            key_ok(&mut p, "category key", &category.key);
+            not_empty(&mut p, &format!("category {} name", category.key), &category.name);
+            if !keys.insert(category.key.as_str()) {
+                p.push(Problem::DuplicateCategory {
+                    key: category.key.clone(),
+                });
+            }
+        }
+        if !keys.contains("other") {
+            p.push(Problem::NoOtherCategory);
+        }
+
+        let mut kinds = BTreeSet::new();
+        for exclusion in &self.exclusions {
+            let at = format!("exclusion {}", exclusion.kind.as_str());
+            not_empty(&mut p, &format!("{at} text"), &exclusion.text);
+            not_empty(&mut p, &format!("{at} redirect"), &exclusion.redirect);
+            if !kinds.insert(exclusion.kind) {
+                p.push(Problem::DuplicateExclusion {
+                    kind: exclusion.kind,
+                });
+            }
+        }
+
+        if self.routes.is_empty() {
+            p.push(Problem::NoRoutes);
+        }
+        let mut ids = BTreeSet::new();
+        for route in &self.routes {
+            if !ids.insert(route.id.as_str()) {
+                p.push(Problem::DuplicateRoute {
+                    route: route.id.clone(),
+                });
+            }
+            route.problems(&mut p);
+        }
+        self.rules.problems(self, &mut p);
+        p
+    }
+}
+
+/// A situation-specific ladder of stages (Leeds has one per situation,
+/// Rotherham a practice route and a challenge route; the others one).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    id: String,
+    name: String,
+    description: String,
+    stages: Vec<Stage>,
+}
+
+impl Route {
+    /// Stable id, e.g. `"main"` or `"challenge"`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Human-readable name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// When this route applies.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The stages in order, lowest first.
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// The stage with this key, if any.
+    pub fn stage(&self, key: &str) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.key == key)
+    }
+
+    /// The stage after `key`; `None` at the last stage or for an unknown key.
+    pub fn next_stage(&self, key: &str) -> Option<&Stage> {
+        let at = self.position(key)?;
+        self.stages.get(at + 1)
+    }
+
+    /// The zero-based position of stage `key` in the route, if present;
+    /// use it to compare how far apart two stages are.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.key == key)
+    }
+
+    fn problems(&self, p: &mut Vec<Problem>) {
+        key_ok(p, "route id", &self.id);
+        not_empty(p, &format!("route {} name", self.id), &self.name);
+        not_empty(p, &format!("route {} description", self.id), &self.description);
+        let Some(first) = self.stages.first() else {
+            p.push(Problem::NoStages {
+                route: self.id.clone(),
+            });
+            return;
+        };
+        if !first.entry {
+            p.push(Problem::FirstStageNotEntry {
+                route: self.id.clone(),
+            });
+        }
+        let count = self.stages.len();
+        for (i, stage) in self.stages.iter().enumerate() {
+            let earlier = &self.stages[..i];
+            if earlier.iter().any(|s| s.key == stage.key) {
+                p.push(Problem::DuplicateStage {
+                    route: self.id.clone(),
+                    stage: stage.key.clone(),
+                });
+            }
+            if earlier.last().is_some_and(|prev| prev.number >= stage.number) {
+                p.push(Problem::NumberNotAscending {
+                    route: self.id.clone(),
+                    stage: stage.key.clone(),
+                });
+            }
+            stage.problems(&self.id, earlier, count - i - 1, p);
+        }
+    }
+}
+
+/// One step of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    key: String,
+    number: u32,
+    name: String,
+    description: String,
+    #[serde(default)]
+    entry: bool,
+    raising_lead: Lead,
+    receiving_lead: Lead,
+    #[serde(default)]
+    time_limit_working_days: Option<u32>,
+    #[serde(default)]
+    form_within_working_days: Option<u32>,
+    #[serde(default)]
+    response_within_working_days: Option<u32>,
+    #[serde(default)]
+    notify_director_within_working_days: Option<u32>,
+    #[serde(default)]
+    records: Vec<RequiredRecord>,
+    #[serde(default)]
+    board_told: bool,
+    #[serde(default)]
+    report: ReportUse,
+    #[serde(default)]
+    escalator_states_timeframe: bool,
+    #[serde(default)]
+    questions: Vec<QuestionGroup>,
+    #[serde(default)]
+    notes: Vec<String>,
+    allow: StagePolicy,
+}
+
+impl Stage {
+    /// Stable key within the route, e.g. `"stage-2"` or `"board-chair"`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The protocol's own number for the stage (Western Bay's informal
+    /// discussion is 0); ascending within a route.
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// Human-readable name, e.g. `"Manager to manager"`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What happens at the stage, close to the source's words.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Whether a case may be raised at this stage in the normal way.
+    pub fn is_entry(&self) -> bool {
+        self.entry
+    }
+
+    /// Who acts for the raising agency at this stage.
+    pub fn raising_lead(&self) -> &Lead {
+        &self.raising_lead
+    }
+
+    /// Who acts for the receiving agency at this stage or, at a partnership
+    /// stage, who takes the matter for the partnership.
+    pub fn receiving_lead(&self) -> &Lead {
+        &self.receiving_lead
+    }
+
+    /// Working days the stage may take from the day it is reached, where
+    /// the source gives a limit.
+    pub fn time_limit_working_days(&self) -> Option<u32> {
+        self.time_limit_working_days
+    }
+
+    /// Working days within which the challenge form must be sent.
+    pub fn form_within_working_days(&self) -> Option<u32> {
+        self.form_within_working_days
+    }
+
+    /// Working days within which the response must be given.
+    pub fn response_within_working_days(&self) -> Option<u32> {
+        self.response_within_working_days
+    }
+
+    /// Working days within which a director must be told.
+    pub fn notify_director_within_working_days(&self) -> Option<u32> {
+        self.notify_director_within_working_days
+    }
+
+    /// What must be recorded at this stage.
+    pub fn records(&self) -> &[RequiredRecord] {
+        &self.records
+    }
+
+    /// Whether the board or partnership is told when a case reaches this
+    /// stage.
+    pub fn board_told(&self) -> bool {
+        self.board_told
+    }
+
+    /// Whether the Resolution of Professional Differences Report is
+    /// required or available at this stage.
+    pub fn report(&self) -> ReportUse {
+        self.report
+    }
+
+    /// Whether whoever raises or escalates to this stage must state the
+    /// timeframe for resolution at it (Pan-Sussex).
+    pub fn escalator_states_timeframe(&self) -> bool {
+        self.escalator_states_timeframe
+    }
+
+    /// Questions the source asks the professionals to work through here.
+    pub fn questions(&self) -> &[QuestionGroup] {
+        &self.questions
+    }
+
+    /// Guidance from the source that the software does not enforce.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Which roles may take each action at this stage.
+    pub fn policy(&self) -> &StagePolicy {
+        &self.allow
+    }
+
+    fn problems(&self, route: &str, earlier: &[Stage], above: usize, p: &mut Vec<Problem>) {
+        let at = format!("route {route} stage {}", self.key);
+        let here = || (route.to_owned(), self.key.clone());
+        key_ok(p, "stage key", &self.key);
+        not_empty(p, &format!("{at} name"), &self.name);
+        not_empty(p, &format!("{at} description"), &self.description);
+        for (side, lead) in [
+            ("raising_lead", &self.raising_lead),
+            ("receiving_lead", &self.receiving_lead),
+        ] {
+            not_empty(p, &format!("{at} {side}.wording"), &lead.wording);
+            if lead.roles.is_empty() {
+                let (route, stage) = here();
+                p.push(Problem::NoLeadRoles { route, stage, side });
+            }
+            roles_unique(p, &format!("{at} {side}.roles"), &lead.roles);
+        }
+
+        for (field, days) in [
+            ("time_limit_working_days", self.time_limit_working_days),
+            ("form_within_working_days", self.form_within_working_days),
+            ("response_within_working_days", self.response_within_working_days),
+            (
+                "notify_director_within_working_days",
+                self.notify_director_within_working_days,
+            ),
+        ] {
+            if days == Some(0) {
+                p.push(Problem::ZeroDays {
+                    field: format!("{at} {field}"),
+                });
+            }
+        }
+        let parts = self.form_within_working_days.unwrap_or(0)
+            + self.response_within_working_days.unwrap_or(0);
+        if parts > 0 && self.time_limit_working_days.is_none_or(|limit| limit < parts) {
+            let (route, stage) = here();
+            p.push(Problem::TimeLimitTooShort { route, stage });
+        }
+
+        for record in &self.records {
+            not_empty(p, &format!("{at} record text"), &record.text);
+            if let Some(of) = &record.of_stage
+                && !earlier.iter().any(|s| &s.key == of)
+            {
+                let (route, stage) = here();
+                p.push(Problem::RecordOfUnknownStage {
+                    route,
+                    stage,
+                    of_stage: of.clone(),
+                });
+            }
+        }
+        for group in &self.questions {
+            not_empty(p, &format!("{at} question heading"), &group.heading);
+            for item in &group.items {
+                not_empty(p, &format!("{at} question"), item);
+            }
+        }
+
+        let allow = &self.allow;
+        for action in Action::ALL {
+            if action != Action::ReadStatistics {
+                roles_unique(
+                    p,
+                    &format!("{at} allow.{}", action.as_str()),
+                    allow.roles(action),
+                );
+            }
+        }
+        let rules: [(bool, fn(String, String) -> Problem); 9] = [
+            (self.entry && allow.raise.is_empty(), |route, stage| {
+                Problem::EntryWithoutRaise { route, stage }
+            }),
+            (!self.entry && !allow.raise.is_empty(), |route, stage| {
+                Problem::RaiseAtNonEntry { route, stage }
+            }),
+            (self.entry && !allow.start_higher.is_empty(), |route, stage| {
+                Problem::StartHigherAtEntry { route, stage }
+            }),
+            (above > 0 && allow.escalate.is_empty(), |route, stage| {
+                Problem::NoEscalator { route, stage }
+            }),
+            (above == 0 && !allow.escalate.is_empty(), |route, stage| {
+                Problem::EscalateFromLast { route, stage }
+            }),
+            (above < 2 && !allow.skip_stage.is_empty(), |route, stage| {
+                Problem::NothingToSkip { route, stage }
+            }),
+            (allow.resolve.is_empty(), |route, stage| Problem::NoResolver {
+                route,
+                stage,
+            }),
+            (allow.add_record.is_empty(), |route, stage| {
+                Problem::NoRecorder { route, stage }
+            }),
+            (
+                self.report == ReportUse::None && !allow.read_report.is_empty(),
+                |route, stage| Problem::ReportNotAvailable { route, stage },
+            ),
+        ];
+        for (broken, problem) in rules {
+            if broken {
+                let (route, stage) = here();
+                p.push(problem(route, stage));
+            }
+        }
+    }
+}
+
+/// Who leads a stage on one side: the roles it maps to, and the source's
+/// own wording.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lead {
+    roles: Vec<Role>,
+    wording: String,
+}
+
+impl Lead {
+    /// The roles that stand for this lead.
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    /// The source's own words for who leads.
+    pub fn wording(&self) -> &str {
+        &self.wording
+    }
+}
+
+/// A record the protocol asks for at a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredRecord {
+    kind: RecordKind,
+    text: String,
+    #[serde(default)]
+    of_stage: Option<String>,
+}
+
+impl RequiredRecord {
+    /// What sort of record.
+    pub fn kind(&self) -> RecordKind {
+        self.kind
+    }
+
+    /// What it must contain, close to the source's words.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// If it is the record of an earlier stage passed on, that stage's key.
+    pub fn of_stage(&self) -> Option<&str> {
+        self.of_stage.as_deref()
+    }
+}
+
+/// Sorts of record a protocol asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A written record of a discussion.
+    Discussion,
+    /// The record of a meeting.
+    Meeting,
+    /// A letter or written request.
+    Letter,
+    /// An analysis, e.g. of the risk to the child.
+    Analysis,
+    /// A challenge form (Rotherham).
+    Form,
+    /// A response to a form or letter.
+    Response,
+    /// The Resolution of Professional Differences Report.
+    Report,
+    /// A notification to someone who must be told.
+    Notification,
+}
+
+impl RecordKind {
+    /// The data-file spelling, e.g. `"analysis"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Discussion => "discussion",
+            RecordKind::Meeting => "meeting",
+            RecordKind::Letter => "letter",
+            RecordKind::Analysis => "analysis",
+            RecordKind::Form => "form",
+            RecordKind::Response => "response",
+            RecordKind::Report => "report",
+            RecordKind::Notification => "notification",
+        }
+    }
+}
+
+/// Whether the Resolution of Professional Differences Report is used at a
+/// stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportUse {
+    /// Not at this stage.
+    #[default]
+    None,
+    /// It may be produced (derived from the case) and read.
+    Available,
+    /// The protocol requires it to be completed at this stage.
+    Required,
+}
+
+/// A heading with the questions under it (seed 004's stage 1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionGroup {
+    heading: String,
+    items: Vec<String>,
+}
+
+impl QuestionGroup {
+    /// The heading question.
+    pub fn heading(&self) -> &str {
+        &self.heading
+    }
+
+    /// The questions under it.
+    pub fn items(&self) -> &[String] {
+        &self.items
+    }
+}
+
+/// Which roles may take each action at one stage: the `[allow]` table.
+/// Every key is required, so a forgotten action is a parse error.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagePolicy {
+    raise: Vec<Role>,
+    start_higher: Vec<Role>,
+    add_record: Vec<Role>,
+    record_view: Vec<Role>,
+    agree_action: Vec<Role>,
+    escalate: Vec<Role>,
+    skip_stage: Vec<Role>,
+    accept: Vec<Role>,
+    resolve: Vec<Role>,
+    withdraw: Vec<Role>,
+    read_audit_trail: Vec<Role>,
+    read_report: Vec<Role>,
+}
+
+impl StagePolicy {
+    /// The roles that may take `action` at this stage, as listed in the
+    /// file. `ReadStatistics` is protocol-wide (see
+    /// [`Protocol::read_statistics`]) and yields an empty list here.
+    pub fn roles(&self, action: Action) -> &[Role] {
+        match action {
+            Action::Raise => &self.raise,
+            Action::StartHigher => &self.start_higher,
+            Action::AddRecord => &self.add_record,
+            Action::RecordView => &self.record_view,
+            Action::AgreeAction => &self.agree_action,
+            Action::Escalate => &self.escalate,
+            Action::SkipStage => &self.skip_stage,
+            Action::Accept => &self.accept,
+            Action::Resolve => &self.resolve,
+            Action::Withdraw => &self.withdraw,
+            Action::ReadAuditTrail => &self.read_audit_trail,
+            Action::ReadReport => &self.read_report,
+            Action::ReadStatistics => &[],
+        }
+    }
+}
+
+/// A subject a case may be about.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    key: String,
+    name: String,
+}
+
+impl Category {
+    /// Stable key, e.g. `"information-sharing"`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The source's wording.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A matter the protocol does not cover, and where it belongs instead.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exclusion {
+    kind: ExclusionKind,
+    text: String,
+    redirect: String,
+}
+
+impl Exclusion {
+    /// Which kind of matter.
+    pub fn kind(&self) -> ExclusionKind {
+        self.kind
+    }
+
+    /// What the source says about it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The procedure it belongs to instead, for the refusal's message.
+    pub fn redirect(&self) -> &str {
+        &self.redirect
+    }
+}
+
+/// The kinds of matter a protocol may exclude (the raising triage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExclusionKind {
+    /// A disagreement inside one agency.
+    IntraAgency,
+    /// A complaint about a named professional.
+    ComplaintAboutProfessional,
+    /// Use by a child, young person or family.
+    ChildOrFamilyUse,
+    /// No consensus at a child protection conference.
+    ConferenceNonConsensus,
+    /// A child on the register (with a plan) thought not adequately
+    /// protected.
+    RegisteredChildUnprotected,
+}
+
+impl ExclusionKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ExclusionKind; 5] = [
+        ExclusionKind::IntraAgency,
+        ExclusionKind::ComplaintAboutProfessional,
+        ExclusionKind::ChildOrFamilyUse,
+        ExclusionKind::ConferenceNonConsensus,
+        ExclusionKind::RegisteredChildUnprotected,
+    ];
+
+    /// The data-file spelling, e.g. `"intra_agency"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExclusionKind::IntraAgency => "intra_agency",
+            ExclusionKind::ComplaintAboutProfessional => "complaint_about_professional",
+            ExclusionKind::ChildOrFamilyUse => "child_or_family_use",
+            ExclusionKind::ConferenceNonConsensus => "conference_non_consensus",
+            ExclusionKind::RegisteredChildUnprotected => "registered_child_unprotected",
+        }
+    }
+
+    /// The kind spelled `s`, if any.
+    pub fn parse(s: &str) -> Option<ExclusionKind> {
+        ExclusionKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Protocol-specific rules; each is absent unless the source has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    #[serde(default)]
+    repeated_disagreement: Option<RepeatedDisagreement>,
+    #[serde(default)]
+    family_told: Option<FamilyTold>,
+    #[serde(default)]
+    step_down_check: Option<StepDownCheck>,
+    #[serde(default)]
+    conference_request_backing: Option<ConferenceRequestBacking>,
+}
+
+impl Rules {
+    /// Pan-Sussex: similar disagreements repeating send a case to a stage.
+    pub fn repeated_disagreement(&self) -> Option<&RepeatedDisagreement> {
+        self.repeated_disagreement.as_ref()
+    }
+
+    /// Rotherham: the family is told of challenge escalations.
+    pub fn family_told(&self) -> Option<&FamilyTold> {
+        self.family_told.as_ref()
+    }
+
+    /// Rotherham: the check after a step-down to child-in-need planning.
+    pub fn step_down_check(&self) -> Option<&StepDownCheck> {
+        self.step_down_check.as_ref()
+    }
+
+    /// Leeds: a backed request for a conference should normally be agreed.
+    pub fn conference_request_backing(&self) -> Option<&ConferenceRequestBacking> {
+        self.conference_request_backing.as_ref()
+    }
+
+    fn problems(&self, protocol: &Protocol, p: &mut Vec<Problem>) {
+        let mut check = |rule: &'static str, route: &str, stage: Option<&str>, text: &str| {
+            not_empty(p, &format!("rules.{rule}.text"), text);
+            match (protocol.route(route), stage) {
+                (None, _) => p.push(Problem::RuleUnknownRoute {
+                    rule,
+                    route: route.to_owned(),
+                }),
+                (Some(r), Some(stage)) if r.stage(stage).is_none() => {
+                    p.push(Problem::RuleUnknownStage {
+                        rule,
+                        route: route.to_owned(),
+                        stage: stage.to_owned(),
+                    });
+                }
+                _ => {}
+            }
+        };
+        if let Some(r) = &self.repeated_disagreement {
+            check("repeated_disagreement", &r.route, Some(&r.to_stage), &r.text);
+        }
+        if let Some(r) = &self.family_told {
+            check("family_told", &r.route, None, &r.text);
+        }
+        if let Some(r) = &self.step_down_check {
+            check("step_down_check", &r.route, Some(&r.restart_stage), &r.text);
+        }
+        if let Some(r) = &self.conference_request_backing {
+            check("conference_request_backing", &r.route, Some(&r.stage), &r.text);
+            roles_unique(p, "rules.conference_request_backing.backed_by", &r.backed_by);
+            if r.backed_by.is_empty() {
+                p.push(Problem::Empty {
+                    field: "rules.conference_request_backing.backed_by".to_owned(),
+                });
+            }
+        }
+        if let Some(r) = &self.repeated_disagreement {
+            if r.count < 2 {
+                p.push(Problem::RuleOutOfRange {
+                    field: "rules.repeated_disagreement.count",
+                    min: 2,
+                });
+            }
+            if r.window_days < 1 {
+                p.push(Problem::RuleOutOfRange {
+                    field: "rules.repeated_disagreement.window_days",
+                    min: 1,
+                });
+            }
+        }
+        if let Some(r) = &self.step_down_check
+            && r.after_days < 1
+        {
+            p.push(Problem::RuleOutOfRange {
+                field: "rules.step_down_check.after_days",
+                min: 1,
+            });
+        }
+    }
+}
+
+/// Pan-Sussex: when `count` similar disagreements between the same agencies
+/// are recorded within `window_days` calendar days, the matter goes to
+/// `to_stage` of `route`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatedDisagreement {
+    route: String,
+    to_stage: String,
+    count: u32,
+    window_days: u32,
+    text: String,
+}
+
+impl RepeatedDisagreement {
+    /// The route the trigger applies to.
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+
+    /// The stage the matter goes to.
+    pub fn to_stage(&self) -> &str {
+        &self.to_stage
+    }
+
+    /// How many similar disagreements (including the new one) trigger it.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Within how many calendar days.
+    pub fn window_days(&self) -> u32 {
+        self.window_days
+    }
+
+    /// The source's wording.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Rotherham: families are told of challenge escalations raised.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyTold {
+    route: String,
+    text: String,
+}
+
+impl FamilyTold {
+    /// The route whose escalations the family is told of.
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+
+    /// The source's wording.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Rotherham: `after_days` calendar days after a step-down to child-in-need
+/// planning, the conference chair checks a plan is in place; if not, a case
+/// is raised at `restart_stage` of `route`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDownCheck {
+    route: String,
+    restart_stage: String,
+    after_days: u32,
+    text: String,
+}
+
+impl StepDownCheck {
+    /// The route a failed check starts.
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+
+    /// The stage a failed check starts at.
+    pub fn restart_stage(&self) -> &str {
+        &self.restart_stage
+    }
+
+    /// Calendar days after the conference (six weeks: 42).
+    pub fn after_days(&self) -> u32 {
+        self.after_days
+    }
+
+    /// The source's wording.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Leeds: a request for a child protection conference backed by one of
+/// `backed_by` should normally be agreed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConferenceRequestBacking {
+    route: String,
+    stage: String,
+    backed_by: Vec<Role>,
+    text: String,
+}
+
+impl ConferenceRequestBacking {
+    /// The route of conference requests.
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+
+    /// The stage where the backing applies.
+    pub fn stage(&self) -> &str {
+        &self.stage
+    }
+
+    /// Roles whose backing makes the request normally agreed.
+    pub fn backed_by(&self) -> &[Role] {
+        &self.backed_by
+    }
+
+    /// The source's wording.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+fn not_empty(p: &mut Vec<Problem>, field: &str, value: &str) {
+    if value.trim().is_empty() {
+        p.push(Problem::Empty {
+            field: field.to_owned(),
+        });
+    }
+}
+
+fn key_ok(p: &mut Vec<Problem>, what: &'static str, value: &str) {
+    let ok = !value.is_empty()
+        && value
+            .split('-')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if !ok {
+        p.push(Problem::BadKey {
+            what,
+            value: value.to_owned(),
+        });
+    }
+}
+
+fn roles_unique(p: &mut Vec<Problem>, field: &str, roles: &[Role]) {
+    let mut seen = BTreeSet::new();
+    for role in roles {
+        if !seen.insert(*role) {
+            p.push(Problem::RepeatedRole {
+                field: field.to_owned(),
+                role: *role,
+            });
+        }
+    }
+}

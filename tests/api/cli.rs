@@ -1,0 +1,83 @@
+//! The binary's subcommands.
+
+use std::process::Command;
+
+fn escalations(db_url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_escalations"))
+        .args(args)
+        .env("DATABASE_URL", db_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn migrate_and_seed_demo_work_on_a_new_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+
+    let (ok, out, err) = escalations(&url, &["migrate", "status"]);
+    assert!(ok, "{err}");
+    assert!(out.lines().all(|l| l.starts_with("pending ")), "{out}");
+
+    let (ok, out, err) = escalations(&url, &["migrate", "apply"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "migrations applied");
+    let (_, out, _) = escalations(&url, &["migrate", "status"]);
+    assert!(!out.is_empty() && out.lines().all(|l| l.starts_with("applied ")), "{out}");
+
+    let (ok, out, err) = escalations(&url, &["seed-demo"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("5 partnerships"), "{out}");
+    // Idempotent: a second load adds nothing.
+    let (ok, out, _) = escalations(&url, &["seed-demo"]);
+    assert!(ok);
+    assert!(out.contains("0 partnerships and 0 agencies added"), "{out}");
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error_without_the_password() {
+    let (ok, _, err) =
+        escalations("postgres://app:hunter2@127.0.0.1:1/none", &["migrate", "status"]);
+    assert!(!ok);
+    assert!(err.contains("connecting to the database"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// SIGTERM stops the server cleanly: it exits 0 after closing its pool.
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("serve.db").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_escalations"))
+        .args(["serve", "--demo", "--listen-addr", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &url)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(up, "server did not start");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("GraphiQL: open http://127.0.0.1:"), "{stdout}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+}

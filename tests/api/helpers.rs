@@ -1,0 +1,333 @@
+//! The test harness: the real server (the library's router) on a random
+//! port, against a fresh database per test, driven over HTTP.
+//!
+//! Every database test runs twice, on SQLite (a temporary file) and on
+//! PostgreSQL (a fresh database, dropped afterwards), through `db_test!`.
+//! PostgreSQL is at `postgres://127.0.0.1:5432/postgres` unless
+//! `TEST_DATABASE_URL` says otherwise. When `CI` is set an unreachable
+//! PostgreSQL fails the test; otherwise the PostgreSQL half says it skipped.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use escalations::config::{GraphqlArgs, ServeArgs};
+use escalations::db::{DbSettings, connect};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::AbortHandle;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs the body once per backend, as two tests named `sqlite` and
+/// `postgres` inside a module named after the test.
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
+                let Some($app) = $app else { return };
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await;
+                let Some($app) = $app else { return };
+                $body
+            }
+        }
+    };
+}
+
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://127.0.0.1:5432/postgres".to_owned())
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A database that exists for one test.
+pub enum TestDb {
+    Sqlite { dir: tempfile::TempDir, url: String },
+    Postgres { name: String, url: String },
+}
+
+impl TestDb {
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+        }
+    }
+
+    /// A fresh, empty database; `None` only when PostgreSQL is unreachable
+    /// outside CI.
+    pub async fn create(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Some(TestDb::Sqlite { dir, url })
+            }
+            Backend::Postgres => {
+                let admin = admin_url();
+                let conn = match Database::connect(admin.as_str()).await {
+                    Ok(c) => c,
+                    Err(err) => {
+                        if std::env::var_os("CI").is_some() {
+                            panic!("PostgreSQL at {admin} is unreachable and CI is set: {err}");
+                        }
+                        eprintln!("SKIPPED the PostgreSQL half: {admin} unreachable ({err})");
+                        return None;
+                    }
+                };
+                let name = format!("esc_test_{}", uuid::Uuid::now_v7().simple());
+                conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+                conn.close().await.unwrap();
+                let url = with_database(&admin, &name);
+                Some(TestDb::Postgres { name, url })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { name, .. } = self {
+            let name = name.clone();
+            // Drop runs inside the test's runtime: use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(conn) = Database::connect(admin_url().as_str()).await {
+                        let _ = conn
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = conn.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A running server with its database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub backend: Backend,
+    pub client: reqwest::Client,
+    /// A separate pool on the same database, for checks behind the API.
+    pub db: DatabaseConnection,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    // Dropped last: the database outlives the server.
+    test_db: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn serve_args() -> ServeArgs {
+    ServeArgs {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        demo: true,
+        migrate_on_start: true,
+        shutdown_grace_seconds: 5,
+        graphql: GraphqlArgs::default(),
+    }
+}
+
+/// A server on a fresh database loaded with the demo directory.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let test_db = TestDb::create(backend).await?;
+    let url = test_db.url().to_owned();
+    Some(spawn_app_at(backend, test_db, &url).await)
+}
+
+/// A server whose pool uses `server_url` (e.g. through a proxy) for the
+/// database of `test_db`.
+pub async fn spawn_app_at(backend: Backend, test_db: TestDb, server_url: &str) -> TestApp {
+    let settings = DbSettings { url: server_url.to_owned(), max_connections: Some(4) };
+    let server_db = connect(&settings).await.expect("server pool");
+    let state = escalations::app::prepare(server_db, &serve_args()).await.expect("prepare");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(escalations::http::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let db = connect(&DbSettings { url: test_db.url().to_owned(), max_connections: Some(2) })
+        .await
+        .expect("test pool");
+    TestApp {
+        addr,
+        backend,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        db,
+        stop: Some(stop),
+        test_db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Posts a GraphQL request and returns the JSON body (any status).
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_raw(query, variables).await.json().await.unwrap()
+    }
+
+    pub async fn gql_raw(&self, query: &str, variables: Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The `data` of a response that must have no errors.
+    pub async fn gql_ok(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// The single error of a response, which must have one.
+    pub async fn gql_err(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        let errors = body["errors"].as_array().unwrap_or_else(|| panic!("no errors: {body:#}"));
+        assert_eq!(errors.len(), 1, "{body:#}");
+        errors[0].clone()
+    }
+
+    /// The id of a demo agency by code.
+    pub async fn agency_id(&self, code: &str) -> String {
+        let data = self.gql_ok("{ partnerships { agencies { id code } } }", json!({})).await;
+        data["partnerships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["agencies"].as_array().unwrap().iter())
+            .find(|a| a["code"] == code)
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no agency {code}"))
+    }
+}
+
+/// A TCP proxy that can cut every connection and refuse new ones, to
+/// simulate a database outage without touching the shared server.
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<AbortHandle>>>,
+    accept: AbortHandle,
+}
+
+impl TcpProxy {
+    pub async fn start(target: SocketAddr) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let (cut2, conns2) = (cut.clone(), conns.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                if cut2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().await.push(task.abort_handle());
+            }
+        })
+        .abort_handle();
+        TcpProxy { addr, cut, conns, accept }
+    }
+
+    /// Closes every open connection and refuses new ones.
+    pub async fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for c in self.conns.lock().await.drain(..) {
+            c.abort();
+        }
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// `url` with its host and port replaced by `addr`.
+pub fn via(url: &str, addr: SocketAddr) -> String {
+    let scheme_end = url.find("://").unwrap() + 3;
+    let rest = &url[scheme_end..];
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..host_end];
+    let userinfo = authority.rfind('@').map(|i| &authority[..=i]).unwrap_or("");
+    format!("{}{userinfo}{addr}{}", &url[..scheme_end], &rest[host_end..])
+}
+
+#[test]
+fn urls_are_rewritten() {
+    assert_eq!(with_database("postgres://h:5432/postgres", "x"), "postgres://h:5432/x");
+    assert_eq!(with_database("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    assert_eq!(via("postgres://u@h:5432/db", addr), "postgres://u@127.0.0.1:9/db");
+    assert_eq!(via("postgres://h:5432/db", addr), "postgres://127.0.0.1:9/db");
+}
