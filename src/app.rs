@@ -4,11 +4,16 @@ use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, GlobalArgs, MigrateAction, ServeArgs};
+use std::sync::Arc;
+
+use crate::auth::{MintClaims, Verifier};
+use crate::config::{Cli, Command, GlobalArgs, MigrateAction, ServeArgs, TokenArgs};
 use crate::db::{self, DbSettings};
+use crate::domain::role::Role;
 use crate::graphql;
 use crate::http::{self, AppState};
 use crate::service::demo;
+use crate::service::identity::DirectoryCache;
 
 /// Runs one subcommand to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -30,6 +35,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await?;
             Ok(())
         }
+        Command::Token(args) => {
+            println!("{}", mint(&cli.global, &args)?);
+            Ok(())
+        }
         Command::ExportSchema => {
             print!("{}", graphql::export_sdl());
             Ok(())
@@ -48,6 +57,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+fn mint(global: &GlobalArgs, args: &TokenArgs) -> anyhow::Result<String> {
+    let verifier = Verifier::from_args(&global.auth, global.demo).context("token settings")?;
+    let role = match args.role.as_deref() {
+        None => None,
+        Some(r) => Some(Role::parse(r).with_context(|| {
+            format!("unknown role {r:?}: one of {}", Role::ALL.map(Role::as_str).join(", "))
+        })?),
+    };
+    let scope = args.scope.as_deref().map(|s| s.replace(',', " "));
+    anyhow::ensure!(role.is_some() || scope.is_some(), "give --role, --scope or both");
+    let claims = MintClaims {
+        sub: args.sub.clone(),
+        name: args.name.clone(),
+        role,
+        scope,
+        agency: args.agency.clone(),
+        partnership: args.partnership.clone(),
+    };
+    Ok(verifier.mint(&claims, args.ttl)?)
+}
+
 async fn connect(global: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
     let settings = DbSettings {
         url: global.database_url.clone(),
@@ -60,11 +90,16 @@ async fn connect(global: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
 
 /// Prepares the database and the shared state the way `serve` does:
 /// migrations (unless turned off) and, when asked, the demo directory.
-pub async fn prepare(db: DatabaseConnection, args: &ServeArgs) -> anyhow::Result<AppState> {
+pub async fn prepare(
+    db: DatabaseConnection,
+    global: &GlobalArgs,
+    args: &ServeArgs,
+) -> anyhow::Result<AppState> {
+    let verifier = Verifier::from_args(&global.auth, global.demo).context("token settings")?;
     if args.migrate_on_start {
         db::migrate(&db).await.context("applying migrations")?;
     }
-    if args.demo {
+    if global.demo {
         let report = demo::seed_directory(&db).await?;
         tracing::info!(
             partnerships.added = report.partnerships_added,
@@ -73,12 +108,17 @@ pub async fn prepare(db: DatabaseConnection, args: &ServeArgs) -> anyhow::Result
         );
     }
     let schema = graphql::build_schema(Some(db.clone()), &args.graphql);
-    Ok(AppState { schema, db })
+    Ok(AppState {
+        schema,
+        db,
+        verifier: Arc::new(verifier),
+        directory: Arc::new(DirectoryCache::default()),
+    })
 }
 
 async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let db = connect(global).await?;
-    let state = prepare(db.clone(), args).await?;
+    let state = prepare(db.clone(), global, args).await?;
     let listener = TcpListener::bind(args.listen_addr)
         .await
         .with_context(|| format!("binding {}", args.listen_addr))?;
@@ -86,6 +126,9 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening");
     println!("escalations is listening on http://{addr}");
     println!("GraphiQL: open http://{addr}/graphql in a browser");
+    if global.demo {
+        print_demo_tokens(global);
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(http::serve(listener, state, async {
@@ -107,6 +150,41 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     db.close().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells a demo user how to get a token for each role.
+fn print_demo_tokens(global: &GlobalArgs) {
+    println!();
+    println!("Demo tokens (HS256, development secret; valid 8 hours). Mint others with:");
+    println!(
+        "  cargo run --release -- --demo token --role ROLE --agency AGENCY --partnership PARTNERSHIP --sub YOUR-ID"
+    );
+    let examples = [
+        ("practitioner", Some("wb-police")),
+        ("manager", Some("wb-police")),
+        ("safeguarding_lead", Some("wb-swansea-csc")),
+        ("head_of_service", Some("wb-swansea-csc")),
+        ("board_chair", None),
+    ];
+    for (role, agency) in examples {
+        let args = TokenArgs {
+            role: Some(role.to_owned()),
+            scope: None,
+            agency: agency.map(str::to_owned),
+            partnership: "western-bay".to_owned(),
+            sub: format!("demo-{role}"),
+            name: None,
+            ttl: std::time::Duration::from_secs(8 * 3600),
+        };
+        match mint(global, &args) {
+            Ok(token) => println!(
+                "  {role:<18} western-bay {:<15} Authorization: Bearer {token}",
+                agency.unwrap_or("-")
+            ),
+            Err(err) => println!("  {role}: cannot mint ({err:#})"),
+        }
+    }
+    println!();
 }
 
 /// Completes on Ctrl-C or SIGTERM.

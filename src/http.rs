@@ -18,8 +18,18 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field::Empty};
 
+use std::sync::Arc;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+};
+
+use crate::auth::{AnonymousAccessKind, AuthError, Verifier};
+use crate::domain::actor::{Actor, Viewer};
 use crate::graphql::ApiSchema;
+use crate::graphql::error::code;
 use crate::graphql::loaders::Loaders;
+use crate::service::identity::{DirectoryCache, Resolved};
 
 /// The media type of the GraphQL-over-HTTP specification.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -31,6 +41,10 @@ pub struct AppState {
     pub schema: ApiSchema,
     /// The pool.
     pub db: DatabaseConnection,
+    /// Verifies bearer tokens.
+    pub verifier: Arc<Verifier>,
+    /// Partnership and agency codes of tokens, resolved to ids.
+    pub directory: Arc<DirectoryCache>,
 }
 
 /// All routes with their layers.
@@ -107,9 +121,14 @@ async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Requ
     if let Some(op) = req.operation_name.as_deref() {
         Span::current().record("graphql.operation", op);
     }
-    let req = req.data(Loaders::new(&state.db));
-    let resp = state.schema.execute(req).await;
     let spec_media_type = accepts_graphql_response_json(headers);
+    let viewer = match authenticate(state, headers, &req).await {
+        Ok(viewer) => viewer,
+        Err(Refusal::Unauthenticated(err)) => return unauthenticated(&err, spec_media_type),
+        Err(Refusal::Internal) => return internal_error(spec_media_type),
+    };
+    let req = req.data(Loaders::new(&state.db)).data(viewer);
+    let resp = state.schema.execute(req).await;
     // Under the GraphQL-over-HTTP media type a request that could not be
     // executed at all (parse or validation error: no `data`) is a 400.
     let status = if spec_media_type && resp.data == async_graphql::Value::Null && resp.is_err() {
@@ -117,18 +136,160 @@ async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Requ
     } else {
         StatusCode::OK
     };
-    let content_type = if spec_media_type {
-        HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
-    } else {
-        HeaderValue::from_static("application/json")
-    };
     match serde_json::to_vec(&resp) {
-        Ok(body) => (status, [(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Ok(body) => {
+            (status, [(header::CONTENT_TYPE, content_type(spec_media_type))], body).into_response()
+        }
         Err(err) => {
             tracing::error!(error = %err, "could not serialise a GraphQL response");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+enum Refusal {
+    Unauthenticated(AuthError),
+    Internal,
+}
+
+/// Who is calling: a verified token whose codes name a partnership (and
+/// agency) here, or nobody, for the operations the settings open to all.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: &async_graphql::Request,
+) -> Result<Viewer, Refusal> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return if anonymous_may_run(&state.verifier, req) {
+            Ok(Viewer::Anonymous)
+        } else {
+            Err(Refusal::Unauthenticated(AuthError::Missing))
+        };
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(Refusal::Unauthenticated(AuthError::Malformed))?;
+    let claims = state.verifier.verify(token).map_err(Refusal::Unauthenticated)?;
+    let resolved = state
+        .directory
+        .resolve(&state.db, &claims.partnership, claims.agency.as_deref())
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "resolving token codes failed");
+            Refusal::Internal
+        })?;
+    match resolved {
+        Resolved::Found { partnership, agency } => Ok(Viewer::Actor(Actor {
+            sub: claims.sub,
+            role: claims.role,
+            scopes: claims.scopes,
+            partnership,
+            agency,
+        })),
+        Resolved::UnknownPartnership => {
+            Err(Refusal::Unauthenticated(AuthError::UnknownPartnership))
+        }
+        Resolved::UnknownAgency => Err(Refusal::Unauthenticated(AuthError::UnknownAgency)),
+    }
+}
+
+/// Whether every root field of the operation is one the settings open to
+/// anonymous callers. A query that does not parse is let through so the
+/// caller sees the syntax error; it can return no data.
+fn anonymous_may_run(verifier: &Verifier, req: &async_graphql::Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&req.query) else { return true };
+    let operation = match (&doc.operations, req.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| &op.node)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    match operation {
+        Some(op) if op.ty == OperationType::Query => {
+            root_fields_open(verifier, &doc, &op.selection_set.node, 0)
+        }
+        _ => false,
+    }
+}
+
+fn root_fields_open(
+    verifier: &Verifier,
+    doc: &ExecutableDocument,
+    set: &SelectionSet,
+    depth: usize,
+) -> bool {
+    // Fragments may nest; a cycle is a validation error anyway.
+    if depth > 8 {
+        return false;
+    }
+    set.items.iter().all(|item| match &item.node {
+        Selection::Field(f) => {
+            let name = f.node.name.node.as_str();
+            if name.starts_with("__") {
+                name == "__typename"
+                    || verifier.anonymous_allows(AnonymousAccessKind::Introspection)
+            } else {
+                matches!(name, "partnerships" | "agencies")
+                    && verifier.anonymous_allows(AnonymousAccessKind::Directory)
+            }
+        }
+        Selection::InlineFragment(f) => {
+            root_fields_open(verifier, doc, &f.node.selection_set.node, depth + 1)
+        }
+        Selection::FragmentSpread(s) => {
+            doc.fragments.get(&s.node.fragment_name.node).is_some_and(|frag| {
+                root_fields_open(verifier, doc, &frag.node.selection_set.node, depth + 1)
+            })
+        }
+    })
+}
+
+fn error_body(message: &str, code: &str) -> Vec<u8> {
+    serde_json::json!({
+        "data": null,
+        "errors": [{ "message": message, "extensions": { "code": code } }],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn content_type(spec_media_type: bool) -> HeaderValue {
+    if spec_media_type {
+        HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
+    } else {
+        HeaderValue::from_static("application/json")
+    }
+}
+
+/// 401 with `WWW-Authenticate` (RFC 6750) and an `UNAUTHENTICATED` error.
+fn unauthenticated(err: &AuthError, spec_media_type: bool) -> Response {
+    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{err}\"");
+    let challenge = HeaderValue::from_str(&challenge)
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\""));
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::WWW_AUTHENTICATE, challenge),
+            (header::CONTENT_TYPE, content_type(spec_media_type)),
+        ],
+        error_body(&err.to_string(), code::UNAUTHENTICATED),
+    )
+        .into_response()
+}
+
+fn internal_error(spec_media_type: bool) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, content_type(spec_media_type))],
+        error_body("internal error", code::INTERNAL_SERVER_ERROR),
+    )
+        .into_response()
 }
 
 fn accepts_graphql_response_json(headers: &HeaderMap) -> bool {

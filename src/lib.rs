@@ -6,6 +6,7 @@
 //! API layer, `http` the wiring; `app` runs the subcommands.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod domain;

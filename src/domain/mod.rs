@@ -3,6 +3,10 @@
 //! Nothing here does I/O, touches the database or knows about GraphQL:
 //! services load state, call these functions and persist what they return.
 
+pub mod actor;
 pub mod agency;
 pub mod calendar;
 pub mod ids;
+pub mod policy;
+pub mod protocol;
+pub mod role;

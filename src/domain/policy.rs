@@ -128,16 +128,20 @@ impl Decision {
 ///
 /// An unknown route or stage is denied with an empty list.
 /// `ReadStatistics` is partnership-wide: it ignores `route` and `stage`.
-pub fn decide(protocol: &Protocol, route: &str, stage: &str, role: Role, action: Action) -> Decision {
+pub fn decide(
+    protocol: &Protocol,
+    route: &str,
+    stage: &str,
+    role: Role,
+    action: Action,
+) -> Decision {
     let roles = if action == Action::ReadStatistics {
         protocol.read_statistics()
     } else {
         match protocol.stage(route, stage) {
             Some(stage) => stage.policy().roles(action),
             None => {
-                return Decision::Denied {
-                    allowed_roles: Vec::new(),
-                };
+                return Decision::Denied { allowed_roles: Vec::new() };
             }
         }
     };
@@ -148,5 +152,275 @@ pub fn decide(protocol: &Protocol, route: &str, stage: &str, role: Role, action:
         allowed_roles.sort();
         allowed_roles.dedup();
         Decision::Denied { allowed_roles }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::domain::protocol::{builtin, parse_protocol};
+
+    const MATRIX: &str = include_str!("protocols/policy.matrix");
+
+    /// (protocol, route, stage, action) -> allowed, per role in `Role::ALL`
+    /// order. `read_statistics` is keyed with route and stage `*`.
+    type Matrix = BTreeMap<(String, String, String, Action), [bool; 5]>;
+
+    /// Parses the matrix file; every malformed line is an error.
+    fn parse_matrix(text: &str) -> Result<Matrix, Vec<String>> {
+        let mut matrix = Matrix::new();
+        let mut errors = Vec::new();
+        let mut block: Option<(String, String, String)> = None;
+        for (i, raw) in text.lines().enumerate() {
+            let n = i + 1;
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(inner) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                let parts: Vec<&str> = inner.split_whitespace().collect();
+                block = match parts[..] {
+                    [p, r, s] => Some((p.to_owned(), r.to_owned(), s.to_owned())),
+                    _ => {
+                        errors.push(format!("line {n}: a block is [protocol route stage]"));
+                        None
+                    }
+                };
+                continue;
+            }
+            let Some((p, r, s)) = &block else {
+                errors.push(format!("line {n}: a row outside any block"));
+                continue;
+            };
+            let tokens: Vec<&str> = line.split_whitespace().collect();
+            let Some(action) = tokens.first().and_then(|t| Action::parse(t)) else {
+                errors.push(format!("line {n}: unknown action in {line:?}"));
+                continue;
+            };
+            let protocol_wide = r == "*" && s == "*";
+            if protocol_wide != (action == Action::ReadStatistics) {
+                errors.push(format!(
+                    "line {n}: read_statistics belongs in [{p} * *] blocks, and only it"
+                ));
+                continue;
+            }
+            let marks = &tokens[1..];
+            let mut row = [false; 5];
+            if marks.len() != row.len() {
+                errors.push(format!("line {n}: expected 5 marks, got {}", marks.len()));
+                continue;
+            }
+            for (cell, mark) in row.iter_mut().zip(marks) {
+                match *mark {
+                    "Y" => *cell = true,
+                    "." => *cell = false,
+                    other => errors.push(format!("line {n}: mark {other:?} is not Y or .")),
+                }
+            }
+            let key = (p.clone(), r.clone(), s.clone(), action);
+            if matrix.insert(key, row).is_some() {
+                errors.push(format!("line {n}: [{p} {r} {s}] {action} appears twice"));
+            }
+        }
+        if errors.is_empty() { Ok(matrix) } else { Err(errors) }
+    }
+
+    /// Records a failure for each role where `decide` disagrees with the
+    /// matrix row, and if a denial does not name exactly the roles `decide`
+    /// allows.
+    #[track_caller]
+    fn check(
+        failures: &mut Vec<String>,
+        protocol: &Protocol,
+        (route, stage): (&str, &str),
+        action: Action,
+        expected: [bool; 5],
+    ) {
+        let decisions = Role::ALL.map(|role| decide(protocol, route, stage, role, action));
+        let allowed: Vec<Role> = Role::ALL
+            .into_iter()
+            .zip(&decisions)
+            .filter_map(|(role, d)| d.is_allowed().then_some(role))
+            .collect();
+        for ((role, want), got) in Role::ALL.into_iter().zip(expected).zip(&decisions) {
+            if got.is_allowed() != want {
+                failures.push(format!(
+                    "{} {route} {stage} {action} {role}: matrix says {}, decide says {got:?}",
+                    protocol.id(),
+                    if want { "Y" } else { "." },
+                ));
+            }
+            if let Decision::Denied { allowed_roles } = got
+                && *allowed_roles != allowed
+            {
+                failures.push(format!(
+                    "{} {route} {stage} {action} {role}: denial names {allowed_roles:?}, but {allowed:?} are allowed",
+                    protocol.id(),
+                ));
+            }
+        }
+    }
+
+    /// Every disagreement between the protocols and the matrix text, and
+    /// every combination the matrix misses or invents.
+    fn mismatches(protocols: &[Protocol], matrix_text: &str) -> Vec<String> {
+        let mut matrix = match parse_matrix(matrix_text) {
+            Ok(m) => m,
+            Err(errors) => return errors,
+        };
+        let mut failures = Vec::new();
+        for p in protocols {
+            let wide = matrix.remove(&(
+                p.id().to_owned(),
+                "*".to_owned(),
+                "*".to_owned(),
+                Action::ReadStatistics,
+            ));
+            match wide {
+                Some(row) => check(&mut failures, p, ("*", "*"), Action::ReadStatistics, row),
+                None => failures.push(format!("matrix lacks [{} * *] read_statistics", p.id())),
+            }
+            for route in p.routes() {
+                for stage in route.stages() {
+                    let at = (route.id(), stage.key());
+                    for action in Action::ALL {
+                        if action == Action::ReadStatistics {
+                            // Protocol-wide: every stage answers as the one row.
+                            if let Some(row) = wide {
+                                check(&mut failures, p, at, action, row);
+                            }
+                            continue;
+                        }
+                        let key = (
+                            p.id().to_owned(),
+                            route.id().to_owned(),
+                            stage.key().to_owned(),
+                            action,
+                        );
+                        match matrix.remove(&key) {
+                            Some(row) => check(&mut failures, p, at, action, row),
+                            None => failures.push(format!(
+                                "matrix lacks [{} {} {}] {action}",
+                                p.id(),
+                                route.id(),
+                                stage.key()
+                            )),
+                        }
+                    }
+                }
+            }
+        }
+        for (p, r, s, action) in matrix.keys() {
+            failures.push(format!("matrix has [{p} {r} {s}] {action}, which no protocol has"));
+        }
+        failures
+    }
+
+    #[test]
+    fn decide_matches_the_expected_matrix() {
+        let protocols = builtin().unwrap();
+        let failures = mismatches(&protocols, MATRIX);
+        assert!(
+            failures.is_empty(),
+            "{} mismatch(es) between the protocols and protocols/policy.matrix:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn matrix_test_catches_a_changed_mark() {
+        let protocols = builtin().unwrap();
+        let changed = MATRIX.replacen(
+            "[western-bay main stage-2]\nraise            .  .  .  .  .\nadd_record       Y",
+            "[western-bay main stage-2]\nraise            .  .  .  .  .\nadd_record       .",
+            1,
+        );
+        assert_ne!(changed, MATRIX);
+        let failures = mismatches(&protocols, &changed);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].starts_with("western-bay main stage-2 add_record practitioner"));
+    }
+
+    #[test]
+    fn matrix_test_catches_a_changed_protocol() {
+        let mut protocols = builtin().unwrap();
+        let text = include_str!("protocols/western_bay.toml").replacen(
+            "escalate = [\"safeguarding_lead\", \"head_of_service\"]",
+            "escalate = [\"head_of_service\"]",
+            1,
+        );
+        protocols[0] = parse_protocol(&text).unwrap();
+        let failures = mismatches(&protocols, MATRIX);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].starts_with("western-bay main stage-2 escalate safeguarding_lead"));
+    }
+
+    #[test]
+    fn matrix_test_catches_gaps_and_extras() {
+        let protocols = builtin().unwrap();
+        let gap = MATRIX.replacen("read_report      .  .  .  .  .\n", "", 1);
+        assert_eq!(
+            mismatches(&protocols, &gap),
+            ["matrix lacks [western-bay main informal] read_report"]
+        );
+        let extra = format!("{MATRIX}\n[western-bay main stage-9]\nraise . . . . .\n");
+        assert_eq!(
+            mismatches(&protocols, &extra),
+            ["matrix has [western-bay main stage-9] raise, which no protocol has"]
+        );
+        let twice = format!("{MATRIX}\n[six-stage * *]\nread_statistics . . . . Y\n");
+        assert_eq!(mismatches(&protocols, &twice).len(), 1);
+        let bad = format!("{MATRIX}\n[six-stage main stage-1]\nraise Y Y\n");
+        assert_eq!(mismatches(&protocols, &bad).len(), 1);
+    }
+
+    #[test]
+    fn unknown_route_or_stage_is_denied_with_nobody() {
+        let protocols = builtin().unwrap();
+        let wb = &protocols[0];
+        let nobody = Decision::Denied { allowed_roles: vec![] };
+        for role in Role::ALL {
+            assert_eq!(decide(wb, "main", "stage-9", role, Action::Resolve), nobody);
+            assert_eq!(decide(wb, "other", "stage-1", role, Action::Resolve), nobody);
+        }
+    }
+
+    #[test]
+    fn denial_names_the_roles_that_may() {
+        let protocols = builtin().unwrap();
+        let wb = &protocols[0];
+        assert_eq!(
+            decide(wb, "main", "stage-2", Role::Practitioner, Action::Escalate),
+            Decision::Denied { allowed_roles: vec![Role::SafeguardingLead, Role::HeadOfService] }
+        );
+        assert!(
+            decide(wb, "main", "stage-2", Role::SafeguardingLead, Action::Escalate).is_allowed()
+        );
+    }
+
+    #[test]
+    fn statistics_ignore_route_and_stage() {
+        let protocols = builtin().unwrap();
+        for p in &protocols {
+            assert!(decide(p, "", "", Role::BoardChair, Action::ReadStatistics).is_allowed());
+            assert_eq!(
+                decide(p, "nope", "nope", Role::Manager, Action::ReadStatistics),
+                Decision::Denied { allowed_roles: vec![Role::BoardChair] }
+            );
+        }
+    }
+
+    #[test]
+    fn actions_round_trip() {
+        for action in Action::ALL {
+            assert_eq!(Action::parse(action.as_str()), Some(action));
+            assert_eq!(action.to_string(), action.as_str());
+        }
+        assert_eq!(Action::parse("Escalate"), None);
+        assert_eq!(Action::parse("skip-stage"), None);
     }
 }

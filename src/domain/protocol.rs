@@ -45,17 +45,13 @@ pub fn builtin() -> Result<Vec<Protocol>, ProtocolError> {
 
 /// Parses one protocol from TOML text and validates it.
 pub fn parse_protocol(toml_text: &str) -> Result<Protocol, ProtocolError> {
-    let protocol: Protocol = toml::from_str(toml_text).map_err(|e| ProtocolError::Parse {
-        message: e.to_string(),
-    })?;
+    let protocol: Protocol =
+        toml::from_str(toml_text).map_err(|e| ProtocolError::Parse { message: e.to_string() })?;
     let problems = protocol.problems();
     if problems.is_empty() {
         Ok(protocol)
     } else {
-        Err(ProtocolError::Invalid {
-            id: protocol.id,
-            problems,
-        })
+        Err(ProtocolError::Invalid { id: protocol.id, problems })
     }
 }
 
@@ -91,11 +87,7 @@ pub enum ProtocolError {
 }
 
 fn join(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// One broken rule in a protocol definition. `route` and `stage` are ids
@@ -320,22 +312,18 @@ impl fmt::Display for Problem {
                 f,
                 "route {route} stage {stage}: start_higher must be empty at an entry stage"
             ),
-            Problem::NoEscalator { route, stage } => write!(
-                f,
-                "route {route} stage {stage}: at least one role must be able to escalate"
-            ),
-            Problem::EscalateFromLast { route, stage } => write!(
-                f,
-                "route {route} stage {stage}: the last stage cannot be escalated from"
-            ),
-            Problem::NothingToSkip { route, stage } => write!(
-                f,
-                "route {route} stage {stage}: skip_stage needs at least two stages above"
-            ),
-            Problem::NoResolver { route, stage } => write!(
-                f,
-                "route {route} stage {stage}: at least one role must be able to resolve"
-            ),
+            Problem::NoEscalator { route, stage } => {
+                write!(f, "route {route} stage {stage}: at least one role must be able to escalate")
+            }
+            Problem::EscalateFromLast { route, stage } => {
+                write!(f, "route {route} stage {stage}: the last stage cannot be escalated from")
+            }
+            Problem::NothingToSkip { route, stage } => {
+                write!(f, "route {route} stage {stage}: skip_stage needs at least two stages above")
+            }
+            Problem::NoResolver { route, stage } => {
+                write!(f, "route {route} stage {stage}: at least one role must be able to resolve")
+            }
             Problem::NoRecorder { route, stage } => write!(
                 f,
                 "route {route} stage {stage}: at least one role must be able to add a record"
@@ -353,11 +341,7 @@ impl fmt::Display for Problem {
                 f,
                 "route {route} stage {stage}: time_limit_working_days must be given and at least form_within plus response_within"
             ),
-            Problem::RecordOfUnknownStage {
-                route,
-                stage,
-                of_stage,
-            } => write!(
+            Problem::RecordOfUnknownStage { route, stage, of_stage } => write!(
                 f,
                 "route {route} stage {stage}: a required record refers to {of_stage}, which is not an earlier stage"
             ),
@@ -492,9 +476,7 @@ impl Protocol {
     /// The stages of `route` where a case may be raised in the normal way;
     /// empty if the route is unknown.
     pub fn entry_stages(&self, route: &str) -> Vec<&Stage> {
-        self.route(route)
-            .map(|r| r.stages.iter().filter(|s| s.entry).collect())
-            .unwrap_or_default()
+        self.route(route).map(|r| r.stages.iter().filter(|s| s.entry).collect()).unwrap_or_default()
     }
 
     fn problems(&self) -> Vec<Problem> {
@@ -518,9 +500,7 @@ impl Protocol {
             key_ok(&mut p, "category key", &category.key);
             not_empty(&mut p, &format!("category {} name", category.key), &category.name);
             if !keys.insert(category.key.as_str()) {
-                p.push(Problem::DuplicateCategory {
-                    key: category.key.clone(),
-                });
+                p.push(Problem::DuplicateCategory { key: category.key.clone() });
             }
         }
         if !keys.contains("other") {
@@ -533,9 +513,7 @@ impl Protocol {
             not_empty(&mut p, &format!("{at} text"), &exclusion.text);
             not_empty(&mut p, &format!("{at} redirect"), &exclusion.redirect);
             if !kinds.insert(exclusion.kind) {
-                p.push(Problem::DuplicateExclusion {
-                    kind: exclusion.kind,
-                });
+                p.push(Problem::DuplicateExclusion { kind: exclusion.kind });
             }
         }
 
@@ -545,9 +523,7 @@ impl Protocol {
         let mut ids = BTreeSet::new();
         for route in &self.routes {
             if !ids.insert(route.id.as_str()) {
-                p.push(Problem::DuplicateRoute {
-                    route: route.id.clone(),
-                });
+                p.push(Problem::DuplicateRoute { route: route.id.clone() });
             }
             route.problems(&mut p);
         }
@@ -610,15 +586,11 @@ impl Route {
         not_empty(p, &format!("route {} name", self.id), &self.name);
         not_empty(p, &format!("route {} description", self.id), &self.description);
         let Some(first) = self.stages.first() else {
-            p.push(Problem::NoStages {
-                route: self.id.clone(),
-            });
+            p.push(Problem::NoStages { route: self.id.clone() });
             return;
         };
         if !first.entry {
-            p.push(Problem::FirstStageNotEntry {
-                route: self.id.clone(),
-            });
+            p.push(Problem::FirstStageNotEntry { route: self.id.clone() });
         }
         let count = self.stages.len();
         for (i, stage) in self.stages.iter().enumerate() {
@@ -778,10 +750,9 @@ impl Stage {
         key_ok(p, "stage key", &self.key);
         not_empty(p, &format!("{at} name"), &self.name);
         not_empty(p, &format!("{at} description"), &self.description);
-        for (side, lead) in [
-            ("raising_lead", &self.raising_lead),
-            ("receiving_lead", &self.receiving_lead),
-        ] {
+        for (side, lead) in
+            [("raising_lead", &self.raising_lead), ("receiving_lead", &self.receiving_lead)]
+        {
             not_empty(p, &format!("{at} {side}.wording"), &lead.wording);
             if lead.roles.is_empty() {
                 let (route, stage) = here();
@@ -794,15 +765,10 @@ impl Stage {
             ("time_limit_working_days", self.time_limit_working_days),
             ("form_within_working_days", self.form_within_working_days),
             ("response_within_working_days", self.response_within_working_days),
-            (
-                "notify_director_within_working_days",
-                self.notify_director_within_working_days,
-            ),
+            ("notify_director_within_working_days", self.notify_director_within_working_days),
         ] {
             if days == Some(0) {
-                p.push(Problem::ZeroDays {
-                    field: format!("{at} {field}"),
-                });
+                p.push(Problem::ZeroDays { field: format!("{at} {field}") });
             }
         }
         let parts = self.form_within_working_days.unwrap_or(0)
@@ -818,11 +784,7 @@ impl Stage {
                 && !earlier.iter().any(|s| &s.key == of)
             {
                 let (route, stage) = here();
-                p.push(Problem::RecordOfUnknownStage {
-                    route,
-                    stage,
-                    of_stage: of.clone(),
-                });
+                p.push(Problem::RecordOfUnknownStage { route, stage, of_stage: of.clone() });
             }
         }
         for group in &self.questions {
@@ -835,43 +797,38 @@ impl Stage {
         let allow = &self.allow;
         for action in Action::ALL {
             if action != Action::ReadStatistics {
-                roles_unique(
-                    p,
-                    &format!("{at} allow.{}", action.as_str()),
-                    allow.roles(action),
-                );
+                roles_unique(p, &format!("{at} allow.{}", action.as_str()), allow.roles(action));
             }
         }
-        let rules: [(bool, fn(String, String) -> Problem); 9] = [
-            (self.entry && allow.raise.is_empty(), |route, stage| {
-                Problem::EntryWithoutRaise { route, stage }
+        let rules: [(bool, ProblemAt); 9] = [
+            (self.entry && allow.raise.is_empty(), |route, stage| Problem::EntryWithoutRaise {
+                route,
+                stage,
             }),
-            (!self.entry && !allow.raise.is_empty(), |route, stage| {
-                Problem::RaiseAtNonEntry { route, stage }
+            (!self.entry && !allow.raise.is_empty(), |route, stage| Problem::RaiseAtNonEntry {
+                route,
+                stage,
             }),
             (self.entry && !allow.start_higher.is_empty(), |route, stage| {
                 Problem::StartHigherAtEntry { route, stage }
             }),
-            (above > 0 && allow.escalate.is_empty(), |route, stage| {
-                Problem::NoEscalator { route, stage }
-            }),
-            (above == 0 && !allow.escalate.is_empty(), |route, stage| {
-                Problem::EscalateFromLast { route, stage }
-            }),
-            (above < 2 && !allow.skip_stage.is_empty(), |route, stage| {
-                Problem::NothingToSkip { route, stage }
-            }),
-            (allow.resolve.is_empty(), |route, stage| Problem::NoResolver {
+            (above > 0 && allow.escalate.is_empty(), |route, stage| Problem::NoEscalator {
                 route,
                 stage,
             }),
-            (allow.add_record.is_empty(), |route, stage| {
-                Problem::NoRecorder { route, stage }
+            (above == 0 && !allow.escalate.is_empty(), |route, stage| Problem::EscalateFromLast {
+                route,
+                stage,
             }),
-            (
-                self.report == ReportUse::None && !allow.read_report.is_empty(),
-                |route, stage| Problem::ReportNotAvailable { route, stage },
-            ),
+            (above < 2 && !allow.skip_stage.is_empty(), |route, stage| Problem::NothingToSkip {
+                route,
+                stage,
+            }),
+            (allow.resolve.is_empty(), |route, stage| Problem::NoResolver { route, stage }),
+            (allow.add_record.is_empty(), |route, stage| Problem::NoRecorder { route, stage }),
+            (self.report == ReportUse::None && !allow.read_report.is_empty(), |route, stage| {
+                Problem::ReportNotAvailable { route, stage }
+            }),
         ];
         for (broken, problem) in rules {
             if broken {
@@ -1173,10 +1130,7 @@ impl Rules {
         let mut check = |rule: &'static str, route: &str, stage: Option<&str>, text: &str| {
             not_empty(p, &format!("rules.{rule}.text"), text);
             match (protocol.route(route), stage) {
-                (None, _) => p.push(Problem::RuleUnknownRoute {
-                    rule,
-                    route: route.to_owned(),
-                }),
+                (None, _) => p.push(Problem::RuleUnknownRoute { rule, route: route.to_owned() }),
                 (Some(r), Some(stage)) if r.stage(stage).is_none() => {
                     p.push(Problem::RuleUnknownStage {
                         rule,
@@ -1222,10 +1176,7 @@ impl Rules {
         if let Some(r) = &self.step_down_check
             && r.after_days < 1
         {
-            p.push(Problem::RuleOutOfRange {
-                field: "rules.step_down_check.after_days",
-                min: 1,
-            });
+            p.push(Problem::RuleOutOfRange { field: "rules.step_down_check.after_days", min: 1 });
         }
     }
 }
@@ -1357,24 +1308,22 @@ impl ConferenceRequestBacking {
     }
 }
 
+/// Builds a stage's problem from its route id and stage key.
+type ProblemAt = fn(String, String) -> Problem;
+
 fn not_empty(p: &mut Vec<Problem>, field: &str, value: &str) {
     if value.trim().is_empty() {
-        p.push(Problem::Empty {
-            field: field.to_owned(),
-        });
+        p.push(Problem::Empty { field: field.to_owned() });
     }
 }
 
 fn key_ok(p: &mut Vec<Problem>, what: &'static str, value: &str) {
     let ok = !value.is_empty()
-        && value
-            .split('-')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-    if !ok {
-        p.push(Problem::BadKey {
-            what,
-            value: value.to_owned(),
+        && value.split('-').all(|part| {
+            !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         });
+    if !ok {
+        p.push(Problem::BadKey { what, value: value.to_owned() });
     }
 }
 
@@ -1382,10 +1331,581 @@ fn roles_unique(p: &mut Vec<Problem>, field: &str, roles: &[Role]) {
     let mut seen = BTreeSet::new();
     for role in roles {
         if !seen.insert(*role) {
-            p.push(Problem::RepeatedRole {
-                field: field.to_owned(),
-                role: *role,
-            });
+            p.push(Problem::RepeatedRole { field: field.to_owned(), role: *role });
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn protocols() -> Vec<Protocol> {
+        builtin().expect("the built-in protocols are valid")
+    }
+
+    fn protocol(id: &str) -> Protocol {
+        protocols().into_iter().find(|p| p.id() == id).expect("known protocol")
+    }
+
+    #[test]
+    fn builtin_loads_all_five() {
+        let ps = protocols();
+        let ids: Vec<&str> = ps.iter().map(Protocol::id).collect();
+        assert_eq!(ids, ["western-bay", "pan-sussex", "leeds", "rotherham", "six-stage"]);
+        let sources: Vec<&str> = ps.iter().map(Protocol::source).collect();
+        assert_eq!(sources, ["seed 000", "seed 001", "seed 002", "seed 003", "seed 004"]);
+        for p in &ps {
+            assert_eq!(p.version(), 1, "{}", p.id());
+            assert_eq!(p.calendar(), "england-and-wales", "{}", p.id());
+            assert!(p.category("other").is_some(), "{}", p.id());
+        }
+    }
+
+    #[track_caller]
+    fn check_stages(protocol: &str, route: &str, expected: &[&str]) {
+        let p = super::tests::protocol(protocol);
+        let keys: Vec<&str> =
+            p.route(route).expect("known route").stages().iter().map(Stage::key).collect();
+        assert_eq!(keys, expected, "{protocol} {route}");
+    }
+
+    #[test]
+    fn routes_have_the_sources_stages() {
+        check_stages(
+            "western-bay",
+            "main",
+            &["informal", "stage-1", "stage-2", "stage-3", "stage-4"],
+        );
+        let six = ["stage-1", "stage-2", "stage-3", "stage-4", "stage-5", "stage-6"];
+        check_stages("pan-sussex", "main", &six);
+        check_stages("six-stage", "main", &six);
+        let tail = ["board-representative", "board-manager", "board-chair"];
+        let with_tail = |head: &[&'static str]| [head, &tail[..]].concat();
+        check_stages(
+            "leeds",
+            "referral-enquiry",
+            &with_tail(&["professionals", "first-line-managers", "senior-managers"]),
+        );
+        check_stages("leeds", "conference-request", &with_tail(&["request", "senior-support"]));
+        check_stages(
+            "leeds",
+            "conference-dissent",
+            &["line-management", "board-manager", "board-chair"],
+        );
+        check_stages(
+            "leeds",
+            "protection-plan",
+            &with_tail(&["first-line-managers", "senior-managers"]),
+        );
+        check_stages(
+            "rotherham",
+            "practice",
+            &["stage-1", "stage-2", "stage-3", "stage-4", "practice-review-group"],
+        );
+        check_stages("rotherham", "challenge", &["stage-1", "stage-2", "stage-3", "stage-4"]);
+    }
+
+    #[track_caller]
+    fn check_next(p: &Protocol, route: &str, key: &str, expected: Option<&str>) {
+        assert_eq!(
+            p.next_stage(route, key).map(Stage::key),
+            expected,
+            "next_stage({route:?}, {key:?}) of {}",
+            p.id()
+        );
+    }
+
+    #[test]
+    fn next_stage_lookups() {
+        let wb = protocol("western-bay");
+        check_next(&wb, "main", "informal", Some("stage-1"));
+        check_next(&wb, "main", "stage-3", Some("stage-4"));
+        check_next(&wb, "main", "stage-4", None);
+        check_next(&wb, "main", "stage-9", None);
+        check_next(&wb, "nope", "informal", None);
+        let leeds = protocol("leeds");
+        check_next(&leeds, "conference-dissent", "line-management", Some("board-manager"));
+        check_next(&leeds, "conference-request", "senior-support", Some("board-representative"));
+        check_next(&leeds, "referral-enquiry", "board-chair", None);
+        let rotherham = protocol("rotherham");
+        check_next(&rotherham, "practice", "stage-4", Some("practice-review-group"));
+        check_next(&rotherham, "challenge", "stage-3", Some("stage-4"));
+    }
+
+    #[track_caller]
+    fn check_entries(p: &Protocol, route: &str, expected: &[&str]) {
+        let keys: Vec<&str> = p.entry_stages(route).into_iter().map(Stage::key).collect();
+        assert_eq!(keys, expected, "entry_stages({route:?}) of {}", p.id());
+    }
+
+    #[test]
+    fn entry_stage_lookups() {
+        check_entries(&protocol("western-bay"), "main", &["informal"]);
+        check_entries(&protocol("western-bay"), "nope", &[]);
+        check_entries(&protocol("pan-sussex"), "main", &["stage-1"]);
+        let leeds = protocol("leeds");
+        check_entries(&leeds, "conference-request", &["request", "senior-support"]);
+        check_entries(&leeds, "protection-plan", &["first-line-managers"]);
+        check_entries(&protocol("rotherham"), "challenge", &["stage-1"]);
+        check_entries(&protocol("six-stage"), "main", &["stage-1"]);
+    }
+
+    #[test]
+    fn stage_and_route_lookups() {
+        let wb = protocol("western-bay");
+        assert_eq!(wb.route("main").map(Route::id), Some("main"));
+        assert!(wb.route("challenge").is_none());
+        assert_eq!(wb.stage("main", "stage-2").map(Stage::number), Some(2));
+        assert_eq!(wb.stage("main", "informal").map(Stage::number), Some(0));
+        assert!(wb.stage("main", "stage-5").is_none());
+        assert_eq!(wb.route("main").and_then(|r| r.position("stage-3")), Some(3));
+    }
+
+    #[test]
+    fn western_bay_records_and_report() {
+        let wb = protocol("western-bay");
+        let s2 = wb.stage("main", "stage-2").unwrap();
+        let kinds: Vec<(RecordKind, Option<&str>)> =
+            s2.records().iter().map(|r| (r.kind(), r.of_stage())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (RecordKind::Discussion, Some("stage-1")),
+                (RecordKind::Analysis, None),
+                (RecordKind::Discussion, None),
+            ]
+        );
+        assert_eq!(s2.raising_lead().roles(), [Role::SafeguardingLead]);
+        let s3 = wb.stage("main", "stage-3").unwrap();
+        assert_eq!(s3.report(), ReportUse::Required);
+        assert!(s3.board_told());
+        assert!(s3.records().iter().any(|r| r.kind() == RecordKind::Report
+            && r.text().contains("WBSCB Administrator")));
+        assert_eq!(wb.stage("main", "stage-2").unwrap().report(), ReportUse::None);
+        for kind in ExclusionKind::ALL {
+            assert!(wb.exclusion(kind).is_some(), "{kind:?}");
+        }
+        assert!(
+            wb.exclusion(ExclusionKind::ComplaintAboutProfessional)
+                .unwrap()
+                .redirect()
+                .contains("complaints procedure")
+        );
+    }
+
+    #[test]
+    fn pan_sussex_timeframes_and_repeated_disagreements() {
+        let ps = protocol("pan-sussex");
+        for stage in ps.route("main").unwrap().stages() {
+            assert!(stage.escalator_states_timeframe(), "{}", stage.key());
+            assert_eq!(stage.time_limit_working_days(), None);
+        }
+        let rule = ps.rules().repeated_disagreement().unwrap();
+        assert_eq!((rule.route(), rule.to_stage()), ("main", "stage-5"));
+        assert_eq!((rule.count(), rule.window_days()), (3, 365));
+        // Seniority is not one line: heads of service before safeguarding leads.
+        assert_eq!(
+            ps.stage("main", "stage-3").unwrap().raising_lead().roles(),
+            [Role::HeadOfService]
+        );
+        assert_eq!(
+            ps.stage("main", "stage-4").unwrap().raising_lead().roles(),
+            [Role::SafeguardingLead]
+        );
+        let keys: Vec<&str> = ps.categories().iter().map(Category::key).collect();
+        assert_eq!(keys.len(), 8);
+        assert!(keys.contains(&"information-sharing"));
+    }
+
+    #[track_caller]
+    fn check_limits(
+        p: &Protocol,
+        stage: &str,
+        expected: (Option<u32>, Option<u32>, Option<u32>, Option<u32>),
+    ) {
+        let s = p.stage("challenge", stage).unwrap();
+        assert_eq!(
+            (
+                s.time_limit_working_days(),
+                s.form_within_working_days(),
+                s.response_within_working_days(),
+                s.notify_director_within_working_days()
+            ),
+            expected,
+            "{stage}"
+        );
+    }
+
+    #[test]
+    fn rotherham_challenge_limits_and_rules() {
+        let r = protocol("rotherham");
+        check_limits(&r, "stage-1", (Some(13), Some(3), Some(10), None));
+        check_limits(&r, "stage-2", (Some(7), Some(2), Some(5), None));
+        check_limits(&r, "stage-3", (Some(5), Some(1), Some(4), Some(1)));
+        check_limits(&r, "stage-4", (None, None, None, None));
+        assert_eq!(r.rules().family_told().unwrap().route(), "challenge");
+        let check = r.rules().step_down_check().unwrap();
+        assert_eq!(
+            (check.route(), check.restart_stage(), check.after_days()),
+            ("challenge", "stage-1", 42)
+        );
+    }
+
+    #[test]
+    fn leeds_backing_and_six_stage_questions() {
+        let leeds = protocol("leeds");
+        let backing = leeds.rules().conference_request_backing().unwrap();
+        assert_eq!((backing.route(), backing.stage()), ("conference-request", "senior-support"));
+        assert_eq!(backing.backed_by(), [Role::HeadOfService, Role::SafeguardingLead]);
+        assert!(leeds.exclusions().is_empty());
+
+        let six = protocol("six-stage");
+        let questions = six.stage("main", "stage-1").unwrap().questions();
+        assert_eq!(questions.len(), 5);
+        assert_eq!(questions.iter().map(|g| g.items().len()).sum::<usize>(), 13);
+        assert_eq!(
+            six.stage("main", "stage-4").unwrap().receiving_lead().wording(),
+            "The Child Protection Manager in the local area"
+        );
+    }
+
+    #[test]
+    fn exclusion_kinds_round_trip() {
+        for kind in ExclusionKind::ALL {
+            assert_eq!(ExclusionKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ExclusionKind::parse("complaint"), None);
+    }
+
+    /// A small valid protocol; each line a test changes carries a tag.
+    const BASE: &str = r#"
+id = "test"
+version = 1
+name = "Test"
+source = "test"
+calendar = "england-and-wales"
+description = "A test protocol."
+read_statistics = ["board_chair"]
+categories = [{ key = "other", name = "Other" }]
+
+[[routes]]
+id = "main"
+name = "Main"
+description = "The main route."
+
+[[routes.stages]]
+key = "one"
+number = 1
+name = "One"
+description = "First."
+entry = true
+raising_lead = { roles = ["practitioner"], wording = "P" }
+receiving_lead = { roles = ["practitioner"], wording = "P" }
+# extra one
+
+[routes.stages.allow]
+raise = ["practitioner"]
+start_higher = [] # one
+add_record = ["practitioner"]
+record_view = []
+agree_action = []
+escalate = ["practitioner"] # one
+skip_stage = [] # one
+accept = []
+resolve = ["practitioner"] # one
+withdraw = []
+read_audit_trail = []
+read_report = [] # one
+
+[[routes.stages]]
+key = "two"
+number = 2 # two
+name = "Two"
+description = "Second."
+raising_lead = { roles = ["manager"], wording = "M" }
+receiving_lead = { roles = ["manager"], wording = "M" }
+# extra two
+
+[routes.stages.allow]
+raise = [] # two
+start_higher = []
+add_record = ["manager"]
+record_view = []
+agree_action = []
+escalate = ["manager"]
+skip_stage = [] # two
+accept = []
+resolve = ["manager"] # two
+withdraw = []
+read_audit_trail = []
+read_report = []
+
+[[routes.stages]]
+key = "three"
+number = 3
+name = "Three"
+description = "Third."
+raising_lead = { roles = ["board_chair"], wording = "B" }
+receiving_lead = { roles = ["board_chair"], wording = "B" }
+
+[routes.stages.allow]
+raise = []
+start_higher = []
+add_record = ["board_chair"]
+record_view = []
+agree_action = []
+escalate = [] # three
+skip_stage = []
+accept = []
+resolve = ["board_chair"]
+withdraw = []
+read_audit_trail = []
+read_report = []
+"#;
+
+    /// What a broken file must produce.
+    enum Expect {
+        /// Parses and validates.
+        Valid,
+        /// A parse error whose message contains this.
+        ParseMentions(&'static str),
+        /// Exactly these problems.
+        Problems(Vec<Problem>),
+    }
+
+    #[track_caller]
+    fn check(name: &str, edits: &[(&str, &str)], expected: Expect) {
+        let mut text = BASE.to_owned();
+        for (from, to) in edits {
+            assert!(text.contains(from), "{name}: BASE lacks {from:?}");
+            text = text.replacen(from, to, 1);
+        }
+        check_text(name, &text, expected);
+    }
+
+    #[track_caller]
+    fn check_text(name: &str, text: &str, expected: Expect) {
+        let got = parse_protocol(text);
+        match (expected, got) {
+            (Expect::Valid, Ok(_)) => {}
+            (Expect::ParseMentions(part), Err(ProtocolError::Parse { message })) => {
+                assert!(message.contains(part), "{name}: {message:?} lacks {part:?}");
+            }
+            (Expect::Problems(want), Err(ProtocolError::Invalid { problems, .. })) => {
+                assert_eq!(problems, want, "{name}");
+            }
+            (_, got) => panic!("{name}: unexpected result {got:?}"),
+        }
+    }
+
+    fn at(stage: &str) -> (String, String) {
+        ("main".to_owned(), stage.to_owned())
+    }
+
+    #[test]
+    fn validation_table() {
+        use Expect::*;
+        check("base is valid", &[], Valid);
+        check("not toml", &[("id = \"test\"", "id = ")], ParseMentions("line"));
+        check(
+            "unknown role",
+            &[("resolve = [\"practitioner\"] # one", "resolve = [\"boss\"]")],
+            ParseMentions("boss"),
+        );
+        check(
+            "missing action key",
+            &[("read_report = [] # one", "")],
+            ParseMentions("read_report"),
+        );
+        check("unknown key", &[("# extra one", "colour = \"red\"")], ParseMentions("colour"));
+        check(
+            "version zero",
+            &[("version = 1", "version = 0")],
+            Problems(vec![Problem::VersionZero]),
+        );
+        check(
+            "bad id",
+            &[("id = \"test\"", "id = \"Test Protocol\"")],
+            Problems(vec![Problem::BadKey {
+                what: "protocol id",
+                value: "Test Protocol".to_owned(),
+            }]),
+        );
+        check(
+            "empty name",
+            &[("name = \"Test\"", "name = \" \"")],
+            Problems(vec![Problem::Empty { field: "name".to_owned() }]),
+        );
+        check(
+            "no other category",
+            &[("key = \"other\"", "key = \"misc\"")],
+            Problems(vec![Problem::NoOtherCategory]),
+        );
+        let (route, stage) = at("one");
+        check(
+            "duplicate stage key",
+            &[("key = \"two\"", "key = \"one\"")],
+            Problems(vec![Problem::DuplicateStage { route, stage }]),
+        );
+        let (route, stage) = at("two");
+        check(
+            "numbers not ascending",
+            &[("number = 2 # two", "number = 1")],
+            Problems(vec![Problem::NumberNotAscending { route, stage }]),
+        );
+        let (route, stage) = at("one");
+        check(
+            "nobody escalates",
+            &[("escalate = [\"practitioner\"] # one", "escalate = []")],
+            Problems(vec![Problem::NoEscalator { route, stage }]),
+        );
+        let (route, stage) = at("three");
+        check(
+            "escalate from the last stage",
+            &[("escalate = [] # three", "escalate = [\"board_chair\"]")],
+            Problems(vec![Problem::EscalateFromLast { route, stage }]),
+        );
+        let (route, stage) = at("two");
+        check(
+            "nobody resolves",
+            &[("resolve = [\"manager\"] # two", "resolve = []")],
+            Problems(vec![Problem::NoResolver { route, stage }]),
+        );
+        let (route, stage) = at("two");
+        check(
+            "raise above the entry",
+            &[("raise = [] # two", "raise = [\"manager\"]")],
+            Problems(vec![Problem::RaiseAtNonEntry { route, stage }]),
+        );
+        let (route, stage) = at("one");
+        check(
+            "start higher at the entry",
+            &[("start_higher = [] # one", "start_higher = [\"manager\"]")],
+            Problems(vec![Problem::StartHigherAtEntry { route, stage }]),
+        );
+        let (route, stage) = at("one");
+        check(
+            "first stage not an entry",
+            &[("entry = true", "")],
+            Problems(vec![
+                Problem::FirstStageNotEntry { route: route.clone() },
+                Problem::RaiseAtNonEntry { route, stage },
+            ]),
+        );
+        let (route, stage) = at("two");
+        check(
+            "skip with one stage above",
+            &[("skip_stage = [] # two", "skip_stage = [\"manager\"]")],
+            Problems(vec![Problem::NothingToSkip { route, stage }]),
+        );
+        check(
+            "skip with two stages above",
+            &[("skip_stage = [] # one", "skip_stage = [\"manager\"]")],
+            Valid,
+        );
+        check(
+            "zero-day limit",
+            &[("# extra two", "time_limit_working_days = 0")],
+            Problems(vec![Problem::ZeroDays {
+                field: "route main stage two time_limit_working_days".to_owned(),
+            }]),
+        );
+        let (route, stage) = at("two");
+        check(
+            "limit shorter than form and response",
+            &[(
+                "# extra two",
+                "time_limit_working_days = 5\nform_within_working_days = 3\nresponse_within_working_days = 10",
+            )],
+            Problems(vec![Problem::TimeLimitTooShort { route, stage }]),
+        );
+        check(
+            "limit covering form and response",
+            &[(
+                "# extra two",
+                "time_limit_working_days = 13\nform_within_working_days = 3\nresponse_within_working_days = 10",
+            )],
+            Valid,
+        );
+        let (route, stage) = at("two");
+        check(
+            "record of a later stage",
+            &[(
+                "# extra two",
+                "records = [{ kind = \"discussion\", of_stage = \"three\", text = \"x\" }]",
+            )],
+            Problems(vec![Problem::RecordOfUnknownStage {
+                route,
+                stage,
+                of_stage: "three".to_owned(),
+            }]),
+        );
+        check(
+            "record of an earlier stage",
+            &[(
+                "# extra two",
+                "records = [{ kind = \"analysis\", of_stage = \"one\", text = \"x\" }]",
+            )],
+            Valid,
+        );
+        check(
+            "repeated role",
+            &[(
+                "resolve = [\"practitioner\"] # one",
+                "resolve = [\"practitioner\", \"practitioner\"]",
+            )],
+            Problems(vec![Problem::RepeatedRole {
+                field: "route main stage one allow.resolve".to_owned(),
+                role: Role::Practitioner,
+            }]),
+        );
+        let (route, stage) = at("one");
+        check(
+            "report read where there is none",
+            &[("read_report = [] # one", "read_report = [\"board_chair\"]")],
+            Problems(vec![Problem::ReportNotAvailable { route, stage }]),
+        );
+        check(
+            "rule on an unknown route",
+            &[
+                ("# extra one", ""),
+                (
+                    "categories = [{ key = \"other\", name = \"Other\" }]",
+                    "categories = [{ key = \"other\", name = \"Other\" }]\n[rules.family_told]\nroute = \"challenge\"\ntext = \"t\"",
+                ),
+            ],
+            Problems(vec![Problem::RuleUnknownRoute {
+                rule: "family_told",
+                route: "challenge".to_owned(),
+            }]),
+        );
+        let (route, stage) = at("one");
+        check(
+            "every problem is listed",
+            &[
+                ("version = 1", "version = 0"),
+                ("resolve = [\"practitioner\"] # one", "resolve = []"),
+            ],
+            Problems(vec![Problem::VersionZero, Problem::NoResolver { route, stage }]),
+        );
+
+        let route_part = &BASE[BASE.find("[[routes]]").unwrap()..];
+        check_text(
+            "duplicate route",
+            &format!("{BASE}\n{route_part}"),
+            Problems(vec![Problem::DuplicateRoute { route: "main".to_owned() }]),
+        );
+    }
+
+    #[test]
+    fn invalid_protocol_error_reads_clearly() {
+        let text = BASE.replacen("escalate = [\"practitioner\"] # one", "escalate = []", 1);
+        let error = parse_protocol(&text).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "protocol test is invalid: route main stage one: at least one role must be able to escalate"
+        );
     }
 }

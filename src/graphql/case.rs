@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use super::directory::{Agency, Partnership};
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
+use crate::domain::actor::{CaseVisibility, Viewer};
 use crate::domain::ids::CaseId;
 use crate::service::{ServiceError, cases};
 
@@ -127,7 +128,10 @@ pub struct CaseQuery;
 
 #[Object]
 impl CaseQuery {
-    /// One case by id.
+    /// One case by id. A case the caller may not see is `NOT_FOUND`, exactly
+    /// as if it did not exist: people see the cases their agency raised or
+    /// received, board chairs their partnership's, `cases:read` clients their
+    /// agency's; `statistics:read` clients see no case.
     async fn case(
         &self,
         ctx: &Context<'_>,
@@ -135,6 +139,10 @@ impl CaseQuery {
     ) -> Result<Case> {
         let id: CaseId = id.parse().map_err(|_| bad_input("id", "not a valid identifier"))?;
         let db = ctx.data::<DatabaseConnection>()?;
-        cases::get(db, id).await.map(Case).gql()
+        let visibility = match ctx.data::<Viewer>()? {
+            Viewer::Anonymous => CaseVisibility::None,
+            Viewer::Actor(actor) => actor.case_visibility(),
+        };
+        cases::get(db, visibility, id).await.map(Case).gql()
     }
 }

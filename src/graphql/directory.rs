@@ -5,6 +5,7 @@ use sea_orm::DatabaseConnection;
 
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
+use crate::domain::actor::Viewer;
 use crate::domain::agency::AgencyKind as DomainAgencyKind;
 use crate::domain::ids::PartnershipId;
 use crate::service::{ServiceError, directory};
@@ -122,14 +123,21 @@ pub struct DirectoryQuery;
 
 #[Object]
 impl DirectoryQuery {
-    /// Every partnership, by name.
+    /// The partnerships the caller may see, by name: a token sees its own
+    /// partnership; an anonymous caller (when the server opens the
+    /// directory) sees every partnership.
     async fn partnerships(&self, ctx: &Context<'_>) -> Result<Vec<Partnership>> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let list = directory::partnerships(db).await.gql()?;
+        let only = match ctx.data::<Viewer>()? {
+            Viewer::Anonymous => None,
+            Viewer::Actor(actor) => Some(actor.partnership),
+        };
+        let list = directory::partnerships(db, only).await.gql()?;
         Ok(list.into_iter().map(Partnership).collect())
     }
 
-    /// The agencies of one partnership, by name.
+    /// The agencies of one partnership, by name. Another partnership than the
+    /// token's is `NOT_FOUND`.
     async fn agencies(
         &self,
         ctx: &Context<'_>,
@@ -138,6 +146,11 @@ impl DirectoryQuery {
         let id: PartnershipId = partnership_id
             .parse()
             .map_err(|_| bad_input("partnershipId", "not a valid identifier"))?;
+        if let Viewer::Actor(actor) = ctx.data::<Viewer>()?
+            && actor.partnership != id
+        {
+            return Err(ServiceError::NotFound("partnership")).gql();
+        }
         let db = ctx.data::<DatabaseConnection>()?;
         let list = directory::agencies(db, id).await.gql()?;
         Ok(list.into_iter().map(Agency).collect())

@@ -2,9 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use entity::case;
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::ServiceError;
+use crate::domain::actor::CaseVisibility;
 use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
 
 /// Whether a case is still being worked on.
@@ -93,9 +95,33 @@ impl TryFrom<case::Model> for Case {
     }
 }
 
-/// One case by id.
-pub async fn get(db: &impl ConnectionTrait, id: CaseId) -> Result<Case, ServiceError> {
+/// The SQL form of a caller's case visibility.
+pub fn visibility_condition(visibility: CaseVisibility) -> Condition {
+    match visibility {
+        // No row matches.
+        CaseVisibility::None => Condition::all().add(Expr::cust("1 = 0")),
+        CaseVisibility::Partnership(p) => {
+            Condition::all().add(case::Column::PartnershipId.eq(p.uuid()))
+        }
+        CaseVisibility::Parties { partnership, agency } => {
+            Condition::all().add(case::Column::PartnershipId.eq(partnership.uuid())).add(
+                Condition::any()
+                    .add(case::Column::RaisingAgencyId.eq(agency.uuid()))
+                    .add(case::Column::ReceivingAgencyId.eq(agency.uuid())),
+            )
+        }
+    }
+}
+
+/// One case by id, if the caller may see it; otherwise `NotFound`, exactly
+/// as if it did not exist.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    visibility: CaseVisibility,
+    id: CaseId,
+) -> Result<Case, ServiceError> {
     case::Entity::find_by_id(id.uuid())
+        .filter(visibility_condition(visibility))
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("case"))?

@@ -69,9 +69,16 @@ impl From<agency::Model> for Agency {
     }
 }
 
-/// Every partnership, by name.
-pub async fn partnerships(db: &impl ConnectionTrait) -> Result<Vec<Partnership>, ServiceError> {
-    let rows = partnership::Entity::find().order_by_asc(partnership::Column::Name).all(db).await?;
+/// Every partnership by name, or only one.
+pub async fn partnerships(
+    db: &impl ConnectionTrait,
+    only: Option<PartnershipId>,
+) -> Result<Vec<Partnership>, ServiceError> {
+    let mut query = partnership::Entity::find().order_by_asc(partnership::Column::Name);
+    if let Some(id) = only {
+        query = query.filter(partnership::Column::Id.eq(id.uuid()));
+    }
+    let rows = query.all(db).await?;
     Ok(rows.into_iter().map(Partnership::from).collect())
 }
 

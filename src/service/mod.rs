@@ -7,5 +7,6 @@ pub mod cases;
 pub mod demo;
 pub mod directory;
 mod error;
+pub mod identity;
 
 pub use error::ServiceError;

@@ -5,13 +5,20 @@ use entity::case;
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
 
+use escalations::domain::role::Role;
+
 use crate::db_test;
 use crate::helpers::TestApp;
 
 /// Stores a case behind the API (the workflow's mutations come later).
-async fn store_case(app: &TestApp, raising: &str, receiving: &str) -> String {
+pub async fn store_case(app: &TestApp, raising: &str, receiving: &str) -> String {
     let data = app.gql_ok("{ partnerships { id code } }", json!({})).await;
-    let wb = data["partnerships"].as_array().unwrap().iter().find(|p| p["code"] == "western-bay").unwrap();
+    let wb = data["partnerships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "western-bay")
+        .unwrap();
     let id = uuid::Uuid::now_v7();
     let now = Utc::now();
     case::Entity::insert(case::ActiveModel {
@@ -39,8 +46,10 @@ async fn store_case(app: &TestApp, raising: &str, receiving: &str) -> String {
 
 db_test!(a_case_is_read_with_its_agencies, |app| {
     let id = store_case(&app, "wb-police", "wb-swansea-csc").await;
+    let token = app.token(Role::Manager, Some("wb-police"), "western-bay");
     let data = app
-        .gql_ok(
+        .gql_as_ok(
+            &token,
             "query($id: ID!) { case(id: $id) { id status protocolId protocolVersion route stage childReference category version raisedAt partnership { code } raisingAgency { code kind } receivingAgency { code kind } } }",
             json!({ "id": id }),
         )
@@ -55,13 +64,21 @@ db_test!(a_case_is_read_with_its_agencies, |app| {
     assert_eq!(c["version"], 1);
     assert_eq!(c["partnership"]["code"], "western-bay");
     assert_eq!(c["raisingAgency"], json!({ "code": "wb-police", "kind": "POLICE" }));
-    assert_eq!(c["receivingAgency"], json!({ "code": "wb-swansea-csc", "kind": "CHILDRENS_SOCIAL_CARE" }));
-    assert!(c["raisedAt"].as_str().unwrap().ends_with('Z') || c["raisedAt"].as_str().unwrap().contains("+00:00"));
+    assert_eq!(
+        c["receivingAgency"],
+        json!({ "code": "wb-swansea-csc", "kind": "CHILDRENS_SOCIAL_CARE" })
+    );
+    assert!(
+        c["raisedAt"].as_str().unwrap().ends_with('Z')
+            || c["raisedAt"].as_str().unwrap().contains("+00:00")
+    );
 });
 
 db_test!(an_unknown_case_is_not_found, |app| {
+    let token = app.token(Role::Manager, Some("wb-police"), "western-bay");
     let err = app
-        .gql_err(
+        .gql_as_err(
+            &token,
             "query($id: ID!) { case(id: $id) { id } }",
             json!({ "id": uuid::Uuid::now_v7().to_string() }),
         )
@@ -71,7 +88,8 @@ db_test!(an_unknown_case_is_not_found, |app| {
 });
 
 db_test!(a_malformed_case_id_is_bad_input, |app| {
-    let err = app.gql_err("{ case(id: \"42\") { id } }", json!({})).await;
+    let token = app.token(Role::Manager, Some("wb-police"), "western-bay");
+    let err = app.gql_as_err(&token, "{ case(id: \"42\") { id } }", json!({})).await;
     assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(err["extensions"]["field"], "id");
 });

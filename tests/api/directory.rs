@@ -11,7 +11,10 @@ db_test!(lists_the_five_seed_partnerships_with_their_agencies, |app| {
     codes.sort_unstable();
     assert_eq!(codes, ["leeds", "pan-sussex", "rotherham", "six-stage", "western-bay"]);
     for p in list {
-        assert_eq!(p["code"], p["protocolId"], "each demo partnership adopts its own seed protocol");
+        assert_eq!(
+            p["code"], p["protocolId"],
+            "each demo partnership adopts its own seed protocol"
+        );
         assert_eq!(p["calendar"], "england-and-wales");
         let agencies = p["agencies"].as_array().unwrap();
         assert!(agencies.len() >= 5, "{p:#}");
@@ -36,7 +39,8 @@ db_test!(lists_the_five_seed_partnerships_with_their_agencies, |app| {
 
 db_test!(lists_the_agencies_of_one_partnership, |app| {
     let data = app.gql_ok("{ partnerships { id code } }", json!({})).await;
-    let leeds = data["partnerships"].as_array().unwrap().iter().find(|p| p["code"] == "leeds").unwrap();
+    let leeds =
+        data["partnerships"].as_array().unwrap().iter().find(|p| p["code"] == "leeds").unwrap();
     let data = app
         .gql_ok(
             "query($id: ID!) { agencies(partnershipId: $id) { code } }",
@@ -61,9 +65,7 @@ db_test!(an_unknown_partnership_is_not_found, |app| {
 });
 
 db_test!(a_malformed_partnership_id_is_bad_input, |app| {
-    let err = app
-        .gql_err("{ agencies(partnershipId: \"western-bay\") { code } }", json!({}))
-        .await;
+    let err = app.gql_err("{ agencies(partnershipId: \"western-bay\") { code } }", json!({})).await;
     assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(err["extensions"]["field"], "partnershipId");
 });

@@ -14,8 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use escalations::config::{GraphqlArgs, ServeArgs};
+use escalations::auth::{MintClaims, Verifier};
+use escalations::config::{
+    AnonymousAccess, AuthArgs, GlobalArgs, GraphqlArgs, LogFormat, ServeArgs,
+};
 use escalations::db::{DbSettings, connect};
+use escalations::domain::role::Role;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -127,7 +131,8 @@ impl Drop for TestDb {
             let name = name.clone();
             // Drop runs inside the test's runtime: use a thread with its own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
                     if let Ok(conn) = Database::connect(admin_url().as_str()).await {
                         let _ = conn
@@ -164,29 +169,73 @@ impl Drop for TestApp {
     }
 }
 
+pub const TEST_SECRET: &str = "test-secret-of-at-least-thirty-two-bytes!";
+pub const TEST_ISSUER: &str = "https://idp.test.example";
+pub const TEST_AUDIENCE: &str = "escalations-api";
+
 pub fn serve_args() -> ServeArgs {
     ServeArgs {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
-        demo: true,
         migrate_on_start: true,
         shutdown_grace_seconds: 5,
         graphql: GraphqlArgs::default(),
     }
 }
 
+/// Settings as a deployment would give them (no demo defaults): HS256 with a
+/// test secret; introspection and the directory open to anonymous callers.
+pub fn global_args() -> GlobalArgs {
+    GlobalArgs {
+        database_url: String::new(),
+        database_max_connections: Some(4),
+        log_filter: "warn".into(),
+        log_format: LogFormat::Pretty,
+        demo: false,
+        auth: AuthArgs {
+            jwt_secret: Some(TEST_SECRET.into()),
+            jwt_issuer: Some(TEST_ISSUER.into()),
+            jwt_audience: Some(TEST_AUDIENCE.into()),
+            jwt_leeway_seconds: 30,
+            anonymous_access: Some(vec![
+                AnonymousAccess::Introspection,
+                AnonymousAccess::Directory,
+            ]),
+            ..AuthArgs::default()
+        },
+    }
+}
+
 /// A server on a fresh database loaded with the demo directory.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, global_args()).await
+}
+
+/// Like `spawn_app`, with other settings.
+pub async fn spawn_app_with(backend: Backend, global: GlobalArgs) -> Option<TestApp> {
     let test_db = TestDb::create(backend).await?;
     let url = test_db.url().to_owned();
-    Some(spawn_app_at(backend, test_db, &url).await)
+    Some(spawn_app_at_with(backend, test_db, &url, global).await)
 }
 
 /// A server whose pool uses `server_url` (e.g. through a proxy) for the
 /// database of `test_db`.
 pub async fn spawn_app_at(backend: Backend, test_db: TestDb, server_url: &str) -> TestApp {
+    spawn_app_at_with(backend, test_db, server_url, global_args()).await
+}
+
+async fn spawn_app_at_with(
+    backend: Backend,
+    test_db: TestDb,
+    server_url: &str,
+    global: GlobalArgs,
+) -> TestApp {
     let settings = DbSettings { url: server_url.to_owned(), max_connections: Some(4) };
     let server_db = connect(&settings).await.expect("server pool");
-    let state = escalations::app::prepare(server_db, &serve_args()).await.expect("prepare");
+    // The demo directory is loaded explicitly: tests run without demo defaults.
+    escalations::db::migrate(&server_db).await.expect("migrate");
+    escalations::service::demo::seed_directory(&server_db).await.expect("seed");
+    let state =
+        escalations::app::prepare(server_db, &global, &serve_args()).await.expect("prepare");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -209,6 +258,66 @@ pub async fn spawn_app_at(backend: Backend, test_db: TestDb, server_url: &str) -
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A valid token for a person with `role` acting for `agency` (a code)
+    /// in `partnership` (a code).
+    pub fn token(&self, role: Role, agency: Option<&str>, partnership: &str) -> String {
+        mint(MintClaims {
+            sub: format!("user-{}-{}", role.as_str(), agency.unwrap_or("none")),
+            name: Some("Test User".into()),
+            role: Some(role),
+            scope: None,
+            agency: agency.map(str::to_owned),
+            partnership: partnership.to_owned(),
+        })
+    }
+
+    /// A valid token for a machine client with `scope`.
+    pub fn client_token(&self, scope: &str, agency: Option<&str>, partnership: &str) -> String {
+        mint(MintClaims {
+            sub: "client-1".into(),
+            scope: Some(scope.into()),
+            agency: agency.map(str::to_owned),
+            partnership: partnership.to_owned(),
+            ..MintClaims::default()
+        })
+    }
+
+    /// Posts a GraphQL request with a bearer token; returns the response.
+    pub async fn gql_as_raw(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts with a token; returns the JSON body.
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.gql_as_raw(token, query, variables).await.json().await.unwrap()
+    }
+
+    /// The `data` of a request with a token that must have no errors.
+    pub async fn gql_as_ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.gql_as(token, query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// The single error of a request with a token.
+    pub async fn gql_as_err(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.gql_as(token, query, variables).await;
+        let errors = body["errors"].as_array().unwrap_or_else(|| panic!("no errors: {body:#}"));
+        assert_eq!(errors.len(), 1, "{body:#}");
+        errors[0].clone()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -256,6 +365,12 @@ impl TestApp {
             .map(|a| a["id"].as_str().unwrap().to_owned())
             .unwrap_or_else(|| panic!("no agency {code}"))
     }
+}
+
+/// Mints a token with the test settings.
+pub fn mint(claims: MintClaims) -> String {
+    let verifier = Verifier::from_args(&global_args().auth, false).unwrap();
+    verifier.mint(&claims, Duration::from_secs(600)).unwrap()
 }
 
 /// A TCP proxy that can cut every connection and refuse new ones, to
@@ -326,7 +441,10 @@ pub fn via(url: &str, addr: SocketAddr) -> String {
 #[test]
 fn urls_are_rewritten() {
     assert_eq!(with_database("postgres://h:5432/postgres", "x"), "postgres://h:5432/x");
-    assert_eq!(with_database("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+    assert_eq!(
+        with_database("postgres://u@h/postgres?sslmode=disable", "x"),
+        "postgres://u@h/x?sslmode=disable"
+    );
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
     assert_eq!(via("postgres://u@h:5432/db", addr), "postgres://u@127.0.0.1:9/db");
     assert_eq!(via("postgres://h:5432/db", addr), "postgres://127.0.0.1:9/db");

@@ -17,7 +17,13 @@ db_test!(health_and_readiness_answer, |app| {
 });
 
 db_test!(a_request_id_is_echoed_or_made, |app| {
-    let res = app.client.get(app.url("/healthz")).header("x-request-id", "trace-me-42").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-me-42");
     let res = app.get("/healthz").await;
     let made = res.headers()["x-request-id"].to_str().unwrap();
@@ -62,7 +68,8 @@ db_test!(graphql_answers_in_both_media_types, |app| {
 });
 
 db_test!(get_serves_graphiql_to_a_browser_and_runs_queries_with_a_query_string, |app| {
-    let res = app.client.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+    let res =
+        app.client.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(res.text().await.unwrap().to_lowercase().contains("graphiql"));
@@ -88,7 +95,17 @@ db_test!(limits_refuse_a_query_nested_too_deep, |app| {
 async fn readiness_follows_a_database_outage_and_recovers_without_restart() {
     let Some(test_db) = TestDb::create(Backend::Postgres).await else { return };
     let target = tokio::net::lookup_host(
-        test_db.url().split("://").nth(1).unwrap().split('/').next().unwrap().rsplit('@').next().unwrap(),
+        test_db
+            .url()
+            .split("://")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .rsplit('@')
+            .next()
+            .unwrap(),
     )
     .await
     .unwrap()

@@ -1,0 +1,177 @@
+//! Who is calling, once their token has been verified and their agency and
+//! partnership found, and what that lets them see.
+
+use std::collections::BTreeSet;
+
+use super::ids::{AgencyId, PartnershipId};
+use super::role::{Role, Scope};
+
+/// A verified caller: a person with a role, a machine client with scopes, or
+/// both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The token's `sub`: the user or client id.
+    pub sub: String,
+    /// The person's role, if a person is behind the token.
+    pub role: Option<Role>,
+    /// Machine-client scopes.
+    pub scopes: BTreeSet<Scope>,
+    /// The partnership the caller belongs to.
+    pub partnership: PartnershipId,
+    /// The agency the caller acts for (a board chair or a statistics client
+    /// may have none).
+    pub agency: Option<AgencyId>,
+}
+
+/// The caller of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Viewer {
+    /// No token: only the operations the settings open to everyone.
+    Anonymous,
+    /// A verified token.
+    Actor(Actor),
+}
+
+/// Which cases a caller may see. Anything outside is reported as not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseVisibility {
+    /// No case at all.
+    None,
+    /// Every case of one partnership (board chairs).
+    Partnership(PartnershipId),
+    /// Cases of the partnership where the agency raises or receives.
+    Parties {
+        /// The caller's partnership.
+        partnership: PartnershipId,
+        /// The caller's agency.
+        agency: AgencyId,
+    },
+}
+
+impl Actor {
+    /// Whether the caller holds a scope.
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// The cases this caller may see: a board chair sees the partnership's
+    /// cases; a person or a `cases:read` client sees the cases its agency is
+    /// party to; a `statistics:read` client sees aggregates only, no case.
+    pub fn case_visibility(&self) -> CaseVisibility {
+        if self.role == Some(Role::BoardChair) {
+            return CaseVisibility::Partnership(self.partnership);
+        }
+        match self.agency {
+            Some(agency) if self.role.is_some() || self.has_scope(Scope::CasesRead) => {
+                CaseVisibility::Parties { partnership: self.partnership, agency }
+            }
+            _ => CaseVisibility::None,
+        }
+    }
+}
+
+impl CaseVisibility {
+    /// Whether a case with these parties is visible.
+    pub fn allows(
+        self,
+        partnership: PartnershipId,
+        raising: AgencyId,
+        receiving: AgencyId,
+    ) -> bool {
+        match self {
+            CaseVisibility::None => false,
+            CaseVisibility::Partnership(p) => p == partnership,
+            CaseVisibility::Parties { partnership: p, agency } => {
+                p == partnership && (agency == raising || agency == receiving)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Row {
+        name: &'static str,
+        role: Option<Role>,
+        scopes: &'static [Scope],
+        has_agency: bool,
+        // (same partnership?, our agency raising?, our agency receiving?) -> visible
+        expected: [bool; 4],
+    }
+
+    #[track_caller]
+    fn check(row: &Row) {
+        let p = PartnershipId::new();
+        let other_p = PartnershipId::new();
+        let ours = AgencyId::new();
+        let (a, b) = (AgencyId::new(), AgencyId::new());
+        let actor = Actor {
+            sub: "s".into(),
+            role: row.role,
+            scopes: row.scopes.iter().copied().collect(),
+            partnership: p,
+            agency: row.has_agency.then_some(ours),
+        };
+        let v = actor.case_visibility();
+        let got = [
+            v.allows(p, ours, a),       // we raised it
+            v.allows(p, a, ours),       // we received it
+            v.allows(p, a, b),          // others' case in our partnership
+            v.allows(other_p, ours, a), // another partnership
+        ];
+        assert_eq!(got, row.expected, "{}", row.name);
+    }
+
+    #[test]
+    fn who_sees_which_case() {
+        let rows = [
+            Row {
+                name: "practitioner sees own agency's cases only",
+                role: Some(Role::Practitioner),
+                scopes: &[],
+                has_agency: true,
+                expected: [true, true, false, false],
+            },
+            Row {
+                name: "head of service likewise",
+                role: Some(Role::HeadOfService),
+                scopes: &[],
+                has_agency: true,
+                expected: [true, true, false, false],
+            },
+            Row {
+                name: "board chair sees the partnership",
+                role: Some(Role::BoardChair),
+                scopes: &[],
+                has_agency: false,
+                expected: [true, true, true, false],
+            },
+            Row {
+                name: "cases:read client sees its agency's cases",
+                role: None,
+                scopes: &[Scope::CasesRead],
+                has_agency: true,
+                expected: [true, true, false, false],
+            },
+            Row {
+                name: "statistics:read client sees no case",
+                role: None,
+                scopes: &[Scope::StatisticsRead],
+                has_agency: true,
+                expected: [false, false, false, false],
+            },
+            Row {
+                name: "a role without an agency sees nothing",
+                role: Some(Role::Manager),
+                scopes: &[],
+                has_agency: false,
+                expected: [false, false, false, false],
+            },
+        ];
+        for row in &rows {
+            check(row);
+        }
+    }
+}
