@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::auth::{MintClaims, Verifier};
 use crate::config::{Cli, Command, GlobalArgs, MigrateAction, ServeArgs, TokenArgs};
 use crate::db::{self, DbSettings};
+use crate::domain::catalog::Catalog;
 use crate::domain::role::Role;
 use crate::graphql;
 use crate::http::{self, AppState};
@@ -96,6 +97,7 @@ pub async fn prepare(
     args: &ServeArgs,
 ) -> anyhow::Result<AppState> {
     let verifier = Verifier::from_args(&global.auth, global.demo).context("token settings")?;
+    let catalog = Arc::new(Catalog::builtin().context("built-in protocol definitions")?);
     if args.migrate_on_start {
         db::migrate(&db).await.context("applying migrations")?;
     }
@@ -107,7 +109,7 @@ pub async fn prepare(
             "demo directory loaded"
         );
     }
-    let schema = graphql::build_schema(Some(db.clone()), &args.graphql);
+    let schema = graphql::build_schema(Some((db.clone(), catalog)), &args.graphql);
     Ok(AppState {
         schema,
         db,

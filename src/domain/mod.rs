@@ -3,9 +3,11 @@
 //! Nothing here does I/O, touches the database or knows about GraphQL:
 //! services load state, call these functions and persist what they return.
 
+pub mod access;
 pub mod actor;
 pub mod agency;
 pub mod calendar;
+pub mod catalog;
 pub mod ids;
 pub mod policy;
 pub mod protocol;

@@ -1,14 +1,19 @@
 //! Cases.
 
-use async_graphql::{Context, ID, Object, Result};
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use super::directory::{Agency, Partnership};
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
+use crate::domain::access::{CaseFacts, case_permissions};
 use crate::domain::actor::{CaseVisibility, Viewer};
+use crate::domain::catalog::Catalog;
 use crate::domain::ids::CaseId;
+use crate::domain::policy::Action;
 use crate::service::{ServiceError, cases};
 
 /// Whether a case is still being worked on.
@@ -107,6 +112,82 @@ impl Case {
     /// The agency whose decision or action is disputed.
     async fn receiving_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
         load_agency(ctx, self.0.receiving_agency_id).await
+    }
+
+    /// What the caller may do with this case now, one flag per action, so a
+    /// front end shows exactly the buttons that will work. Computed by the
+    /// same rule the mutations apply: the protocol's role-by-stage policy,
+    /// the case's state, and which side of the dispute the caller is on.
+    async fn viewer_can(&self, ctx: &Context<'_>) -> Result<CasePermissions> {
+        let Viewer::Actor(actor) = ctx.data::<Viewer>()? else {
+            return Ok(CasePermissions::default());
+        };
+        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let c = &self.0;
+        let version = u32::try_from(c.protocol_version).unwrap_or(0);
+        let protocol = catalog
+            .get(&c.protocol_id, version)
+            .ok_or(ServiceError::UnknownProtocol(c.protocol_id.clone()))
+            .gql()?;
+        let facts = CaseFacts {
+            partnership: c.partnership_id,
+            raising: c.raising_agency_id,
+            receiving: c.receiving_agency_id,
+            route: &c.route,
+            stage: &c.stage,
+            open: c.status == cases::CaseStatus::Open,
+        };
+        Ok(CasePermissions::from_pairs(&case_permissions(protocol, &facts, actor)))
+    }
+}
+
+/// What the caller may do with a case now. Each flag is what the matching
+/// mutation would allow at this moment (a later change of the case may
+/// change it).
+#[derive(SimpleObject, Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CasePermissions {
+    /// May add a record (discussion, meeting, letter, analysis).
+    pub add_record: bool,
+    /// May record their agency's view of the dispute.
+    pub record_view: bool,
+    /// May agree an action with an owner and a due date.
+    pub agree_action: bool,
+    /// May escalate the case one stage up.
+    pub escalate: bool,
+    /// May accept the case at its stage (the receiving side's lead).
+    pub accept: bool,
+    /// May resolve the case.
+    pub resolve: bool,
+    /// May withdraw the case (the raising side).
+    pub withdraw: bool,
+    /// May move the case more than one stage up (immediate risk).
+    pub skip_stage: bool,
+    /// May read the case's audit trail.
+    pub read_audit_trail: bool,
+    /// May read the Resolution of Professional Differences Report.
+    pub read_report: bool,
+}
+
+impl CasePermissions {
+    fn from_pairs(pairs: &[(Action, bool)]) -> Self {
+        let mut p = Self::default();
+        for &(action, allowed) in pairs {
+            let flag = match action {
+                Action::AddRecord => &mut p.add_record,
+                Action::RecordView => &mut p.record_view,
+                Action::AgreeAction => &mut p.agree_action,
+                Action::Escalate => &mut p.escalate,
+                Action::Accept => &mut p.accept,
+                Action::Resolve => &mut p.resolve,
+                Action::Withdraw => &mut p.withdraw,
+                Action::SkipStage => &mut p.skip_stage,
+                Action::ReadAuditTrail => &mut p.read_audit_trail,
+                Action::ReadReport => &mut p.read_report,
+                Action::Raise | Action::StartHigher | Action::ReadStatistics => continue,
+            };
+            *flag = allowed;
+        }
+        p
     }
 }
 

@@ -40,6 +40,11 @@ impl ErrorExtensions for ServiceError {
                     e.set("field", field);
                 })
             }
+            ServiceError::UnknownProtocol(id) => {
+                tracing::error!(protocol.id = %id, "a case names an unknown protocol version");
+                Error::new("internal error")
+                    .extend_with(|_, e| e.set("code", code::INTERNAL_SERVER_ERROR))
+            }
             ServiceError::Db(err) => {
                 tracing::error!(error = %err, "database error");
                 Error::new("internal error")

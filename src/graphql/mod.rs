@@ -6,7 +6,11 @@ pub mod error;
 pub mod loaders;
 
 use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use std::sync::Arc;
+
 use sea_orm::DatabaseConnection;
+
+use crate::domain::catalog::Catalog;
 
 use crate::config::GraphqlArgs;
 
@@ -17,13 +21,17 @@ pub struct Query(directory::DirectoryQuery, case::CaseQuery);
 /// The schema type.
 pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
-/// Builds the schema once per process; the database pool rides in its data.
-pub fn build_schema(db: Option<DatabaseConnection>, limits: &GraphqlArgs) -> ApiSchema {
+/// Builds the schema once per process; the pool and the protocol catalog
+/// ride in its data (absent when only the SDL is wanted).
+pub fn build_schema(
+    shared: Option<(DatabaseConnection, Arc<Catalog>)>,
+    limits: &GraphqlArgs,
+) -> ApiSchema {
     let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
-    if let Some(db) = db {
-        builder = builder.data(db);
+    if let Some((db, catalog)) = shared {
+        builder = builder.data(db).data(catalog);
     }
     builder.finish()
 }

@@ -18,6 +18,9 @@ pub enum ServiceError {
         /// What is wrong with it.
         message: String,
     },
+    /// A stored case names a protocol version this server does not have.
+    #[error("unknown protocol {0}")]
+    UnknownProtocol(String),
     /// A database failure; the detail is logged, never shown.
     #[error(transparent)]
     Db(#[from] DbErr),

@@ -93,3 +93,78 @@ db_test!(a_malformed_case_id_is_bad_input, |app| {
     assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(err["extensions"]["field"], "id");
 });
+
+const VIEWER_CAN: &str = "query($id: ID!) { case(id: $id) { viewerCan { addRecord recordView agreeAction escalate accept resolve withdraw skipStage readAuditTrail readReport } } }";
+
+db_test!(viewer_can_follows_role_stage_and_side, |app| {
+    // A Western Bay case at stage 1 (manager to manager), raised by the police.
+    let id = store_case(&app, "wb-police", "wb-swansea-csc").await;
+    let flags = |v: &serde_json::Value| {
+        let c = &v["case"]["viewerCan"];
+        [
+            "addRecord",
+            "recordView",
+            "agreeAction",
+            "escalate",
+            "accept",
+            "resolve",
+            "withdraw",
+            "skipStage",
+            "readAuditTrail",
+            "readReport",
+        ]
+        .iter()
+        .filter(|k| c[**k] == true)
+        .map(|k| (*k).to_owned())
+        .collect::<Vec<_>>()
+    };
+    let rows: [(&str, Role, Option<&str>, &[&str]); 5] = [
+        (
+            "raising manager: escalates and withdraws, does not accept",
+            Role::Manager,
+            Some("wb-police"),
+            &["addRecord", "recordView", "agreeAction", "escalate", "resolve", "withdraw"],
+        ),
+        (
+            "receiving manager: accepts, does not withdraw",
+            Role::Manager,
+            Some("wb-swansea-csc"),
+            &["addRecord", "recordView", "agreeAction", "escalate", "accept", "resolve"],
+        ),
+        (
+            "raising practitioner: records only",
+            Role::Practitioner,
+            Some("wb-police"),
+            &["addRecord", "recordView", "agreeAction"],
+        ),
+        (
+            "receiving safeguarding lead: may also read the audit trail",
+            Role::SafeguardingLead,
+            Some("wb-swansea-csc"),
+            &[
+                "addRecord",
+                "recordView",
+                "agreeAction",
+                "escalate",
+                "accept",
+                "resolve",
+                "readAuditTrail",
+            ],
+        ),
+        (
+            "board chair at stage 1: reads the audit trail only",
+            Role::BoardChair,
+            None,
+            &["readAuditTrail"],
+        ),
+    ];
+    for (name, role, agency, expected) in rows {
+        let token = app.token(role, agency, "western-bay");
+        let data = app.gql_as_ok(&token, VIEWER_CAN, json!({ "id": id })).await;
+        assert_eq!(flags(&data), expected, "{name}");
+    }
+    // A machine client reads the case but may do nothing.
+    let token = app.client_token("cases:read", Some("wb-police"), "western-bay");
+    let data = app.gql_as_ok(&token, VIEWER_CAN, json!({ "id": id })).await;
+    assert!(flags(&data).is_empty());
+});

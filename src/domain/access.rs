@@ -1,0 +1,331 @@
+//! May this caller take this action on this case? One function, [`check`],
+//! answers for the mutations and for a case's `viewerCan` alike.
+//!
+//! It combines, in order: visibility (outside it a case does not exist for
+//! the caller), the role-by-stage policy of the case's protocol (data, see
+//! [`crate::domain::policy::decide`]), the state of the case, and the side
+//! rules (only the raising side withdraws, only the receiving side accepts).
+
+use super::actor::Actor;
+use super::ids::{AgencyId, PartnershipId};
+use super::policy::{Action, Decision, decide};
+use super::protocol::Protocol;
+use super::role::Role;
+
+/// The facts about a case that permissions depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseFacts<'a> {
+    /// The case's partnership.
+    pub partnership: PartnershipId,
+    /// The raising agency.
+    pub raising: AgencyId,
+    /// The receiving agency.
+    pub receiving: AgencyId,
+    /// The route through the protocol.
+    pub route: &'a str,
+    /// The current stage key.
+    pub stage: &'a str,
+    /// Whether the case is still open.
+    pub open: bool,
+}
+
+/// Why an action is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The caller may not see the case; report it as not found.
+    #[error("case not found")]
+    NotVisible,
+    /// A machine client (no role) can only read.
+    #[error("a client without a role may only read")]
+    NoRole,
+    /// The role may not take the action at this stage.
+    #[error("{}", forbidden_message(*.role, *.action, .stage, .allowed_roles))]
+    Forbidden {
+        /// The caller's role.
+        role: Role,
+        /// The action.
+        action: Action,
+        /// The stage.
+        stage: String,
+        /// The roles that may.
+        allowed_roles: Vec<Role>,
+    },
+    /// Only one side of the dispute may take the action.
+    #[error("only the {side} agency may {action} a case")]
+    WrongSide {
+        /// The action.
+        action: Action,
+        /// `raising` or `receiving`.
+        side: &'static str,
+    },
+    /// The case is closed.
+    #[error("the case is closed")]
+    Closed,
+    /// The case is at the top of its route.
+    #[error("the case is at the last stage of its route")]
+    LastStage,
+    /// The action is not about an existing case.
+    #[error("{0} is not an action on an existing case")]
+    NotACaseAction(Action),
+}
+
+fn forbidden_message(role: Role, action: Action, stage: &str, allowed: &[Role]) -> String {
+    if allowed.is_empty() {
+        format!("no role may {action} at {stage}; a {role} may not")
+    } else {
+        let names: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+        format!("a {role} may not {action} at {stage}; roles that may: {}", names.join(", "))
+    }
+}
+
+/// Actions on an existing case, in a stable order (what `viewerCan` shows).
+pub const CASE_ACTIONS: [Action; 10] = [
+    Action::AddRecord,
+    Action::RecordView,
+    Action::AgreeAction,
+    Action::Escalate,
+    Action::Accept,
+    Action::Resolve,
+    Action::Withdraw,
+    Action::SkipStage,
+    Action::ReadAuditTrail,
+    Action::ReadReport,
+];
+
+/// May `actor` take `action` on the case? `Ok(())` or the first reason not.
+pub fn check(
+    protocol: &Protocol,
+    case: &CaseFacts<'_>,
+    actor: &Actor,
+    action: Action,
+) -> Result<(), Refusal> {
+    if !actor.case_visibility().allows(case.partnership, case.raising, case.receiving) {
+        return Err(Refusal::NotVisible);
+    }
+    if !CASE_ACTIONS.contains(&action) {
+        return Err(Refusal::NotACaseAction(action));
+    }
+    let role = actor.role.ok_or(Refusal::NoRole)?;
+    if let Decision::Denied { allowed_roles } =
+        decide(protocol, case.route, case.stage, role, action)
+    {
+        return Err(Refusal::Forbidden {
+            role,
+            action,
+            stage: case.stage.to_owned(),
+            allowed_roles,
+        });
+    }
+    let reads = matches!(action, Action::ReadAuditTrail | Action::ReadReport);
+    if !reads && !case.open {
+        return Err(Refusal::Closed);
+    }
+    match action {
+        Action::Withdraw if actor.agency != Some(case.raising) => {
+            return Err(Refusal::WrongSide { action, side: "raising" });
+        }
+        Action::Accept if actor.agency != Some(case.receiving) => {
+            return Err(Refusal::WrongSide { action, side: "receiving" });
+        }
+        Action::Escalate if protocol.next_stage(case.route, case.stage).is_none() => {
+            return Err(Refusal::LastStage);
+        }
+        Action::SkipStage => {
+            let above_next = protocol
+                .next_stage(case.route, case.stage)
+                .and_then(|next| protocol.next_stage(case.route, next.key()));
+            if above_next.is_none() {
+                return Err(Refusal::LastStage);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Every case action with whether `actor` may take it now.
+pub fn case_permissions(
+    protocol: &Protocol,
+    case: &CaseFacts<'_>,
+    actor: &Actor,
+) -> Vec<(Action, bool)> {
+    CASE_ACTIONS.iter().map(|&a| (a, check(protocol, case, actor, a).is_ok())).collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::domain::protocol::builtin;
+    use crate::domain::role::Scope;
+
+    struct World {
+        protocols: Vec<Protocol>,
+        partnership: PartnershipId,
+        raising: AgencyId,
+        receiving: AgencyId,
+        bystander: AgencyId,
+    }
+
+    fn world() -> World {
+        World {
+            protocols: builtin().unwrap(),
+            partnership: PartnershipId::new(),
+            raising: AgencyId::new(),
+            receiving: AgencyId::new(),
+            bystander: AgencyId::new(),
+        }
+    }
+
+    fn actor(w: &World, role: Option<Role>, agency: Option<AgencyId>) -> Actor {
+        Actor {
+            sub: "s".into(),
+            role,
+            scopes: BTreeSet::from([Scope::CasesRead]),
+            partnership: w.partnership,
+            agency,
+        }
+    }
+
+    // One row of the table; the arguments are its columns.
+    #[allow(clippy::too_many_arguments)]
+    #[track_caller]
+    fn check_row(
+        name: &str,
+        w: &World,
+        protocol: &str,
+        stage: &str,
+        open: bool,
+        who: &Actor,
+        action: Action,
+        expected: Result<(), &str>,
+    ) {
+        let protocol = w.protocols.iter().find(|p| p.id() == protocol).unwrap();
+        let route = protocol.routes()[0].id().to_owned();
+        let case = CaseFacts {
+            partnership: w.partnership,
+            raising: w.raising,
+            receiving: w.receiving,
+            route: &route,
+            stage,
+            open,
+        };
+        let got = check(protocol, &case, who, action).map_err(|r| r.to_string());
+        assert_eq!(got.as_ref().map(|_| ()).map_err(String::as_str), expected, "{name}");
+    }
+
+    #[test]
+    fn refusals_come_in_order_and_name_the_roles_that_may() {
+        let w = world();
+        let raising_manager = actor(&w, Some(Role::Manager), Some(w.raising));
+        let receiving_manager = actor(&w, Some(Role::Manager), Some(w.receiving));
+        let bystander = actor(&w, Some(Role::Manager), Some(w.bystander));
+        let client = actor(&w, None, Some(w.raising));
+        let chair = actor(&w, Some(Role::BoardChair), None);
+        let lead = actor(&w, Some(Role::SafeguardingLead), Some(w.raising));
+        check_row(
+            "party manager escalates at WB stage 1",
+            &w,
+            "western-bay",
+            "stage-1",
+            true,
+            &raising_manager,
+            Action::Escalate,
+            Ok(()),
+        );
+        check_row(
+            "a bystander agency cannot see the case",
+            &w,
+            "western-bay",
+            "stage-1",
+            true,
+            &bystander,
+            Action::Escalate,
+            Err("case not found"),
+        );
+        check_row(
+            "a machine client only reads",
+            &w,
+            "western-bay",
+            "stage-1",
+            true,
+            &client,
+            Action::AddRecord,
+            Err("a client without a role may only read"),
+        );
+        check_row(
+            "closed cases do not move",
+            &w,
+            "western-bay",
+            "stage-1",
+            false,
+            &raising_manager,
+            Action::Escalate,
+            Err("the case is closed"),
+        );
+        check_row(
+            "only the raising side withdraws",
+            &w,
+            "western-bay",
+            "stage-1",
+            true,
+            &receiving_manager,
+            Action::Withdraw,
+            Err("only the raising agency may withdraw a case"),
+        );
+        check_row(
+            "only the receiving side accepts",
+            &w,
+            "western-bay",
+            "stage-1",
+            true,
+            &raising_manager,
+            Action::Accept,
+            Err("only the receiving agency may accept a case"),
+        );
+        check_row(
+            "the board chair does not act at WB stage 1",
+            &w,
+            "western-bay",
+            "stage-1",
+            true,
+            &chair,
+            Action::Escalate,
+            Err(
+                "a board_chair may not escalate at stage-1; roles that may: manager, safeguarding_lead, head_of_service",
+            ),
+        );
+        check_row(
+            "nothing is above the last stage",
+            &w,
+            "western-bay",
+            "stage-4",
+            true,
+            &chair,
+            Action::Escalate,
+            Err("no role may escalate at stage-4; a board_chair may not"),
+        );
+        check_row(
+            "reading the report of a closed case is fine",
+            &w,
+            "western-bay",
+            "stage-3",
+            false,
+            &lead,
+            Action::ReadReport,
+            Ok(()),
+        );
+        check_row(
+            "raise is not a case action",
+            &w,
+            "western-bay",
+            "stage-1",
+            true,
+            &raising_manager,
+            Action::Raise,
+            Err("raise is not an action on an existing case"),
+        );
+    }
+}
