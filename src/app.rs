@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use std::sync::Arc;
 
 use crate::auth::{MintClaims, Verifier};
-use crate::config::{Cli, Command, GlobalArgs, MigrateAction, ServeArgs, TokenArgs};
+use crate::config::{AuditAction, Cli, Command, GlobalArgs, MigrateAction, ServeArgs, TokenArgs};
 use crate::db::{self, DbSettings};
 use crate::domain::catalog::Catalog;
 use crate::domain::role::Role;
@@ -35,6 +35,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             db.close().await?;
             Ok(())
+        }
+        Command::Audit { action: AuditAction::Verify } => {
+            let db = connect(&cli.global).await?;
+            let broken = crate::service::audit::verify(&db).await?;
+            db.close().await?;
+            match broken {
+                None => {
+                    println!("audit trail intact");
+                    Ok(())
+                }
+                Some(link) => anyhow::bail!("audit trail broken: {link}"),
+            }
         }
         Command::Token(args) => {
             println!("{}", mint(&cli.global, &args)?);

@@ -110,6 +110,9 @@ pub struct VerifiedClaims {
 
 #[derive(Debug, Deserialize)]
 struct RawClaims {
+    // Defaulted so that a token without `sub` is reported as lacking it
+    // (jsonwebtoken reads the claims before checking the required ones).
+    #[serde(default)]
     sub: String,
     #[serde(default)]
     name: Option<String>,

@@ -141,6 +141,11 @@ pub enum Command {
     ExportSchema,
     /// Load the demo data: the five seed partnerships and their agencies.
     SeedDemo,
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Mint a development token signed with the HS256 secret (refused when
     /// tokens are verified with a public key).
     Token(TokenArgs),
@@ -172,6 +177,14 @@ pub struct TokenArgs {
     /// Lifetime, e.g. `8h`, `30m`.
     #[arg(long, default_value = "8h", value_parser = humantime::parse_duration)]
     pub ttl: Duration,
+}
+
+/// Audit subcommands.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum AuditAction {
+    /// Recompute the hash chain of every case and report the first broken
+    /// link (exit status 1 when there is one).
+    Verify,
 }
 
 /// Migration subcommands.

@@ -34,6 +34,10 @@ use crate::service::identity::{DirectoryCache, Resolved};
 /// The media type of the GraphQL-over-HTTP specification.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
+/// The request id of the request being executed, for audit events.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Option<String>);
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -112,6 +116,14 @@ async fn graphql_get(
         return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
     };
     match async_graphql::http::parse_query_string(&raw) {
+        // A GET must not change anything: a link or an image tag could
+        // otherwise make a logged-in browser change a case.
+        Ok(req) if is_mutation(&req) => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, HeaderValue::from_static("POST"))],
+            "mutations are accepted only over POST",
+        )
+            .into_response(),
         Ok(req) => execute(&state, &headers, req).await,
         Err(err) => (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
     }
@@ -127,7 +139,13 @@ async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Requ
         Err(Refusal::Unauthenticated(err)) => return unauthenticated(&err, spec_media_type),
         Err(Refusal::Internal) => return internal_error(spec_media_type),
     };
-    let req = req.data(Loaders::new(&state.db)).data(viewer);
+    let request_id = RequestId(
+        headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(128).collect()),
+    );
+    let req = req.data(Loaders::new(&state.db)).data(viewer).data(request_id);
     let resp = state.schema.execute(req).await;
     // Under the GraphQL-over-HTTP media type a request that could not be
     // executed at all (parse or validation error: no `data`) is a 400.
@@ -202,19 +220,33 @@ async fn authenticate(
 /// caller sees the syntax error; it can return no data.
 fn anonymous_may_run(verifier: &Verifier, req: &async_graphql::Request) -> bool {
     let Ok(doc) = async_graphql::parser::parse_query(&req.query) else { return true };
-    let operation = match (&doc.operations, req.operation_name.as_deref()) {
+    match selected_operation(&doc, req.operation_name.as_deref()) {
+        Some(op) if op.ty == OperationType::Query => {
+            root_fields_open(verifier, &doc, &op.selection_set.node, 0)
+        }
+        _ => false,
+    }
+}
+
+/// Whether the operation the request selects is a mutation.
+fn is_mutation(req: &async_graphql::Request) -> bool {
+    async_graphql::parser::parse_query(&req.query).is_ok_and(|doc| {
+        selected_operation(&doc, req.operation_name.as_deref())
+            .is_some_and(|op| op.ty == OperationType::Mutation)
+    })
+}
+
+fn selected_operation<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d async_graphql::parser::types::OperationDefinition> {
+    match (&doc.operations, name) {
         (DocumentOperations::Single(op), _) => Some(&op.node),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
             ops.values().next().map(|op| &op.node)
         }
         (DocumentOperations::Multiple(_), None) => None,
-    };
-    match operation {
-        Some(op) if op.ty == OperationType::Query => {
-            root_fields_open(verifier, &doc, &op.selection_set.node, 0)
-        }
-        _ => false,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Model {
     pub version: i32,
     pub raised_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub stage_entered_at: Option<DateTimeUtc>,
+    pub due_on: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

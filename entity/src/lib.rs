@@ -5,4 +5,5 @@
 
 pub mod agency;
 pub mod case;
+pub mod case_event;
 pub mod partnership;

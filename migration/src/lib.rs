@@ -8,6 +8,7 @@ pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_directory_and_cases;
+mod m20261123_000002_add_case_events_and_deadlines;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -15,6 +16,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_directory_and_cases::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_directory_and_cases::Migration),
+            Box::new(m20261123_000002_add_case_events_and_deadlines::Migration),
+        ]
     }
 }

@@ -12,3 +12,4 @@ pub mod ids;
 pub mod policy;
 pub mod protocol;
 pub mod role;
+pub mod workflow;

@@ -40,6 +40,20 @@ impl ErrorExtensions for ServiceError {
                     e.set("field", field);
                 })
             }
+            ServiceError::Forbidden(message) => {
+                Error::new(message.clone()).extend_with(|_, e| e.set("code", code::FORBIDDEN))
+            }
+            ServiceError::Conflict(message) => {
+                Error::new(message.clone()).extend_with(|_, e| e.set("code", code::CONFLICT))
+            }
+            ServiceError::OutOfScope { kind, redirect } => {
+                let (kind, redirect) = (*kind, redirect.clone());
+                Error::new(format!("out of scope ({kind}): {redirect}")).extend_with(move |_, e| {
+                    e.set("code", code::OUT_OF_SCOPE);
+                    e.set("exclusion", kind);
+                    e.set("redirect", redirect.clone());
+                })
+            }
             ServiceError::UnknownProtocol(id) => {
                 tracing::error!(protocol.id = %id, "a case names an unknown protocol version");
                 Error::new("internal error")

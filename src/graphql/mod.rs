@@ -4,8 +4,9 @@ pub mod case;
 pub mod directory;
 pub mod error;
 pub mod loaders;
+pub mod workflow;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
@@ -18,8 +19,12 @@ use crate::config::GraphqlArgs;
 #[derive(MergedObject, Default)]
 pub struct Query(directory::DirectoryQuery, case::CaseQuery);
 
+/// Every mutation of the API.
+#[derive(MergedObject, Default)]
+pub struct Mutation(workflow::WorkflowMutation);
+
 /// The schema type.
-pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema once per process; the pool and the protocol catalog
 /// ride in its data (absent when only the SDL is wanted).
@@ -27,7 +32,7 @@ pub fn build_schema(
     shared: Option<(DatabaseConnection, Arc<Catalog>)>,
     limits: &GraphqlArgs,
 ) -> ApiSchema {
-    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
     if let Some((db, catalog)) = shared {

@@ -18,12 +18,42 @@ pub enum ServiceError {
         /// What is wrong with it.
         message: String,
     },
+    /// The caller's role or side may not make this change.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The change conflicts with the stored state (a stale version, a
+    /// closed case, a concurrent change).
+    #[error("{0}")]
+    Conflict(String),
+    /// The matter belongs to another procedure.
+    #[error("{kind}: {redirect}")]
+    OutOfScope {
+        /// The exclusion.
+        kind: &'static str,
+        /// Where it belongs instead.
+        redirect: String,
+    },
     /// A stored case names a protocol version this server does not have.
     #[error("unknown protocol {0}")]
     UnknownProtocol(String),
     /// A database failure; the detail is logged, never shown.
     #[error(transparent)]
     Db(#[from] DbErr),
+}
+
+impl From<crate::domain::workflow::WorkflowError> for ServiceError {
+    fn from(err: crate::domain::workflow::WorkflowError) -> Self {
+        use crate::domain::access::Refusal;
+        use crate::domain::workflow::WorkflowError as W;
+        match err {
+            W::Refused(Refusal::NotVisible) => Self::NotFound("case"),
+            W::Refused(r @ (Refusal::Closed | Refusal::LastStage)) => Self::Conflict(r.to_string()),
+            W::Refused(r) => Self::Forbidden(r.to_string()),
+            W::OutOfScope { kind, redirect } => Self::OutOfScope { kind, redirect },
+            W::BadInput { field, message } => Self::BadInput { field, message },
+            W::Calendar(e) => Self::BadInput { field: "deadline", message: e.to_string() },
+        }
+    }
 }
 
 impl ServiceError {

@@ -3,10 +3,12 @@
 //!
 //! Services return plain view types; entities never leave this module.
 
+pub mod audit;
 pub mod cases;
 pub mod demo;
 pub mod directory;
 mod error;
 pub mod identity;
+pub mod workflow;
 
 pub use error::ServiceError;

@@ -37,6 +37,8 @@ pub async fn store_case(app: &TestApp, raising: &str, receiving: &str) -> String
         version: Set(1),
         raised_at: Set(now),
         updated_at: Set(now),
+        stage_entered_at: Set(Some(now)),
+        due_on: Set(None),
     })
     .exec_without_returning(&app.db)
     .await

@@ -449,3 +449,33 @@ fn urls_are_rewritten() {
     assert_eq!(via("postgres://u@h:5432/db", addr), "postgres://u@127.0.0.1:9/db");
     assert_eq!(via("postgres://h:5432/db", addr), "postgres://127.0.0.1:9/db");
 }
+
+/// Like `db_test!`, on a server started with other settings: `$global` is a
+/// `GlobalArgs` expression, evaluated once per backend inside the test module.
+#[macro_export]
+macro_rules! db_test_with {
+    ($name:ident, $global:expr, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app =
+                    $crate::helpers::spawn_app_with($crate::helpers::Backend::Sqlite, $global)
+                        .await;
+                let Some($app) = $app else { return };
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let $app =
+                    $crate::helpers::spawn_app_with($crate::helpers::Backend::Postgres, $global)
+                        .await;
+                let Some($app) = $app else { return };
+                $body
+            }
+        }
+    };
+}

@@ -12,3 +12,4 @@ mod directory;
 mod http;
 mod migrations;
 mod schema;
+mod workflow;

@@ -1,0 +1,275 @@
+//! Mutations of the case lifecycle. Each takes an input object and returns
+//! a payload; every refusal is a typed error and changes nothing.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use sea_orm::DatabaseConnection;
+
+use super::case::Case;
+use super::error::{GqlResult, bad_input};
+use crate::domain::actor::{Actor, Viewer};
+use crate::domain::catalog::Catalog;
+use crate::domain::ids::{AgencyId, CaseId};
+use crate::domain::protocol::ExclusionKind as DomainExclusion;
+use crate::domain::workflow::EscalationReason as DomainReason;
+use crate::http::RequestId;
+use crate::service::{ServiceError, workflow};
+
+/// Matters a protocol may exclude; declaring one that the partnership's
+/// protocol excludes refuses the case with `OUT_OF_SCOPE` and
+/// `extensions.redirect` naming where it belongs.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::protocol::ExclusionKind")]
+pub enum ExclusionKind {
+    /// A disagreement inside one agency.
+    IntraAgency,
+    /// A complaint about a named professional.
+    ComplaintAboutProfessional,
+    /// Use by a child, young person or family.
+    ChildOrFamilyUse,
+    /// No consensus at a child protection conference.
+    ConferenceNonConsensus,
+    /// A child on the register thought not adequately protected.
+    RegisteredChildUnprotected,
+}
+
+/// Why a case goes up a stage.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::workflow::EscalationReason")]
+pub enum EscalationReason {
+    /// The stage did not resolve the difference.
+    Unresolved,
+    /// The stage's due date has passed.
+    Overdue,
+    /// A child may be at immediate risk: the only reason that allows
+    /// skipping stages.
+    ImmediateRisk,
+}
+
+/// Raise a professional difference with another agency of your partnership.
+#[derive(InputObject)]
+pub struct RaiseCaseInput {
+    /// The agency whose decision or action you dispute (same partnership,
+    /// another agency than yours).
+    pub receiving_agency_id: ID,
+    /// The child's pseudonymous reference: agency case numbers, never a
+    /// name (letters, digits, `-`, `/`, `_`, `.` and spaces, with at least
+    /// one digit; at most 128 characters).
+    pub child_reference: String,
+    /// Subject category key of the partnership's protocol (see `protocols`).
+    pub category: String,
+    /// Route id; defaults to the protocol's first route.
+    pub route: Option<String>,
+    /// Stage key to start at; defaults to the route's first entry stage.
+    /// Starting higher needs `immediateRiskJustification` and a role the
+    /// protocol allows.
+    pub stage: Option<String>,
+    /// What is disputed, facts kept apart from opinions. Free text: access
+    /// to it is logged; it is never written to the server log.
+    pub summary: String,
+    /// Why the child may be at immediate risk (needed to start higher).
+    pub immediate_risk_justification: Option<String>,
+    /// Exclusion triage: the matters this difference is about, if any.
+    #[graphql(default)]
+    pub exclusion_triage: Vec<ExclusionKind>,
+}
+
+/// Move a case up one stage (or more, for immediate risk).
+#[derive(InputObject)]
+pub struct EscalateCaseInput {
+    /// The case.
+    pub case_id: ID,
+    /// The version you last saw; a stale one is `CONFLICT`.
+    pub expected_version: Option<i32>,
+    /// Why.
+    pub reason: EscalationReason,
+    /// Target stage key, only to skip stages (immediate risk).
+    pub to_stage: Option<String>,
+    /// Why the child may be at immediate risk (needed to skip).
+    pub immediate_risk_justification: Option<String>,
+    /// The timeframe for resolution at the new stage, in working days
+    /// (required where the protocol asks the escalator to state it, e.g.
+    /// Pan-Sussex).
+    pub timeframe_working_days: Option<i32>,
+}
+
+/// Resolve a case with its outcome.
+#[derive(InputObject)]
+pub struct ResolveCaseInput {
+    /// The case.
+    pub case_id: ID,
+    /// The version you last saw; a stale one is `CONFLICT`.
+    pub expected_version: Option<i32>,
+    /// The outcome agreed.
+    pub outcome: String,
+    /// Learning for the partnership.
+    pub learning: Option<String>,
+}
+
+/// Withdraw a case (the raising agency).
+#[derive(InputObject)]
+pub struct WithdrawCaseInput {
+    /// The case.
+    pub case_id: ID,
+    /// The version you last saw; a stale one is `CONFLICT`.
+    pub expected_version: Option<i32>,
+    /// Why it is withdrawn.
+    pub reason: String,
+}
+
+/// The result of a change to a case.
+#[derive(SimpleObject)]
+pub struct CasePayload {
+    /// The case after the change.
+    pub case: Case,
+}
+
+fn actor<'a>(ctx: &'a Context<'_>) -> Result<&'a Actor> {
+    match ctx.data::<Viewer>()? {
+        Viewer::Actor(a) => Ok(a),
+        // Anonymous callers never reach a mutation (the HTTP layer refuses
+        // them); this is the belt to that brace.
+        Viewer::Anonymous => Err(ServiceError::Forbidden("a token is required".into())).gql(),
+    }
+}
+
+fn case_id(id: &ID, field: &'static str) -> Result<CaseId> {
+    id.parse().map_err(|_| bad_input(field, "not a valid identifier"))
+}
+
+fn child_reference(text: &str) -> Result<String> {
+    let t = text.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '_' | '.' | ' ');
+    if t.is_empty()
+        || t.len() > 128
+        || !t.chars().all(allowed)
+        || !t.chars().any(|c| c.is_ascii_digit())
+    {
+        return Err(bad_input(
+            "childReference",
+            "a pseudonymous reference (agency case numbers), never a name",
+        ));
+    }
+    Ok(t.to_owned())
+}
+
+fn version(v: Option<i32>) -> Result<Option<i32>> {
+    match v {
+        Some(v) if v < 1 => Err(bad_input("expectedVersion", "versions start at 1")),
+        v => Ok(v),
+    }
+}
+
+/// The lifecycle mutations.
+#[derive(Default)]
+pub struct WorkflowMutation;
+
+#[Object]
+impl WorkflowMutation {
+    /// Raise a professional difference. Refused with `OUT_OF_SCOPE` (and
+    /// `extensions.redirect`) for matters the protocol excludes, including a
+    /// dispute inside one agency.
+    async fn raise_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to raise.")] input: RaiseCaseInput,
+    ) -> Result<CasePayload> {
+        let actor = actor(ctx)?;
+        let receiving: AgencyId = input
+            .receiving_agency_id
+            .parse()
+            .map_err(|_| bad_input("receivingAgencyId", "not a valid identifier"))?;
+        if input.summary.trim().is_empty() {
+            return Err(bad_input("summary", "must say what is disputed"));
+        }
+        let cmd = workflow::RaiseInput {
+            receiving_agency: receiving,
+            child_reference: child_reference(&input.child_reference)?,
+            category: input.category,
+            route: input.route,
+            stage: input.stage,
+            summary: input.summary,
+            immediate_risk_justification: input.immediate_risk_justification,
+            declared: input.exclusion_triage.into_iter().map(DomainExclusion::from).collect(),
+        };
+        let (db, catalog, request_id) = shared(ctx)?;
+        let case = workflow::raise(db, catalog, actor, request_id, cmd).await.gql()?;
+        Ok(CasePayload { case: Case(case) })
+    }
+
+    /// Escalate a case: one stage up with a reason; skipping stages needs
+    /// the immediate-risk reason, a justification and a role the protocol
+    /// allows.
+    async fn escalate_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to escalate.")] input: EscalateCaseInput,
+    ) -> Result<CasePayload> {
+        let actor = actor(ctx)?;
+        let timeframe = match input.timeframe_working_days {
+            None => None,
+            Some(d) => {
+                Some(u32::try_from(d).ok().filter(|d| (1..=250).contains(d)).ok_or_else(|| {
+                    bad_input("timeframeWorkingDays", "between 1 and 250 working days")
+                })?)
+            }
+        };
+        let cmd = workflow::EscalateInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: version(input.expected_version)?,
+            reason: DomainReason::from(input.reason),
+            to_stage: input.to_stage,
+            immediate_risk_justification: input.immediate_risk_justification,
+            timeframe_working_days: timeframe,
+        };
+        let (db, catalog, request_id) = shared(ctx)?;
+        let case = workflow::escalate(db, catalog, actor, request_id, cmd).await.gql()?;
+        Ok(CasePayload { case: Case(case) })
+    }
+
+    /// Resolve a case with its outcome.
+    async fn resolve_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to resolve.")] input: ResolveCaseInput,
+    ) -> Result<CasePayload> {
+        let actor = actor(ctx)?;
+        let cmd = workflow::CloseInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: version(input.expected_version)?,
+            outcome: input.outcome,
+            learning: input.learning,
+        };
+        let (db, catalog, request_id) = shared(ctx)?;
+        let case = workflow::close(db, catalog, actor, request_id, true, cmd).await.gql()?;
+        Ok(CasePayload { case: Case(case) })
+    }
+
+    /// Withdraw a case (the raising agency).
+    async fn withdraw_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to withdraw.")] input: WithdrawCaseInput,
+    ) -> Result<CasePayload> {
+        let actor = actor(ctx)?;
+        let cmd = workflow::CloseInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: version(input.expected_version)?,
+            outcome: input.reason,
+            learning: None,
+        };
+        let (db, catalog, request_id) = shared(ctx)?;
+        let case = workflow::close(db, catalog, actor, request_id, false, cmd).await.gql()?;
+        Ok(CasePayload { case: Case(case) })
+    }
+}
+
+fn shared<'a>(
+    ctx: &'a Context<'_>,
+) -> Result<(&'a DatabaseConnection, &'a Catalog, Option<&'a str>)> {
+    let db = ctx.data::<DatabaseConnection>()?;
+    let catalog = ctx.data::<Arc<Catalog>>()?;
+    let request_id = ctx.data::<RequestId>()?.0.as_deref();
+    Ok((db, catalog, request_id))
+}

@@ -1,0 +1,368 @@
+//! The case lifecycle: raise, escalate, resolve, withdraw. Each use case
+//! runs in one transaction: load, ask the domain, write the case with a
+//! version check, append the audit event, commit. A stale or concurrent
+//! change finds the version moved and is refused with `Conflict`.
+
+use entity::{agency, case};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use serde_json::json;
+
+use super::cases::{Case, CaseStatus};
+use super::{ServiceError, audit};
+use crate::domain::access::{CaseFacts, check};
+use crate::domain::actor::Actor;
+use crate::domain::catalog::Catalog;
+use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
+use crate::domain::policy::Action;
+use crate::domain::protocol::ExclusionKind;
+use crate::domain::workflow::{Escalate, RaiseCase, plan_escalation, plan_raise};
+
+/// `raiseCase`, parsed.
+#[derive(Debug, Clone)]
+pub struct RaiseInput {
+    /// The agency whose decision is disputed.
+    pub receiving_agency: AgencyId,
+    /// The child's pseudonymous reference.
+    pub child_reference: String,
+    /// Subject category key.
+    pub category: String,
+    /// Route id.
+    pub route: Option<String>,
+    /// Stage to start at.
+    pub stage: Option<String>,
+    /// What is disputed (free text, never logged).
+    pub summary: String,
+    /// Why starting higher cannot wait.
+    pub immediate_risk_justification: Option<String>,
+    /// Matters declared in the exclusion triage.
+    pub declared: Vec<ExclusionKind>,
+}
+
+/// Raises a case for the caller's agency.
+#[tracing::instrument(skip_all, fields(actor.role = ?actor.role))]
+pub async fn raise(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    request_id: Option<&str>,
+    input: RaiseInput,
+) -> Result<Case, ServiceError> {
+    let raising = actor
+        .agency
+        .ok_or_else(|| ServiceError::bad_input("raisingAgencyId", "the token names no agency"))?;
+    let txn = begin_write(db).await?;
+    let receiving = agency::Entity::find_by_id(input.receiving_agency.uuid())
+        .filter(agency::Column::PartnershipId.eq(actor.partnership.uuid()))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::bad_input("receivingAgencyId", "no such agency in your partnership")
+        })?;
+    let partnership = entity::partnership::Entity::find_by_id(actor.partnership.uuid())
+        .one(&txn)
+        .await?
+        .ok_or(ServiceError::NotFound("partnership"))?;
+    let protocol = catalog
+        .latest(&partnership.protocol_id)
+        .ok_or_else(|| ServiceError::UnknownProtocol(partnership.protocol_id.clone()))?;
+    let now = audit::now();
+    let plan = plan_raise(
+        protocol,
+        actor,
+        &RaiseCase {
+            same_agency: AgencyId::from_uuid(receiving.id) == raising,
+            category: &input.category,
+            route: input.route.as_deref(),
+            stage: input.stage.as_deref(),
+            immediate_risk_justification: input.immediate_risk_justification.as_deref(),
+            declared: &input.declared,
+        },
+        now.date_naive(),
+    )?;
+    let id = CaseId::new();
+    let model = case::Model {
+        id: id.uuid(),
+        partnership_id: actor.partnership.uuid(),
+        protocol_id: protocol.id().to_owned(),
+        protocol_version: i32::try_from(protocol.version()).unwrap_or(i32::MAX),
+        route: plan.route.clone(),
+        stage: plan.stage.clone(),
+        status: CaseStatus::Open.as_str().to_owned(),
+        raising_agency_id: raising.uuid(),
+        receiving_agency_id: receiving.id,
+        child_reference: input.child_reference,
+        category: input.category,
+        summary: input.summary,
+        version: 1,
+        raised_at: now,
+        updated_at: now,
+        stage_entered_at: Some(now),
+        due_on: plan.due_on,
+    };
+    case::Entity::insert(case::ActiveModel {
+        id: Set(model.id),
+        partnership_id: Set(model.partnership_id),
+        protocol_id: Set(model.protocol_id.clone()),
+        protocol_version: Set(model.protocol_version),
+        route: Set(model.route.clone()),
+        stage: Set(model.stage.clone()),
+        status: Set(model.status.clone()),
+        raising_agency_id: Set(model.raising_agency_id),
+        receiving_agency_id: Set(model.receiving_agency_id),
+        child_reference: Set(model.child_reference.clone()),
+        category: Set(model.category.clone()),
+        summary: Set(model.summary.clone()),
+        version: Set(1),
+        raised_at: Set(now),
+        updated_at: Set(now),
+        stage_entered_at: Set(Some(now)),
+        due_on: Set(plan.due_on),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    let data = json!({
+        "route": plan.route,
+        "stage": plan.stage,
+        "category": model.category,
+        "raising_agency_id": raising.to_string(),
+        "receiving_agency_id": receiving.id.to_string(),
+        "due_on": plan.due_on,
+        "started_higher": input.immediate_risk_justification.is_some(),
+    });
+    audit::append(&txn, id, 1, audit::GENESIS, now, actor, "raise", request_id, data).await?;
+    txn.commit().await?;
+    tracing::info!(case.id = %id, "case raised");
+    model.try_into()
+}
+
+/// `escalateCase`, parsed.
+#[derive(Debug, Clone)]
+pub struct EscalateInput {
+    /// The case.
+    pub case: CaseId,
+    /// Refuse if the case has moved since.
+    pub expected_version: Option<i32>,
+    /// Why.
+    pub reason: crate::domain::workflow::EscalationReason,
+    /// Target stage, to skip.
+    pub to_stage: Option<String>,
+    /// Needed to skip.
+    pub immediate_risk_justification: Option<String>,
+    /// The timeframe stated by the escalator.
+    pub timeframe_working_days: Option<u32>,
+}
+
+/// The case row, visible to the caller, at the version they expect.
+async fn load_for_change(
+    txn: &impl sea_orm::ConnectionTrait,
+    actor: &Actor,
+    id: CaseId,
+    expected_version: Option<i32>,
+) -> Result<case::Model, ServiceError> {
+    let row = case::Entity::find_by_id(id.uuid())
+        .filter(super::cases::visibility_condition(actor.case_visibility()))
+        .one(txn)
+        .await?
+        .ok_or(ServiceError::NotFound("case"))?;
+    if let Some(v) = expected_version
+        && v != row.version
+    {
+        return Err(ServiceError::Conflict(format!(
+            "the case has changed: it is at version {}, not {v}",
+            row.version
+        )));
+    }
+    Ok(row)
+}
+
+fn facts(row: &case::Model) -> CaseFacts<'_> {
+    CaseFacts {
+        partnership: PartnershipId::from_uuid(row.partnership_id),
+        raising: AgencyId::from_uuid(row.raising_agency_id),
+        receiving: AgencyId::from_uuid(row.receiving_agency_id),
+        route: &row.route,
+        stage: &row.stage,
+        open: row.status == CaseStatus::Open.as_str(),
+    }
+}
+
+/// Writes the new state only if nobody changed the case since it was read.
+async fn update_if_unchanged(
+    txn: &impl sea_orm::ConnectionTrait,
+    row: &case::Model,
+    changes: Vec<(case::Column, sea_orm::sea_query::SimpleExpr)>,
+) -> Result<(), ServiceError> {
+    let mut update = case::Entity::update_many()
+        .col_expr(case::Column::Version, Expr::value(row.version + 1))
+        .filter(case::Column::Id.eq(row.id))
+        .filter(case::Column::Version.eq(row.version));
+    for (col, value) in changes {
+        update = update.col_expr(col, value);
+    }
+    let result = update.exec(txn).await?;
+    if result.rows_affected != 1 {
+        return Err(ServiceError::Conflict(
+            "the case was changed by someone else; reload it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Moves a case up.
+#[tracing::instrument(skip_all, fields(case.id = %input.case))]
+pub async fn escalate(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    request_id: Option<&str>,
+    input: EscalateInput,
+) -> Result<Case, ServiceError> {
+    let txn = begin_write(db).await?;
+    let row = load_for_change(&txn, actor, input.case, input.expected_version).await?;
+    let protocol = protocol_of(catalog, &row)?;
+    let now = audit::now();
+    let plan = plan_escalation(
+        protocol,
+        &facts(&row),
+        actor,
+        &Escalate {
+            reason: input.reason,
+            to_stage: input.to_stage.as_deref(),
+            immediate_risk_justification: input.immediate_risk_justification.as_deref(),
+            timeframe_working_days: input.timeframe_working_days,
+            due_on: row.due_on,
+        },
+        now.date_naive(),
+    )?;
+    update_if_unchanged(
+        &txn,
+        &row,
+        vec![
+            (case::Column::Stage, Expr::value(plan.stage.clone())),
+            (case::Column::StageEnteredAt, Expr::value(now)),
+            (case::Column::DueOn, Expr::value(plan.due_on)),
+            (case::Column::UpdatedAt, Expr::value(now)),
+        ],
+    )
+    .await?;
+    let prev = audit::last_hash(&txn, input.case).await?;
+    let data = json!({
+        "from_stage": row.stage,
+        "to_stage": plan.stage,
+        "reason": input.reason.as_str(),
+        "timeframe_working_days": input.timeframe_working_days,
+        "due_on": plan.due_on,
+        "board_told": plan.board_told,
+    });
+    audit::append(
+        &txn,
+        input.case,
+        row.version + 1,
+        &prev,
+        now,
+        actor,
+        "escalate",
+        request_id,
+        data,
+    )
+    .await?;
+    let updated = reload(&txn, input.case).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// `resolveCase` / `withdrawCase`, parsed.
+#[derive(Debug, Clone)]
+pub struct CloseInput {
+    /// The case.
+    pub case: CaseId,
+    /// Refuse if the case has moved since.
+    pub expected_version: Option<i32>,
+    /// The outcome (resolve) or the reason (withdraw); free text.
+    pub outcome: String,
+    /// Learning for the partnership (resolve).
+    pub learning: Option<String>,
+}
+
+/// Closes a case: resolved with an outcome, or withdrawn by the raising side.
+#[tracing::instrument(skip_all, fields(case.id = %input.case, resolved))]
+pub async fn close(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    request_id: Option<&str>,
+    resolved: bool,
+    input: CloseInput,
+) -> Result<Case, ServiceError> {
+    if input.outcome.trim().is_empty() {
+        return Err(ServiceError::bad_input(
+            if resolved { "outcome" } else { "reason" },
+            "must not be empty",
+        ));
+    }
+    let txn = begin_write(db).await?;
+    let row = load_for_change(&txn, actor, input.case, input.expected_version).await?;
+    let protocol = protocol_of(catalog, &row)?;
+    let action = if resolved { Action::Resolve } else { Action::Withdraw };
+    check(protocol, &facts(&row), actor, action)
+        .map_err(|r| ServiceError::from(crate::domain::workflow::WorkflowError::from(r)))?;
+    let now = audit::now();
+    let status = if resolved { CaseStatus::Resolved } else { CaseStatus::Withdrawn };
+    update_if_unchanged(
+        &txn,
+        &row,
+        vec![
+            (case::Column::Status, Expr::value(status.as_str())),
+            (case::Column::DueOn, Expr::value(Option::<chrono::NaiveDate>::None)),
+            (case::Column::UpdatedAt, Expr::value(now)),
+        ],
+    )
+    .await?;
+    let prev = audit::last_hash(&txn, input.case).await?;
+    let data = json!({
+        "stage": row.stage,
+        "status": status.as_str(),
+        "days_open": (now - row.raised_at).num_days(),
+        "outcome": input.outcome,
+        "learning": input.learning,
+    });
+    let name = if resolved { "resolve" } else { "withdraw" };
+    audit::append(&txn, input.case, row.version + 1, &prev, now, actor, name, request_id, data)
+        .await?;
+    let updated = reload(&txn, input.case).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// A write transaction. On SQLite it takes the write lock at BEGIN
+/// (IMMEDIATE), so two writers queue on the busy timeout instead of one
+/// failing when it upgrades a read lock; PostgreSQL ignores the mode.
+async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, ServiceError> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?)
+}
+
+fn protocol_of<'a>(
+    catalog: &'a Catalog,
+    row: &case::Model,
+) -> Result<&'a crate::domain::protocol::Protocol, ServiceError> {
+    catalog
+        .get(&row.protocol_id, u32::try_from(row.protocol_version).unwrap_or(0))
+        .ok_or_else(|| ServiceError::UnknownProtocol(row.protocol_id.clone()))
+}
+
+async fn reload(txn: &impl sea_orm::ConnectionTrait, id: CaseId) -> Result<Case, ServiceError> {
+    case::Entity::find_by_id(id.uuid())
+        .one(txn)
+        .await?
+        .ok_or(ServiceError::NotFound("case"))?
+        .try_into()
+}
