@@ -62,7 +62,8 @@ pub enum AuthError {
     /// The signature does not verify.
     #[error("the token's signature is invalid")]
     BadSignature,
-    /// Signed with another algorithm than the configured one (or `none`).
+    /// Signed with another algorithm than the configured one. (An unsigned
+    /// `alg: none` token does not even parse: it is `Malformed`.)
     #[error("the token's algorithm is not accepted")]
     WrongAlgorithm,
     /// `iss` is not the configured issuer.

@@ -112,7 +112,7 @@ pub enum JwtAlgorithm {
 pub enum AnonymousAccess {
     /// Nothing.
     None,
-    /// `__schema`, `__type` and `__typename`.
+    /// `__schema` and `__type` (`__typename` alone always answers).
     Introspection,
     /// `partnerships` and `agencies` (public organisational data, no case).
     Directory,
