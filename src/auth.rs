@@ -1,6 +1,20 @@
 //! Bearer tokens: verification (jsonwebtoken, algorithm fixed by
 //! configuration) and development minting.
 //!
+//! RS256/ES256 keys come from a PEM file, a JWKS file or a JWKS URL. A JWKS
+//! URL is fetched at start ([`Verifier::start`] fails when that fetch fails
+//! or yields no usable key) and again, never more than once per
+//! `JWT_JWKS_MIN_REFRESH_SECONDS` and one fetch at a time:
+//! - when a token names a `kid` the keys lack (rotation at the identity
+//!   provider); concurrent tokens wait for the fetch in flight and use its
+//!   result, and within the window they are refused at once;
+//! - on the first verification after the keys are `JWT_JWKS_REFRESH_SECONDS`
+//!   old (no background task: an idle server fetches nothing), so a key the
+//!   provider withdrew stops being accepted.
+//!
+//! A failed refresh keeps the previous keys and logs a warning (the URL and
+//! the reason, never a token).
+//!
 //! The token contract: `sub`, `iss`, `aud`, `exp`, `nbf` are required; `iat`
 //! and `name` optional. A person carries `role` (one of the five roles) and
 //! `agency` (agency code; optional for a board chair); a machine client
@@ -8,9 +22,14 @@
 //! of or beside `role`. `partnership` (partnership code) is always required.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +45,14 @@ pub const DEMO_ISSUER: &str = "escalations-demo";
 pub const DEMO_AUDIENCE: &str = "escalations";
 /// The largest leeway accepted.
 pub const MAX_LEEWAY_SECONDS: u64 = 300;
+/// `JWT_JWKS_MIN_REFRESH_SECONDS` when unset.
+pub const DEFAULT_JWKS_MIN_REFRESH_SECONDS: u64 = 60;
+/// `JWT_JWKS_REFRESH_SECONDS` when unset.
+pub const DEFAULT_JWKS_REFRESH_SECONDS: u64 = 3600;
+/// How long one JWKS fetch may take, connection to last byte.
+const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest JWKS document read (providers publish a few kilobytes).
+const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 /// A setting that makes verification impossible; the server refuses to start.
 #[derive(Debug, thiserror::Error)]
@@ -138,11 +165,13 @@ enum ScopeClaim {
 enum Keys {
     Single(DecodingKey),
     ByKid(HashMap<String, DecodingKey>),
+    Remote(RemoteJwks),
 }
 
 /// Verifies tokens with the configured key and rules.
 pub struct Verifier {
     keys: Keys,
+    algorithm: Algorithm,
     validation: Validation,
     hs256_secret: Option<Vec<u8>>,
     issuer: String,
@@ -201,46 +230,7 @@ impl Verifier {
                 hs256_secret = Some(secret.clone().into_bytes());
                 Keys::Single(DecodingKey::from_secret(secret.as_bytes()))
             }
-            JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => {
-                match (&args.jwt_public_key_file, &args.jwt_jwks_file) {
-                    (Some(path), None) => {
-                        let pem = std::fs::read(path).map_err(|e| AuthConfigError::Invalid {
-                            setting: "JWT_PUBLIC_KEY_FILE",
-                            reason: e.to_string(),
-                        })?;
-                        let key = if algorithm == Algorithm::RS256 {
-                            DecodingKey::from_rsa_pem(&pem)
-                        } else {
-                            DecodingKey::from_ec_pem(&pem)
-                        }
-                        .map_err(|e| AuthConfigError::Invalid {
-                            setting: "JWT_PUBLIC_KEY_FILE",
-                            reason: e.to_string(),
-                        })?;
-                        Keys::Single(key)
-                    }
-                    (None, Some(path)) => {
-                        let text = std::fs::read_to_string(path).map_err(|e| {
-                            AuthConfigError::Invalid {
-                                setting: "JWT_JWKS_FILE",
-                                reason: e.to_string(),
-                            }
-                        })?;
-                        Keys::ByKid(jwks_keys(&text)?)
-                    }
-                    (None, None) => {
-                        return Err(AuthConfigError::Missing(
-                            "JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE",
-                        ));
-                    }
-                    (Some(_), Some(_)) => {
-                        return Err(AuthConfigError::Invalid {
-                            setting: "JWT_PUBLIC_KEY_FILE",
-                            reason: "give either a public key file or a JWKS file, not both".into(),
-                        });
-                    }
-                }
-            }
+            JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => public_keys(args, algorithm)?,
         };
         let mut validation = Validation::new(algorithm);
         validation.algorithms = vec![algorithm];
@@ -264,7 +254,18 @@ impl Verifier {
             }
             None => [AnonymousAccessKind::Introspection].into(),
         };
-        Ok(Self { keys, validation, hs256_secret, issuer, audience, anonymous })
+        Ok(Self { keys, algorithm, validation, hs256_secret, issuer, audience, anonymous })
+    }
+
+    /// [`Verifier::from_args`], then, with `JWT_JWKS_URL`, the first fetch of
+    /// the keys: an error when it fails or yields no usable key. (A verifier
+    /// from `from_args` alone fetches on its first verification instead.)
+    pub async fn start(args: &AuthArgs, demo: bool) -> Result<Self, AuthConfigError> {
+        let verifier = Self::from_args(args, demo)?;
+        if let Keys::Remote(remote) = &verifier.keys {
+            remote.fetch_first().await?;
+        }
+        Ok(verifier)
     }
 
     /// Whether anonymous callers may do this kind of operation.
@@ -272,14 +273,17 @@ impl Verifier {
         self.anonymous.contains(&kind)
     }
 
-    /// Verifies a compact JWT and reads its claims.
-    pub fn verify(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+    /// Verifies a compact JWT and reads its claims. With a JWKS URL this may
+    /// wait for a fetch of the keys (see the module documentation).
+    pub async fn verify(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        let fetched;
         let key = match &self.keys {
             Keys::Single(key) => key,
-            Keys::ByKid(keys) => {
-                let header = jsonwebtoken::decode_header(token).map_err(map_jwt_error)?;
-                let kid = header.kid.ok_or(AuthError::UnknownKey)?;
-                keys.get(&kid).ok_or(AuthError::UnknownKey)?
+            Keys::ByKid(keys) => keys.get(&self.kid(token)?).ok_or(AuthError::UnknownKey)?,
+            Keys::Remote(remote) => {
+                let kid = self.kid(token)?;
+                fetched = remote.keys_for(&kid).await;
+                fetched.keys.get(&kid).ok_or(AuthError::UnknownKey)?
             }
         };
         let data = jsonwebtoken::decode::<RawClaims>(token, key, &self.validation)
@@ -313,6 +317,16 @@ impl Verifier {
             return Err(AuthError::MissingClaim("agency".into()));
         }
         Ok(VerifiedClaims { sub: raw.sub, name: raw.name, role, scopes, agency, partnership })
+    }
+
+    /// The `kid` of a token signed with the configured algorithm (checked
+    /// first, so that no other token can make the server fetch keys).
+    fn kid(&self, token: &str) -> Result<String, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(map_jwt_error)?;
+        if header.alg != self.algorithm {
+            return Err(AuthError::WrongAlgorithm);
+        }
+        header.kid.ok_or(AuthError::UnknownKey)
     }
 
     /// Mints a development token with the HS256 secret; refused when tokens
@@ -382,19 +396,351 @@ struct MintBody<'a> {
     exp: i64,
 }
 
-fn jwks_keys(text: &str) -> Result<HashMap<String, DecodingKey>, AuthConfigError> {
-    let invalid = |reason: String| AuthConfigError::Invalid { setting: "JWT_JWKS_FILE", reason };
-    let set: JwkSet = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+/// The keys of an RS256/ES256 configuration: exactly one of a PEM file, a
+/// JWKS file and a JWKS URL.
+fn public_keys(args: &AuthArgs, algorithm: Algorithm) -> Result<Keys, AuthConfigError> {
+    let given: Vec<&str> = [
+        ("JWT_PUBLIC_KEY_FILE", args.jwt_public_key_file.is_some()),
+        ("JWT_JWKS_FILE", args.jwt_jwks_file.is_some()),
+        ("JWT_JWKS_URL", args.jwt_jwks_url.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if given.len() > 1 {
+        return Err(AuthConfigError::Invalid {
+            setting: given[0],
+            reason: format!(
+                "give one of JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE and JWT_JWKS_URL, not {}",
+                given.join(" and ")
+            ),
+        });
+    }
+    if let Some(path) = &args.jwt_public_key_file {
+        let invalid =
+            |reason: String| AuthConfigError::Invalid { setting: "JWT_PUBLIC_KEY_FILE", reason };
+        let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+        let key = if algorithm == Algorithm::RS256 {
+            DecodingKey::from_rsa_pem(&pem)
+        } else {
+            DecodingKey::from_ec_pem(&pem)
+        }
+        .map_err(|e| invalid(e.to_string()))?;
+        Ok(Keys::Single(key))
+    } else if let Some(path) = &args.jwt_jwks_file {
+        let invalid =
+            |reason: String| AuthConfigError::Invalid { setting: "JWT_JWKS_FILE", reason };
+        let text = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+        let (keys, skipped) = jwks_keys(&text, algorithm).map_err(invalid)?;
+        if !skipped.is_empty() {
+            tracing::warn!(skipped = %skipped.join("; "), "JWT_JWKS_FILE: keys left out");
+        }
+        Ok(Keys::ByKid(keys))
+    } else if let Some(url) = &args.jwt_jwks_url {
+        Ok(Keys::Remote(RemoteJwks::new(url, algorithm, args)?))
+    } else {
+        Err(AuthConfigError::Missing("JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE or JWT_JWKS_URL"))
+    }
+}
+
+/// A JWKS document fetched from the identity provider, kept fresh.
+struct RemoteJwks {
+    url: reqwest::Url,
+    /// The URL as logged: no user info, no query.
+    shown: String,
+    client: reqwest::Client,
+    algorithm: Algorithm,
+    min_refresh: Duration,
+    max_age: Duration,
+    /// The keys in use, swapped whole by a successful fetch.
+    current: std::sync::Mutex<Arc<KeySet>>,
+    /// Held while a fetch is in flight (one at a time); when the last fetch
+    /// began, successful or not.
+    fetching: tokio::sync::Mutex<Option<Instant>>,
+    /// Fetches finished so far, so that a verification that waited for a
+    /// fetch uses its result instead of fetching again.
+    finished: AtomicU64,
+}
+
+#[derive(Default)]
+struct KeySet {
+    keys: HashMap<String, DecodingKey>,
+    /// When these keys were fetched; `None` before the first fetch.
+    fetched_at: Option<Instant>,
+}
+
+impl RemoteJwks {
+    fn new(text: &str, algorithm: Algorithm, args: &AuthArgs) -> Result<Self, AuthConfigError> {
+        let invalid = |reason: String| AuthConfigError::Invalid { setting: "JWT_JWKS_URL", reason };
+        let url = reqwest::Url::parse(text).map_err(|e| invalid(format!("{text:?}: {e}")))?;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" if is_loopback(&url) => false,
+            "http" => {
+                return Err(invalid(
+                    "must be https (plain http only to a loopback address)".into(),
+                ));
+            }
+            other => return Err(invalid(format!("unsupported scheme {other:?}"))),
+        };
+        let min_refresh =
+            args.jwt_jwks_min_refresh_seconds.unwrap_or(DEFAULT_JWKS_MIN_REFRESH_SECONDS);
+        let max_age = args.jwt_jwks_refresh_seconds.unwrap_or(DEFAULT_JWKS_REFRESH_SECONDS);
+        if max_age == 0 {
+            return Err(AuthConfigError::Invalid {
+                setting: "JWT_JWKS_REFRESH_SECONDS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .timeout(JWKS_TIMEOUT)
+            .connect_timeout(JWKS_TIMEOUT)
+            .https_only(https)
+            .redirect(reqwest::redirect::Policy::limited(3))
+            // Fetches are minutes apart: a kept-alive connection would only
+            // hide a provider that went away.
+            .pool_max_idle_per_host(0)
+            .user_agent(concat!("escalations/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| invalid(error_chain(&e)))?;
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        shown.set_query(None);
+        shown.set_fragment(None);
+        Ok(Self {
+            url,
+            shown: shown.to_string(),
+            client,
+            algorithm,
+            min_refresh: Duration::from_secs(min_refresh),
+            max_age: Duration::from_secs(max_age),
+            current: std::sync::Mutex::default(),
+            fetching: tokio::sync::Mutex::new(None),
+            finished: AtomicU64::new(0),
+        })
+    }
+
+    fn current(&self) -> Arc<KeySet> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Whether the throttle lets a fetch start now.
+    fn may_fetch(&self, last: Option<Instant>) -> bool {
+        last.is_none_or(|began| began.elapsed() >= self.min_refresh)
+    }
+
+    /// The fetch at start, whose failure stops the start.
+    async fn fetch_first(&self) -> Result<(), AuthConfigError> {
+        let mut last = self.fetching.lock().await;
+        *last = Some(Instant::now());
+        let result = self.fetch().await;
+        if let Ok((keys, skipped)) = &result {
+            tracing::info!(jwks.url = %self.shown, jwks.kids = ?kids(keys), "JWKS fetched");
+            if !skipped.is_empty() {
+                tracing::warn!(jwks.url = %self.shown, skipped = %skipped.join("; "), "JWKS keys left out");
+            }
+        }
+        let outcome = result.map(|(keys, _)| self.install(keys));
+        self.finished.fetch_add(1, Ordering::AcqRel);
+        outcome.map_err(|reason| AuthConfigError::Invalid {
+            setting: "JWT_JWKS_URL",
+            reason: format!("fetching the JWKS from {} failed: {reason}", self.shown),
+        })
+    }
+
+    /// The keys to look `kid` up in: refreshed first when they are older
+    /// than `max_age` (by one verification; the others go on with the keys
+    /// they have), and fetched again when `kid` is unknown, unless a fetch
+    /// finished while this one waited or the last began less than
+    /// `min_refresh` ago.
+    async fn keys_for(&self, kid: &str) -> Arc<KeySet> {
+        let seen = self.finished.load(Ordering::Acquire);
+        let mut keys = self.current();
+        if keys.fetched_at.is_none_or(|at| at.elapsed() >= self.max_age)
+            && let Ok(mut last) = self.fetching.try_lock()
+            && self.may_fetch(*last)
+        {
+            self.refresh(&mut last).await;
+            keys = self.current();
+        }
+        if keys.keys.contains_key(kid) {
+            return keys;
+        }
+        let mut last = self.fetching.lock().await;
+        if self.finished.load(Ordering::Acquire) == seen && self.may_fetch(*last) {
+            self.refresh(&mut last).await;
+        }
+        drop(last);
+        self.current()
+    }
+
+    /// A fetch after the first: on failure the keys stay as they were.
+    async fn refresh(&self, last: &mut Option<Instant>) {
+        *last = Some(Instant::now());
+        match self.fetch().await {
+            Ok((keys, skipped)) => {
+                if !skipped.is_empty() {
+                    tracing::debug!(jwks.url = %self.shown, skipped = %skipped.join("; "), "JWKS keys left out");
+                }
+                let previous = self.current();
+                let after = kids(&keys);
+                if kids(&previous.keys) == after {
+                    tracing::debug!(jwks.url = %self.shown, "JWKS refreshed, same keys");
+                } else {
+                    tracing::info!(jwks.url = %self.shown, jwks.kids = ?after, "JWKS refreshed");
+                }
+                self.install(keys);
+            }
+            Err(reason) => tracing::warn!(
+                jwks.url = %self.shown,
+                error = %reason,
+                "could not refresh the JWKS; keeping the previous keys"
+            ),
+        }
+        self.finished.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn install(&self, keys: HashMap<String, DecodingKey>) {
+        let set = Arc::new(KeySet { keys, fetched_at: Some(Instant::now()) });
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = set;
+    }
+
+    /// One GET of the document, within the time and size limits.
+    async fn fetch(&self) -> Result<(HashMap<String, DecodingKey>, Vec<String>), String> {
+        let mut response = self
+            .client
+            .get(self.url.clone())
+            .header(reqwest::header::ACCEPT, "application/jwk-set+json, application/json")
+            .send()
+            .await
+            .map_err(|e| error_chain(&e.without_url()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("HTTP status {status}"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| error_chain(&e.without_url()))? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(format!("the document is larger than {MAX_JWKS_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        jwks_keys(&body, self.algorithm)
+    }
+}
+
+fn kids(keys: &HashMap<String, DecodingKey>) -> BTreeSet<&str> {
+    keys.keys().map(String::as_str).collect()
+}
+
+/// Whether the URL's host is `localhost` or a loopback address.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+/// An error and its sources, `a: b: c`.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The keys of a JWKS document usable with `algorithm`, by `kid`, and why
+/// the others were left out: keys for other algorithms or uses, or without
+/// a `kid` (an identity provider often publishes some). None left is an
+/// error.
+fn jwks_keys(
+    text: &[u8],
+    algorithm: Algorithm,
+) -> Result<(HashMap<String, DecodingKey>, Vec<String>), String> {
+    #[derive(Deserialize)]
+    struct RawSet {
+        keys: Vec<serde_json::Value>,
+    }
+    let set: RawSet =
+        serde_json::from_slice(text).map_err(|e| format!("not a JWKS document: {e}"))?;
     let mut keys = HashMap::new();
-    for jwk in &set.keys {
-        let Some(kid) = jwk.common.key_id.clone() else { continue };
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(format!("key {kid}: {e}")))?;
-        keys.insert(kid, key);
+    let mut skipped = Vec::new();
+    for (index, value) in set.keys.into_iter().enumerate() {
+        let jwk: Jwk = match serde_json::from_value(value) {
+            Ok(jwk) => jwk,
+            Err(e) => {
+                skipped.push(format!("key #{index}: {e}"));
+                continue;
+            }
+        };
+        let Some(kid) = jwk.common.key_id.clone() else {
+            skipped.push(format!("key #{index}: no kid"));
+            continue;
+        };
+        if let Some(reason) = unusable(&jwk, algorithm) {
+            skipped.push(format!("key {kid}: {reason}"));
+            continue;
+        }
+        if keys.contains_key(&kid) {
+            skipped.push(format!("key {kid}: a second key with this kid"));
+            continue;
+        }
+        match DecodingKey::from_jwk(&jwk) {
+            Ok(key) => {
+                keys.insert(kid, key);
+            }
+            Err(e) => skipped.push(format!("key {kid}: {e}")),
+        }
     }
     if keys.is_empty() {
-        return Err(invalid("no key with a kid".into()));
+        let why =
+            if skipped.is_empty() { "the document has no keys".into() } else { skipped.join("; ") };
+        return Err(format!("no usable {algorithm:?} key ({why})"));
     }
-    Ok(keys)
+    Ok((keys, skipped))
+}
+
+/// Why a JWK cannot verify `algorithm` signatures, if it cannot.
+fn unusable(jwk: &Jwk, algorithm: Algorithm) -> Option<String> {
+    let common = &jwk.common;
+    if let Some(key_use) = &common.public_key_use
+        && *key_use != PublicKeyUse::Signature
+    {
+        return Some("not a signature key (use)".into());
+    }
+    if let Some(ops) = &common.key_operations
+        && !ops.contains(&KeyOperations::Verify)
+    {
+        return Some("not a verification key (key_ops)".into());
+    }
+    let expected =
+        if algorithm == Algorithm::RS256 { KeyAlgorithm::RS256 } else { KeyAlgorithm::ES256 };
+    if let Some(alg) = common.key_algorithm
+        && alg != expected
+    {
+        return Some(format!("for {alg}, not {expected}"));
+    }
+    let fits = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => algorithm == Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(ec) => {
+            algorithm == Algorithm::ES256 && ec.curve == EllipticCurve::P256
+        }
+        AlgorithmParameters::OctetKey(_) | AlgorithmParameters::OctetKeyPair(_) => false,
+    };
+    (!fits).then(|| format!("not a {expected} key"))
 }
 
 fn map_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {

@@ -766,3 +766,406 @@ db_test!(a_valid_token_gets_200_with_a_request_id, |app| {
     assert_eq!(reply.status, 401);
     assert!(reply.request_id.is_some(), "{reply:#?}");
 });
+
+// --- 6. RS256 with a JWKS URL: fetched at start, throttled refetches ---------
+
+mod jwks_url {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use escalations::auth::Verifier;
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+    use tokio::task::{JoinHandle, JoinSet};
+
+    use super::*;
+    use crate::helpers::{Backend, spawn_app_with};
+
+    /// The kid of the rotated key in `test-rsa2-jwks.json`.
+    const KID2: &str = "test-rsa-2";
+
+    fn fixture_text(name: &str) -> String {
+        std::fs::read_to_string(fixture(name)).unwrap()
+    }
+
+    /// An identity provider's JWKS endpoint: serves its document at
+    /// `/jwks.json` (anything else is a 404), counts the requests, can switch
+    /// to another document and can go away.
+    struct JwksServer {
+        base: String,
+        fetches: Arc<AtomicUsize>,
+        document: Arc<Mutex<String>>,
+        stop: Option<oneshot::Sender<()>>,
+        task: Option<JoinHandle<()>>,
+    }
+
+    impl JwksServer {
+        async fn start(document: String) -> JwksServer {
+            let fetches = Arc::new(AtomicUsize::new(0));
+            let document = Arc::new(Mutex::new(document));
+            let handler = {
+                let (fetches, document) = (fetches.clone(), document.clone());
+                move || async move {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    let body = document.lock().unwrap().clone();
+                    ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
+                }
+            };
+            let router = axum::Router::new().route("/jwks.json", axum::routing::get(handler));
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+            JwksServer { base, fetches, document, stop: Some(stop), task: Some(task) }
+        }
+
+        async fn serving(fixture_name: &str) -> JwksServer {
+            JwksServer::start(fixture_text(fixture_name)).await
+        }
+
+        fn url(&self) -> String {
+            format!("{}/jwks.json", self.base)
+        }
+
+        /// Requests served so far.
+        fn fetches(&self) -> usize {
+            self.fetches.load(Ordering::SeqCst)
+        }
+
+        /// Serves another document from now on.
+        fn switch_to(&self, fixture_name: &str) {
+            *self.document.lock().unwrap() = fixture_text(fixture_name);
+        }
+
+        /// Stops listening and waits until the port is closed.
+        async fn go_away(&mut self) {
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(task) = self.task.take() {
+                task.await.unwrap();
+            }
+        }
+    }
+
+    /// RS256 keys from `url`, with the throttle settings given.
+    fn url_settings(url: &str, min_refresh: Option<u64>, refresh: Option<u64>) -> GlobalArgs {
+        let mut global = rs256_settings();
+        global.auth.jwt_jwks_url = Some(url.to_owned());
+        global.auth.jwt_jwks_min_refresh_seconds = min_refresh;
+        global.auth.jwt_jwks_refresh_seconds = refresh;
+        global
+    }
+
+    async fn spawn(global: GlobalArgs) -> TestApp {
+        spawn_app_with(Backend::Sqlite, global).await.unwrap()
+    }
+
+    /// Signed with the rotated key (`test-rsa2-private.pem`).
+    fn rs256_rotated(kid: Option<&str>, claims: &Value) -> String {
+        let pem = std::fs::read(fixture("test-rsa2-private.pem")).unwrap();
+        sign(&header(Algorithm::RS256, kid), &EncodingKey::from_rsa_pem(&pem).unwrap(), claims)
+    }
+
+    /// Accepted, and read as the token's partnership.
+    async fn assert_accepted(app: &TestApp, name: &str, token: &str) {
+        let reply = post(app, Some(&bearer(token)), PARTNERSHIPS_QUERY, json!({})).await;
+        assert_eq!(partnership_codes(&assert_ok(name, &reply)), ["western-bay"], "{name}");
+    }
+
+    async fn assert_refused(app: &TestApp, name: &str, token: &str, expected: &AuthError) {
+        let reply = post(app, Some(&bearer(token)), PARTNERSHIPS_QUERY, json!({})).await;
+        assert_unauthenticated(name, &reply, expected);
+    }
+
+    /// `tokens` sent all at once; each must be refused as `UnknownKey`.
+    async fn all_at_once_refused(app: &Arc<TestApp>, tokens: Vec<String>) {
+        let mut requests = JoinSet::new();
+        for (i, token) in tokens.into_iter().enumerate() {
+            let app = app.clone();
+            requests.spawn(async move {
+                let reply = post(&app, Some(&bearer(&token)), PARTNERSHIPS_QUERY, json!({})).await;
+                (i, reply)
+            });
+        }
+        while let Some(joined) = requests.join_next().await {
+            let (i, reply) = joined.unwrap();
+            assert_unauthenticated(&format!("unknown kid #{i}"), &reply, &AuthError::UnknownKey);
+        }
+    }
+
+    /// Ten tokens, each with its own kid the keys lack.
+    fn unknown_kid_tokens(round: &str) -> Vec<String> {
+        (0..10).map(|i| rs256(Some(&format!("unknown-{round}-{i}")), &claims())).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keys_are_fetched_at_start_and_chosen_by_kid() {
+        let idp = JwksServer::serving("test-rsa-jwks.json").await;
+        // No throttle, so that each kind of token shows whether it fetches.
+        let app = spawn(url_settings(&idp.url(), Some(0), None)).await;
+        assert_eq!(idp.fetches(), 1, "fetched once, at start");
+
+        for round in 0..3 {
+            assert_accepted(&app, &format!("known kid, #{round}"), &rs256(Some(KID), &claims()))
+                .await;
+        }
+        assert_eq!(idp.fetches(), 1, "known kids are served from memory");
+
+        let pem = public_pem();
+        let no_fetch = [
+            ("no kid", rs256(None, &claims()), AuthError::UnknownKey),
+            (
+                "HS256 keyed with the public key's PEM, unknown kid",
+                hmac_with_kid(Algorithm::HS256, "unknown", &pem, &claims()),
+                AuthError::WrongAlgorithm,
+            ),
+            (
+                "RS512, unknown kid",
+                rsa_signed(Algorithm::RS512, Some("unknown"), &claims()),
+                AuthError::WrongAlgorithm,
+            ),
+            ("alg none", unsigned(&claims()), AuthError::Malformed),
+            (
+                "RS256, known kid, claims changed after signing",
+                tampered(&rs256(Some(KID), &claims())),
+                AuthError::BadSignature,
+            ),
+            (
+                "the rotated key's token under the old kid",
+                rs256_rotated(Some(KID), &claims()),
+                AuthError::BadSignature,
+            ),
+        ];
+        assert_all_refused(&app, &no_fetch).await;
+        assert_eq!(idp.fetches(), 1, "tokens without an RS256 kid fetch nothing");
+
+        assert_refused(
+            &app,
+            "unknown kid",
+            &rs256(Some("unknown"), &claims()),
+            &AuthError::UnknownKey,
+        )
+        .await;
+        assert_eq!(idp.fetches(), 2, "an unknown kid fetches the keys again");
+        assert_accepted(&app, "known kid after the refetch", &rs256(Some(KID), &claims())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unknown_kids_fetch_at_most_once_per_window_even_all_at_once() {
+        let window = Duration::from_secs(2);
+        let idp = JwksServer::serving("test-rsa-jwks.json").await;
+        let before_start = Instant::now();
+        let app = Arc::new(spawn(url_settings(&idp.url(), Some(window.as_secs()), None)).await);
+        assert_eq!(idp.fetches(), 1);
+
+        // Within the window of the fetch at start: refused without a fetch.
+        all_at_once_refused(&app, unknown_kid_tokens("a")).await;
+        if before_start.elapsed() < window {
+            assert_eq!(idp.fetches(), 1, "inside the window nothing is fetched");
+        } else {
+            // A very slow machine: the window passed; still one fetch at most.
+            assert!(idp.fetches() <= 2, "{} fetches", idp.fetches());
+        }
+        let fetched = idp.fetches();
+
+        // After the window: ten at once make exactly one fetch...
+        tokio::time::sleep(window + Duration::from_millis(200)).await;
+        all_at_once_refused(&app, unknown_kid_tokens("b")).await;
+        assert_eq!(idp.fetches(), fetched + 1, "one fetch for ten unknown kids at once");
+        // ...and ten more right after, none.
+        all_at_once_refused(&app, unknown_kid_tokens("c")).await;
+        assert_eq!(idp.fetches(), fetched + 1, "the next ones inside the window fetch nothing");
+
+        assert_accepted(&app, "known kid", &rs256(Some(KID), &claims())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rotated_key_is_fetched_when_its_kid_first_arrives() {
+        let idp = JwksServer::serving("test-rsa-jwks.json").await;
+        let app = spawn(url_settings(&idp.url(), Some(1), None)).await;
+        assert_accepted(&app, "the first key", &rs256(Some(KID), &claims())).await;
+
+        // The provider rotates: the new document has only the new key.
+        idp.switch_to("test-rsa2-jwks.json");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_accepted(&app, "the rotated key", &rs256_rotated(Some(KID2), &claims())).await;
+        assert_eq!(idp.fetches(), 2);
+        assert_accepted(&app, "the rotated key again", &rs256_rotated(Some(KID2), &claims())).await;
+        assert_eq!(idp.fetches(), 2);
+        // The withdrawn key's tokens are refused now.
+        assert_refused(
+            &app,
+            "the withdrawn key",
+            &rs256(Some(KID), &claims()),
+            &AuthError::UnknownKey,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keys_older_than_the_refresh_age_are_fetched_again() {
+        let idp = JwksServer::serving("test-rsa-jwks.json").await;
+        // No throttle: the unknown kid below could fetch, but uses the
+        // refresh its own verification just made.
+        let app = spawn(url_settings(&idp.url(), Some(0), Some(1))).await;
+        idp.switch_to("test-rsa2-jwks.json");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+
+        // The first verification after the age refreshes the keys: the
+        // withdrawn key is gone, though its kid was known.
+        assert_refused(
+            &app,
+            "the withdrawn key",
+            &rs256(Some(KID), &claims()),
+            &AuthError::UnknownKey,
+        )
+        .await;
+        assert_eq!(idp.fetches(), 2, "one refresh, not one more for the unknown kid");
+        assert_accepted(&app, "the new key", &rs256_rotated(Some(KID2), &claims())).await;
+        assert_eq!(idp.fetches(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_keys_outlive_the_jwks_server() {
+        let mut idp = JwksServer::serving("test-rsa-jwks.json").await;
+        // Every verification may try to fetch: the keys are always too old
+        // after a second and the throttle is off.
+        let app = spawn(url_settings(&idp.url(), Some(0), Some(1))).await;
+        idp.go_away().await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+
+        assert_accepted(&app, "known kid, refresh failed", &rs256(Some(KID), &claims())).await;
+        assert_refused(
+            &app,
+            "unknown kid, refetch failed",
+            &rs256(Some("unknown"), &claims()),
+            &AuthError::UnknownKey,
+        )
+        .await;
+        assert_accepted(&app, "known kid, still", &rs256(Some(KID), &claims())).await;
+        assert_eq!(idp.fetches(), 1);
+    }
+
+    /// The message of a start that fails.
+    async fn start_error(global: &GlobalArgs) -> String {
+        match Verifier::start(&global.auth, false).await {
+            Ok(_) => panic!("the start succeeded with {:?}", global.auth),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_start_without_usable_keys_at_the_url_fails_clearly() {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}/jwks.json", listener.local_addr().unwrap())
+        };
+        let ok = JwksServer::serving("test-rsa-jwks.json").await;
+        let only_other_keys = JwksServer::start(
+            json!({ "keys": [
+                { "kty": "oct", "kid": "shared", "k": b64url(TEST_SECRET.as_bytes()) },
+                { "kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB" },
+                { "kty": "RSA", "n": "AQAB", "e": "AQAB" },
+            ] })
+            .to_string(),
+        )
+        .await;
+        let not_json = JwksServer::start("<html>sign in</html>".into()).await;
+        let huge = JwksServer::start(format!("{{\"keys\": []{}}}", " ".repeat(300 * 1024))).await;
+
+        let mut both = url_settings(&ok.url(), None, None);
+        both.auth.jwt_jwks_file = Some(fixture("test-rsa-jwks.json"));
+        let mut zero_age = url_settings(&ok.url(), None, None);
+        zero_age.auth.jwt_jwks_refresh_seconds = Some(0);
+        let rows = [
+            (
+                "unreachable",
+                url_settings(&closed, None, None),
+                format!("JWT_JWKS_URL: fetching the JWKS from {closed} failed"),
+            ),
+            (
+                "a 404",
+                url_settings(&format!("{}/missing.json", ok.base), None, None),
+                "failed: HTTP status 404".to_owned(),
+            ),
+            (
+                "no key for RS256",
+                url_settings(&only_other_keys.url(), None, None),
+                "failed: no usable RS256 key (".to_owned(),
+            ),
+            ("not JSON", url_settings(&not_json.url(), None, None), "not a JWKS document".into()),
+            ("too large", url_settings(&huge.url(), None, None), "larger than".into()),
+            (
+                "plain http to another host",
+                url_settings("http://idp.example/jwks.json", None, None),
+                "JWT_JWKS_URL: must be https".into(),
+            ),
+            ("not a URL", url_settings("idp/jwks.json", None, None), "JWT_JWKS_URL: ".into()),
+            (
+                "a JWKS file as well",
+                both,
+                "give one of JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE and JWT_JWKS_URL".into(),
+            ),
+            ("refresh age 0", zero_age, "JWT_JWKS_REFRESH_SECONDS: must be at least 1".into()),
+        ];
+        for (name, global, expected) in rows {
+            let message = start_error(&global).await;
+            assert!(message.contains(&expected), "{name}: {message:?} lacks {expected:?}");
+        }
+        // The good URL starts, so the rows fail for their own reason.
+        assert!(Verifier::start(&url_settings(&ok.url(), None, None).auth, false).await.is_ok());
+        assert_eq!(only_other_keys.fetches(), 1);
+    }
+
+    #[test]
+    fn serve_with_an_unreachable_jwks_url_exits_with_a_clear_error() {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}/jwks.json", listener.local_addr().unwrap())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_escalations"))
+            .args(["serve", "--listen-addr", "127.0.0.1:0"])
+            .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()))
+            .env("RUST_LOG", "off")
+            .env_remove("DEMO")
+            .env_remove("JWT_PUBLIC_KEY_FILE")
+            .env_remove("JWT_JWKS_FILE")
+            .env("JWT_ALGORITHM", "RS256")
+            .env("JWT_JWKS_URL", &closed)
+            .env("JWT_ISSUER", TEST_ISSUER)
+            .env("JWT_AUDIENCE", TEST_AUDIENCE)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A server that starts would run until stopped: give it 30 s.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("the server started with an unreachable JWKS URL");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: token settings: JWT_JWKS_URL: fetching the JWKS from {closed} failed: "
+            )),
+            "{stderr}"
+        );
+    }
+}
