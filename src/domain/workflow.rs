@@ -9,7 +9,8 @@ use super::access::{CaseFacts, Refusal, check};
 use super::actor::Actor;
 use super::calendar::{Calendar, CalendarError};
 use super::policy::{Action, Decision, decide};
-use super::protocol::{ExclusionKind, Protocol};
+use super::protocol::{ExclusionKind, Protocol, Stage};
+use super::role::Role;
 
 /// Why a change is refused, before anything is stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +52,11 @@ pub enum EscalationReason {
     Overdue,
     /// A child may be at immediate risk (needed to start higher or skip).
     ImmediateRisk,
+    /// Similar disagreements between the same two agencies keep being
+    /// raised: the protocol's `repeated_disagreement` rule (Pan-Sussex step
+    /// 5) sends the case straight to its stage once enough have been
+    /// counted, without an immediate-risk justification.
+    RepeatedDisagreement,
 }
 
 impl EscalationReason {
@@ -60,14 +66,71 @@ impl EscalationReason {
             Self::Unresolved => "unresolved",
             Self::Overdue => "overdue",
             Self::ImmediateRisk => "immediate_risk",
+            Self::RepeatedDisagreement => "repeated_disagreement",
         }
     }
+}
+
+/// What reaching a stage sets off besides its due date. The service
+/// records it with the change (in the audit event); nothing is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reaching {
+    /// The board or partnership is told (the stage's `board_told`).
+    pub board_told: bool,
+    /// The family is to be told of the challenge raised or escalated
+    /// (Rotherham's `family_told` rule, on its route).
+    pub family_told: bool,
+    /// The stage's form is due by (its `form_within_working_days`).
+    pub form_due_on: Option<NaiveDate>,
+    /// The director is told by (its `notify_director_within_working_days`).
+    pub director_told_by: Option<NaiveDate>,
+    /// A request for a conference reaches the stage of Leeds's
+    /// `conference_request_backing` rule moved there by one of the roles
+    /// that back it (a senior manager or a designated or named
+    /// professional): it should normally be agreed.
+    pub backed_request: bool,
+}
+
+/// `n` working days after `today` in the protocol's calendar.
+fn working_days_after(
+    protocol: &Protocol,
+    today: NaiveDate,
+    n: Option<u32>,
+) -> Result<Option<NaiveDate>, WorkflowError> {
+    let Some(n) = n else { return Ok(None) };
+    let calendar = Calendar::for_id(protocol.calendar())?;
+    Ok(Some(calendar.add_working_days(today, n)?))
+}
+
+fn reaching(
+    protocol: &Protocol,
+    route: &str,
+    stage: &Stage,
+    role: Option<Role>,
+    today: NaiveDate,
+) -> Result<Reaching, WorkflowError> {
+    let backing = protocol.rules().conference_request_backing();
+    Ok(Reaching {
+        backed_request: backing.is_some_and(|r| {
+            r.route() == route
+                && r.stage() == stage.key()
+                && role.is_some_and(|role| r.backed_by().contains(&role))
+        }),
+        board_told: stage.board_told(),
+        family_told: protocol.rules().family_told().is_some_and(|r| r.route() == route),
+        form_due_on: working_days_after(protocol, today, stage.form_within_working_days())?,
+        director_told_by: working_days_after(
+            protocol,
+            today,
+            stage.notify_director_within_working_days(),
+        )?,
+    })
 }
 
 /// A request to raise a case, already parsed.
 #[derive(Debug, Clone)]
 pub struct RaiseCase<'a> {
-    /// The receiving agency differs from the caller's?
+    /// The receiving agency is the caller's own?
     pub same_agency: bool,
     /// Subject category key.
     pub category: &'a str,
@@ -88,25 +151,18 @@ pub struct RaisePlan {
     pub route: String,
     /// Stage key.
     pub stage: String,
-    /// When the first stage is due, if it has a time limit.
+    /// Whether it starts above an entry stage (immediate risk).
+    pub started_higher: bool,
+    /// When the first stage is due, if it has a time limit (working days
+    /// from `today`).
     pub due_on: Option<NaiveDate>,
-}
-
-fn due_on(
-    protocol: &Protocol,
-    route: &str,
-    stage: &str,
-    today: NaiveDate,
-) -> Result<Option<NaiveDate>, WorkflowError> {
-    let Some(days) = protocol.stage(route, stage).and_then(|s| s.time_limit_working_days()) else {
-        return Ok(None);
-    };
-    let calendar = Calendar::for_id(protocol.calendar())?;
-    Ok(Some(calendar.add_working_days(today, days)?))
+    /// What reaching the first stage sets off.
+    pub reaching: Reaching,
 }
 
 /// Plans a new case: refuses excluded matters with where they belong,
-/// checks the route, stage and role, and computes the first due date.
+/// checks the route, stage and role, and computes the first due date in
+/// working days from `today` (the caller's clock, so tests can fix it).
 pub fn plan_raise(
     protocol: &Protocol,
     actor: &Actor,
@@ -180,7 +236,9 @@ pub fn plan_raise(
     Ok(RaisePlan {
         route: route.id().to_owned(),
         stage: stage.key().to_owned(),
-        due_on: due_on(protocol, route.id(), stage.key(), today)?,
+        started_higher: action == Action::StartHigher,
+        due_on: working_days_after(protocol, today, stage.time_limit_working_days())?,
+        reaching: reaching(protocol, route.id(), stage, Some(role), today)?,
     })
 }
 
@@ -189,14 +247,20 @@ pub fn plan_raise(
 pub struct Escalate<'a> {
     /// Why.
     pub reason: EscalationReason,
-    /// Target stage (`None`: the next one).
+    /// Target stage (`None`: the next one, or the rule's stage for
+    /// [`EscalationReason::RepeatedDisagreement`]).
     pub to_stage: Option<&'a str>,
-    /// Needed when skipping stages.
+    /// Needed when skipping stages for immediate risk.
     pub immediate_risk_justification: Option<&'a str>,
     /// The timeframe for resolution the escalator states (working days).
     pub timeframe_working_days: Option<u32>,
     /// The current stage's due date.
     pub due_on: Option<NaiveDate>,
+    /// For [`EscalationReason::RepeatedDisagreement`]: how many similar
+    /// cases the caller counted within the rule's window, this one
+    /// included (`None` counts as none). What "similar" means is the
+    /// service's: see `service::workflow::similar_cases`.
+    pub similar_cases: Option<u32>,
 }
 
 /// Where an escalation takes a case.
@@ -206,13 +270,24 @@ pub struct EscalationPlan {
     pub stage: String,
     /// Its due date: the protocol's limit, or the stated timeframe.
     pub due_on: Option<NaiveDate>,
-    /// Whether the board is told on reaching it.
-    pub board_told: bool,
+    /// What reaching it sets off.
+    pub reaching: Reaching,
 }
 
-/// Plans an escalation: one stage up, or higher with an immediate-risk
-/// justification and the roles the protocol allows; `Overdue` only when
-/// the stage is overdue; a timeframe where the protocol asks for one.
+/// Plans an escalation and computes the new stage's dates in working days
+/// from `today` (the caller's clock, so tests can fix it).
+///
+/// - One stage up: `Escalate` at the current stage.
+/// - More than one (immediate risk): `SkipStage` at the current stage,
+///   `StartHigher` at the target, the `ImmediateRisk` reason and a
+///   justification.
+/// - [`EscalationReason::RepeatedDisagreement`]: straight to the stage of
+///   the protocol's `repeated_disagreement` rule, on the rule's route, when
+///   `similar_cases` reaches the rule's count: `Escalate` at the current
+///   stage, and `StartHigher` at the target when that jumps stages; no
+///   immediate-risk justification.
+/// - `Overdue` only when the stage is overdue; a timeframe where the
+///   protocol asks the escalator for one.
 pub fn plan_escalation(
     protocol: &Protocol,
     case: &CaseFacts<'_>,
@@ -220,14 +295,33 @@ pub fn plan_escalation(
     cmd: &Escalate<'_>,
     today: NaiveDate,
 ) -> Result<EscalationPlan, WorkflowError> {
-    let next = protocol.next_stage(case.route, case.stage);
-    let target = match cmd.to_stage {
-        None => next.map(|s| s.key()),
-        Some(key) => Some(key),
+    let next = protocol.next_stage(case.route, case.stage).map(|s| s.key());
+    let mut rule = None;
+    let target = if cmd.reason == EscalationReason::RepeatedDisagreement {
+        check(protocol, case, actor, Action::Escalate)?;
+        let r = protocol
+            .rules()
+            .repeated_disagreement()
+            .filter(|r| r.route() == case.route)
+            .ok_or_else(|| {
+                bad("reason", "this protocol has no repeated-disagreement rule for this route")
+            })?;
+        if let Some(to) = cmd.to_stage
+            && to != r.to_stage()
+        {
+            return Err(bad(
+                "toStage",
+                format!("a repeated disagreement goes to {}, not {to}", r.to_stage()),
+            ));
+        }
+        rule = Some(r);
+        r.to_stage()
+    } else {
+        let target = cmd.to_stage.or(next);
+        let skipping = target.is_some() && target != next;
+        check(protocol, case, actor, if skipping { Action::SkipStage } else { Action::Escalate })?;
+        target.ok_or(Refusal::LastStage)?
     };
-    let skipping = target.is_some() && target != next.map(|s| s.key());
-    check(protocol, case, actor, if skipping { Action::SkipStage } else { Action::Escalate })?;
-    let target = target.ok_or(Refusal::LastStage)?;
     let (Some(from), Some(to)) = (
         protocol.route(case.route).and_then(|r| r.position(case.stage)),
         protocol.route(case.route).and_then(|r| r.position(target)),
@@ -235,9 +329,9 @@ pub fn plan_escalation(
         return Err(bad("toStage", "not a stage of the case's route"));
     };
     if to <= from {
-        return Err(bad("toStage", "a case only moves up"));
+        return Err(bad("toStage", format!("a case only moves up; it is at {}", case.stage)));
     }
-    if skipping {
+    if Some(target) != next {
         let role = actor.role.ok_or(Refusal::NoRole)?;
         if let Decision::Denied { allowed_roles } =
             decide(protocol, case.route, target, role, Action::StartHigher)
@@ -250,12 +344,29 @@ pub fn plan_escalation(
             }
             .into());
         }
-        if cmd.reason != EscalationReason::ImmediateRisk
-            || cmd.immediate_risk_justification.is_none_or(|j| j.trim().is_empty())
+        if rule.is_none()
+            && (cmd.reason != EscalationReason::ImmediateRisk
+                || cmd.immediate_risk_justification.is_none_or(|j| j.trim().is_empty()))
         {
             return Err(bad(
                 "immediateRiskJustification",
                 "skipping a stage needs the immediate-risk reason and a justification",
+            ));
+        }
+    }
+    if let Some(rule) = rule {
+        let found = cmd.similar_cases.unwrap_or(0);
+        if found < rule.count() {
+            return Err(bad(
+                "reason",
+                format!(
+                    "a repeated disagreement needs {needed} similar cases (the same two \
+                     agencies either way round, the same category, raised in the last {days} \
+                     days, this one included, withdrawn ones not counted); there {are} {found}",
+                    needed = rule.count(),
+                    days = rule.window_days(),
+                    are = if found == 1 { "is" } else { "are" },
+                ),
             ));
         }
     }
@@ -276,12 +387,458 @@ pub fn plan_escalation(
     if cmd.timeframe_working_days == Some(0) {
         return Err(bad("timeframeWorkingDays", "must be at least one working day"));
     }
-    let due = match (stage.time_limit_working_days(), cmd.timeframe_working_days) {
-        (Some(days), _) | (None, Some(days)) => {
-            let calendar = Calendar::for_id(protocol.calendar())?;
-            Some(calendar.add_working_days(today, days)?)
+    Ok(EscalationPlan {
+        stage: target.to_owned(),
+        due_on: working_days_after(
+            protocol,
+            today,
+            stage.time_limit_working_days().or(cmd.timeframe_working_days),
+        )?,
+        reaching: reaching(protocol, case.route, stage, actor.role, today)?,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::domain::ids::{AgencyId, PartnershipId};
+    use crate::domain::protocol::builtin;
+
+    struct World {
+        protocols: Vec<Protocol>,
+        partnership: PartnershipId,
+        raising: AgencyId,
+        receiving: AgencyId,
+    }
+
+    fn world() -> World {
+        World {
+            protocols: builtin().unwrap(),
+            partnership: PartnershipId::new(),
+            raising: AgencyId::new(),
+            receiving: AgencyId::new(),
         }
-        (None, None) => None,
-    };
-    Ok(EscalationPlan { stage: target.to_owned(), due_on: due, board_told: stage.board_told() })
+    }
+
+    impl World {
+        fn protocol(&self, id: &str) -> &Protocol {
+            self.protocols.iter().find(|p| p.id() == id).unwrap()
+        }
+
+        fn actor(&self, role: Role, agency: Option<AgencyId>) -> Actor {
+            Actor {
+                sub: "s".into(),
+                role: Some(role),
+                scopes: BTreeSet::new(),
+                partnership: self.partnership,
+                agency,
+            }
+        }
+
+        fn case<'a>(&self, route: &'a str, stage: &'a str) -> CaseFacts<'a> {
+            CaseFacts {
+                partnership: self.partnership,
+                raising: self.raising,
+                receiving: self.receiving,
+                route,
+                stage,
+                open: true,
+            }
+        }
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// The outcome of a row, reduced to what the table compares.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Got {
+        /// Stage and due date (`-` for none).
+        To(String, String),
+        /// The refusal's field or kind, and a fragment of its message.
+        Err(String),
+    }
+
+    fn show(date: Option<NaiveDate>) -> String {
+        date.map_or_else(|| "-".to_owned(), |d| d.to_string())
+    }
+
+    fn err(e: &WorkflowError) -> Got {
+        Got::Err(match e {
+            WorkflowError::Refused(r) => format!("refused: {r}"),
+            WorkflowError::OutOfScope { kind, .. } => format!("out of scope: {kind}"),
+            WorkflowError::BadInput { field, message } => format!("{field}: {message}"),
+            WorkflowError::Calendar(c) => format!("calendar: {c}"),
+        })
+    }
+
+    /// One escalation row: protocol, route, stage, role (acting for the
+    /// raising agency), reason, target, justification, timeframe, similar
+    /// cases, today; then the stage and due date expected, or a fragment
+    /// of the refusal.
+    #[allow(clippy::too_many_arguments)]
+    #[track_caller]
+    fn escalate(
+        w: &World,
+        (protocol, route, stage): (&str, &str, &str),
+        role: Role,
+        reason: EscalationReason,
+        to_stage: Option<&str>,
+        justification: Option<&str>,
+        timeframe: Option<u32>,
+        similar: Option<u32>,
+        today: &str,
+        expected: Result<(&str, &str), &str>,
+    ) {
+        let agency = (role != Role::BoardChair).then_some(w.raising);
+        let got = plan_escalation(
+            w.protocol(protocol),
+            &w.case(route, stage),
+            &w.actor(role, agency),
+            &Escalate {
+                reason,
+                to_stage,
+                immediate_risk_justification: justification,
+                timeframe_working_days: timeframe,
+                due_on: None,
+                similar_cases: similar,
+            },
+            d(today),
+        );
+        let got = match &got {
+            Ok(plan) => Got::To(plan.stage.clone(), show(plan.due_on)),
+            Err(e) => err(e),
+        };
+        match expected {
+            Ok((stage, due)) => assert_eq!(got, Got::To(stage.into(), due.into())),
+            Err(fragment) => match &got {
+                Got::Err(message) => assert!(
+                    message.contains(fragment),
+                    "expected a refusal containing {fragment:?}, got {message:?}"
+                ),
+                Got::To(..) => panic!("expected a refusal containing {fragment:?}, got {got:?}"),
+            },
+        }
+    }
+
+    // One row per call reads as a table; rustfmt would split each call.
+    #[rustfmt::skip]
+    #[test]
+    fn the_repeated_disagreement_trigger() {
+        use EscalationReason::*;
+        use Role::*;
+        let w = world();
+        let ps = |stage| ("pan-sussex", "main", stage);
+        let thu = "2025-05-01";
+        // Count met (3 within 365 days, this one included): straight to step
+        // 5, no justification; the stated timeframe sets the due date, in
+        // working days across the early-May bank holiday.
+        escalate(&w, ps("stage-1"), SafeguardingLead, RepeatedDisagreement, None, None, Some(3), Some(3), thu, Ok(("stage-5", "2025-05-07")));
+        escalate(&w, ps("stage-1"), HeadOfService, RepeatedDisagreement, None, None, Some(10), Some(7), thu, Ok(("stage-5", "2025-05-16")));
+        escalate(&w, ps("stage-2"), SafeguardingLead, RepeatedDisagreement, Some("stage-5"), None, Some(1), Some(3), thu, Ok(("stage-5", "2025-05-02")));
+        // From step 4 it is simply the next step; the count is still checked.
+        escalate(&w, ps("stage-4"), SafeguardingLead, RepeatedDisagreement, None, None, Some(5), Some(3), thu, Ok(("stage-5", "2025-05-09")));
+        escalate(&w, ps("stage-4"), SafeguardingLead, RepeatedDisagreement, None, None, Some(5), Some(2), thu, Err("reason: a repeated disagreement needs 3 similar cases"));
+        // Below the count: refused, saying how many there are and are needed.
+        escalate(&w, ps("stage-1"), SafeguardingLead, RepeatedDisagreement, None, None, Some(3), Some(2), thu, Err("needs 3 similar cases (the same two agencies either way round, the same category, raised in the last 365 days, this one included, withdrawn ones not counted); there are 2"));
+        escalate(&w, ps("stage-1"), SafeguardingLead, RepeatedDisagreement, None, None, Some(3), Some(1), thu, Err("there is 1"));
+        escalate(&w, ps("stage-1"), SafeguardingLead, RepeatedDisagreement, None, None, Some(3), None, thu, Err("there are 0"));
+        // Only to the rule's stage.
+        escalate(&w, ps("stage-1"), SafeguardingLead, RepeatedDisagreement, Some("stage-6"), None, Some(3), Some(3), thu, Err("toStage: a repeated disagreement goes to stage-5, not stage-6"));
+        escalate(&w, ps("stage-1"), SafeguardingLead, RepeatedDisagreement, Some("stage-3"), None, Some(3), Some(3), thu, Err("toStage: a repeated disagreement goes to stage-5"));
+        // Already there: nothing above to jump to.
+        escalate(&w, ps("stage-5"), BoardChair, RepeatedDisagreement, None, None, Some(3), Some(9), thu, Err("toStage: a case only moves up; it is at stage-5"));
+        escalate(&w, ps("stage-6"), BoardChair, RepeatedDisagreement, None, None, Some(3), Some(9), thu, Err("no role may escalate at stage-6"));
+        // Roles: escalate at the current step, and start_higher at step 5
+        // when it jumps (safeguarding lead, head of service).
+        escalate(&w, ps("stage-1"), Practitioner, RepeatedDisagreement, None, None, Some(3), Some(3), thu, Err("refused: a practitioner may not start_higher at stage-5; roles that may: safeguarding_lead, head_of_service"));
+        escalate(&w, ps("stage-1"), Manager, RepeatedDisagreement, None, None, Some(3), Some(3), thu, Err("refused: a manager may not start_higher at stage-5"));
+        escalate(&w, ps("stage-3"), Manager, RepeatedDisagreement, None, None, Some(3), Some(3), thu, Err("refused: a manager may not escalate at stage-3"));
+        escalate(&w, ps("stage-1"), BoardChair, RepeatedDisagreement, None, None, Some(3), Some(3), thu, Err("refused: a board_chair may not escalate at stage-1"));
+        // Pan-Sussex asks the escalator for the timeframe, here too.
+        escalate(&w, ps("stage-1"), SafeguardingLead, RepeatedDisagreement, None, None, None, Some(3), thu, Err("timeframeWorkingDays: this protocol asks"));
+        // Protocols and routes without the rule.
+        escalate(&w, ("western-bay", "main", "stage-1"), Manager, RepeatedDisagreement, None, None, None, Some(9), thu, Err("reason: this protocol has no repeated-disagreement rule for this route"));
+        escalate(&w, ("rotherham", "practice", "stage-1"), Manager, RepeatedDisagreement, None, None, None, Some(9), thu, Err("reason: this protocol has no repeated-disagreement rule"));
+        // Without the reason, a jump to step 5 is the immediate-risk skip.
+        escalate(&w, ps("stage-1"), SafeguardingLead, Unresolved, Some("stage-5"), None, Some(3), Some(3), thu, Err("immediateRiskJustification: skipping a stage needs"));
+        escalate(&w, ps("stage-1"), SafeguardingLead, ImmediateRisk, Some("stage-5"), Some("child left alone"), Some(3), None, thu, Ok(("stage-5", "2025-05-07")));
+        escalate(&w, ps("stage-1"), SafeguardingLead, ImmediateRisk, Some("stage-5"), Some("  "), Some(3), None, thu, Err("immediateRiskJustification"));
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn escalations_by_protocol() {
+        use EscalationReason::*;
+        use Role::*;
+        let w = world();
+        let thu = "2025-05-01";
+        // Rotherham's challenge route: the stage's own limit, in working
+        // days, across the early-May bank holiday (Monday 5 May 2025).
+        let ch = |stage| ("rotherham", "challenge", stage);
+        escalate(&w, ch("stage-1"), SafeguardingLead, Unresolved, None, None, None, None, thu, Ok(("stage-2", "2025-05-13")));
+        escalate(&w, ch("stage-2"), SafeguardingLead, Unresolved, None, None, None, None, thu, Ok(("stage-3", "2025-05-09")));
+        escalate(&w, ch("stage-1"), SafeguardingLead, ImmediateRisk, Some("stage-3"), Some("serious"), None, None, thu, Ok(("stage-3", "2025-05-09")));
+        escalate(&w, ch("stage-1"), SafeguardingLead, ImmediateRisk, Some("stage-4"), Some("serious"), None, None, thu, Err("refused: no role may start_higher at stage-4"));
+        escalate(&w, ch("stage-3"), SafeguardingLead, Unresolved, None, None, None, None, thu, Ok(("stage-4", "-")));
+        escalate(&w, ch("stage-2"), Manager, Unresolved, None, None, None, None, thu, Err("refused: a manager may not escalate at stage-2; roles that may: safeguarding_lead"));
+        // Outside the calendar's years the deadline cannot be computed.
+        escalate(&w, ch("stage-1"), SafeguardingLead, Unresolved, None, None, None, None, "2031-01-02", Err("calendar:"));
+        // Leeds's conference-request route into the common tail.
+        let cr = |stage| ("leeds", "conference-request", stage);
+        escalate(&w, cr("request"), Practitioner, Unresolved, None, None, None, None, thu, Ok(("senior-support", "-")));
+        escalate(&w, cr("senior-support"), HeadOfService, Unresolved, None, None, None, None, thu, Ok(("board-representative", "-")));
+        escalate(&w, cr("senior-support"), Manager, Unresolved, None, None, None, None, thu, Err("refused: a manager may not escalate at senior-support"));
+        escalate(&w, cr("board-representative"), HeadOfService, Unresolved, None, None, None, None, thu, Ok(("board-manager", "-")));
+        escalate(&w, cr("board-manager"), BoardChair, Unresolved, None, None, None, None, thu, Ok(("board-chair", "-")));
+        escalate(&w, cr("board-chair"), BoardChair, Unresolved, None, None, None, None, thu, Err("no role may escalate at board-chair"));
+        escalate(&w, cr("request"), SafeguardingLead, ImmediateRisk, Some("board-manager"), Some("x"), None, None, thu, Err("no role may skip_stage at request"));
+        // Seed 004 to the child protection manager; no skipping at all.
+        let ss = |stage| ("six-stage", "main", stage);
+        escalate(&w, ss("stage-1"), Practitioner, Unresolved, None, None, None, None, thu, Ok(("stage-2", "-")));
+        escalate(&w, ss("stage-2"), Practitioner, Unresolved, None, None, None, None, thu, Err("refused: a practitioner may not escalate at stage-2"));
+        escalate(&w, ss("stage-3"), Manager, Unresolved, None, None, None, None, thu, Ok(("stage-4", "-")));
+        escalate(&w, ss("stage-1"), Manager, ImmediateRisk, Some("stage-4"), Some("x"), None, None, thu, Err("no role may skip_stage at stage-1"));
+        // Pan-Sussex: the stated timeframe is the due date.
+        let ps = |stage| ("pan-sussex", "main", stage);
+        escalate(&w, ps("stage-1"), Practitioner, Unresolved, None, None, Some(3), None, thu, Ok(("stage-2", "2025-05-07")));
+        escalate(&w, ps("stage-1"), Practitioner, Unresolved, None, None, None, None, thu, Err("timeframeWorkingDays"));
+        escalate(&w, ps("stage-1"), Practitioner, Unresolved, None, None, Some(0), None, thu, Err("timeframeWorkingDays: must be at least one working day"));
+        // Overdue needs a passed due date (none here).
+        escalate(&w, ps("stage-1"), Practitioner, Overdue, None, None, Some(3), None, thu, Err("reason: the stage is not overdue"));
+    }
+
+    #[test]
+    fn overdue_is_judged_against_today() {
+        let w = world();
+        let p = w.protocol("rotherham");
+        let case = w.case("challenge", "stage-1");
+        let chair = w.actor(Role::SafeguardingLead, Some(w.raising));
+        let cmd = |due: &str| Escalate {
+            reason: EscalationReason::Overdue,
+            to_stage: None,
+            immediate_risk_justification: None,
+            timeframe_working_days: None,
+            due_on: Some(d(due)),
+            similar_cases: None,
+        };
+        let on_the_day = plan_escalation(p, &case, &chair, &cmd("2025-05-07"), d("2025-05-07"));
+        assert!(matches!(on_the_day, Err(WorkflowError::BadInput { field: "reason", .. })));
+        let day_after = plan_escalation(p, &case, &chair, &cmd("2025-05-07"), d("2025-05-08"));
+        assert_eq!(day_after.unwrap().stage, "stage-2");
+    }
+
+    #[test]
+    fn what_reaching_a_stage_sets_off() {
+        let w = world();
+        let p = w.protocol("rotherham");
+        let chair = w.actor(Role::SafeguardingLead, Some(w.raising));
+        let plan = |route, stage, to: Option<&str>| {
+            plan_escalation(
+                p,
+                &w.case(route, stage),
+                &chair,
+                &Escalate {
+                    reason: if to.is_some() {
+                        EscalationReason::ImmediateRisk
+                    } else {
+                        EscalationReason::Unresolved
+                    },
+                    to_stage: to,
+                    immediate_risk_justification: Some("serious"),
+                    timeframe_working_days: None,
+                    due_on: None,
+                    similar_cases: None,
+                },
+                d("2025-05-01"),
+            )
+            .unwrap()
+        };
+        // Challenge stage 3: director told within 1 working day, form within
+        // 1, the partnership told, the family told.
+        assert_eq!(
+            plan("challenge", "stage-2", None).reaching,
+            Reaching {
+                board_told: true,
+                family_told: true,
+                form_due_on: Some(d("2025-05-02")),
+                director_told_by: Some(d("2025-05-02")),
+                backed_request: false,
+            }
+        );
+        assert_eq!(
+            plan("challenge", "stage-1", None).reaching,
+            Reaching {
+                board_told: false,
+                family_told: true,
+                form_due_on: Some(d("2025-05-06")),
+                director_told_by: None,
+                backed_request: false,
+            }
+        );
+        // The practice route has no family rule and no forms.
+        assert_eq!(
+            plan("practice", "stage-3", None).reaching,
+            Reaching {
+                board_told: true,
+                family_told: false,
+                form_due_on: None,
+                director_told_by: None,
+                backed_request: false,
+            }
+        );
+    }
+
+    #[test]
+    fn a_backed_conference_request_should_normally_be_agreed() {
+        let w = world();
+        let p = w.protocol("leeds");
+        let escalated = |role, route, stage| {
+            plan_escalation(
+                p,
+                &w.case(route, stage),
+                &w.actor(role, Some(w.raising)),
+                &Escalate {
+                    reason: EscalationReason::Unresolved,
+                    to_stage: None,
+                    immediate_risk_justification: None,
+                    timeframe_working_days: None,
+                    due_on: None,
+                    similar_cases: None,
+                },
+                d("2025-05-01"),
+            )
+            .unwrap()
+            .reaching
+            .backed_request
+        };
+        let cr = "conference-request";
+        // Moved to senior-support by a designated professional or a senior
+        // manager: backed. By the practitioner or their manager: not.
+        assert!(escalated(Role::SafeguardingLead, cr, "request"));
+        assert!(escalated(Role::HeadOfService, cr, "request"));
+        assert!(!escalated(Role::Practitioner, cr, "request"));
+        assert!(!escalated(Role::Manager, cr, "request"));
+        // Past it, or on another route, the rule says nothing.
+        assert!(!escalated(Role::HeadOfService, cr, "senior-support"));
+        assert!(!escalated(Role::SafeguardingLead, "referral-enquiry", "first-line-managers"));
+        let raised = |role, stage| {
+            plan_raise(
+                p,
+                &w.actor(role, Some(w.raising)),
+                &RaiseCase {
+                    same_agency: false,
+                    category: "conference-need",
+                    route: Some(cr),
+                    stage: Some(stage),
+                    immediate_risk_justification: None,
+                    declared: &[],
+                },
+                d("2025-05-01"),
+            )
+            .unwrap()
+            .reaching
+            .backed_request
+        };
+        assert!(raised(Role::HeadOfService, "senior-support"));
+        assert!(!raised(Role::SafeguardingLead, "request"));
+    }
+
+    /// One raise row: protocol, route, stage, role, justification, declared
+    /// matters, today; then the stage, due date and form date expected, or
+    /// a fragment of the refusal.
+    #[allow(clippy::too_many_arguments)]
+    #[track_caller]
+    fn raise(
+        w: &World,
+        protocol: &str,
+        route: Option<&str>,
+        stage: Option<&str>,
+        role: Role,
+        justification: Option<&str>,
+        declared: &[ExclusionKind],
+        today: &str,
+        expected: Result<(&str, &str, &str), &str>,
+    ) {
+        let got = plan_raise(
+            w.protocol(protocol),
+            &w.actor(role, Some(w.raising)),
+            &RaiseCase {
+                same_agency: false,
+                category: "other",
+                route,
+                stage,
+                immediate_risk_justification: justification,
+                declared,
+            },
+            d(today),
+        );
+        match (got, expected) {
+            (Ok(plan), Ok((stage, due, form))) => {
+                assert_eq!(
+                    (plan.stage.as_str(), show(plan.due_on), show(plan.reaching.form_due_on)),
+                    (stage, due.to_owned(), form.to_owned())
+                );
+                assert_eq!(
+                    plan.started_higher,
+                    !w.protocol(protocol)
+                        .route(&plan.route)
+                        .unwrap()
+                        .stage(stage)
+                        .unwrap()
+                        .is_entry()
+                );
+            }
+            (Err(e), Err(fragment)) => {
+                let Got::Err(message) = err(&e) else { unreachable!() };
+                assert!(message.contains(fragment), "expected {fragment:?}, got {message:?}");
+            }
+            (got, expected) => panic!("expected {expected:?}, got {got:?}"),
+        }
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn raising_and_starting_higher() {
+        use ExclusionKind::*;
+        use Role::*;
+        let w = world();
+        let thu = "2025-05-01";
+        let ch = Some("challenge");
+        // Rotherham's conference chair (safeguarding lead): stage 1, or
+        // straight to stage 2 or 3 when serious, never 4. Due dates and
+        // form dates count working days across the early-May bank holiday:
+        // Thursday 1 May + 3 => Wednesday 7 May.
+        raise(&w, "rotherham", ch, None, SafeguardingLead, None, &[], thu, Ok(("stage-1", "2025-05-21", "2025-05-07")));
+        raise(&w, "rotherham", ch, Some("stage-2"), SafeguardingLead, Some("report not shared, conference stood down"), &[], thu, Ok(("stage-2", "2025-05-13", "2025-05-06")));
+        raise(&w, "rotherham", ch, Some("stage-3"), SafeguardingLead, Some("fundamental needs unmet"), &[], thu, Ok(("stage-3", "2025-05-09", "2025-05-02")));
+        raise(&w, "rotherham", ch, Some("stage-2"), SafeguardingLead, None, &[], thu, Err("immediateRiskJustification"));
+        raise(&w, "rotherham", ch, Some("stage-2"), SafeguardingLead, Some(" "), &[], thu, Err("immediateRiskJustification"));
+        raise(&w, "rotherham", ch, Some("stage-4"), SafeguardingLead, Some("x"), &[], thu, Err("refused: no role may start_higher at stage-4"));
+        raise(&w, "rotherham", ch, Some("stage-2"), Manager, Some("x"), &[], thu, Err("refused: a manager may not start_higher at stage-2; roles that may: safeguarding_lead"));
+        raise(&w, "rotherham", ch, None, Practitioner, None, &[], thu, Err("refused: a practitioner may not raise at stage-1"));
+        raise(&w, "rotherham", ch, None, SafeguardingLead, None, &[ComplaintAboutProfessional], thu, Err("out of scope: complaint_about_professional"));
+        // A justification at an entry stage does not make it a start higher.
+        raise(&w, "rotherham", Some("practice"), None, Practitioner, Some("x"), &[], thu, Ok(("stage-1", "-", "-")));
+        // Leeds: two entry stages on the conference-request route.
+        let cr = Some("conference-request");
+        raise(&w, "leeds", cr, None, Practitioner, None, &[], thu, Ok(("request", "-", "-")));
+        raise(&w, "leeds", cr, Some("senior-support"), HeadOfService, None, &[], thu, Ok(("senior-support", "-", "-")));
+        raise(&w, "leeds", cr, Some("senior-support"), Practitioner, None, &[], thu, Err("refused: a practitioner may not raise at senior-support"));
+        raise(&w, "leeds", cr, Some("board-manager"), HeadOfService, Some("x"), &[], thu, Err("refused: no role may start_higher at board-manager"));
+        raise(&w, "leeds", Some("nowhere"), None, Practitioner, None, &[], thu, Err("route: unknown route; one of referral-enquiry, conference-request, conference-dissent, protection-plan"));
+        // Pan-Sussex: discretion on immediate risk; never at step 6.
+        raise(&w, "pan-sussex", None, Some("stage-5"), HeadOfService, Some("x"), &[], thu, Ok(("stage-5", "-", "-")));
+        raise(&w, "pan-sussex", None, Some("stage-6"), HeadOfService, Some("x"), &[], thu, Err("no role may start_higher at stage-6"));
+        raise(&w, "pan-sussex", None, None, Practitioner, None, &[ConferenceNonConsensus], thu, Err("out of scope: conference_non_consensus"));
+        // Seed 004 and Western Bay: no starting higher.
+        raise(&w, "six-stage", None, Some("stage-4"), SafeguardingLead, Some("x"), &[], thu, Err("no role may start_higher at stage-4"));
+        raise(&w, "western-bay", None, None, Practitioner, None, &[RegisteredChildUnprotected], thu, Err("out of scope: registered_child_unprotected"));
+        // Outside the calendar's years.
+        raise(&w, "rotherham", ch, None, SafeguardingLead, None, &[], "2031-01-02", Err("calendar:"));
+    }
 }
