@@ -1,0 +1,353 @@
+//! What is written at a stage: records, agencies' views, agreed actions.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::directory::Agency;
+use super::error::{GqlResult, bad_input};
+use super::loaders::Loaders;
+use super::workflow::{actor, shared};
+use crate::domain::ids::{AgencyId, CaseId};
+use crate::domain::protocol::RecordKind as DomainRecordKind;
+use crate::service::idempotency::Idempotency;
+use crate::service::{ServiceError, records};
+
+/// What kind of written record.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::protocol::RecordKind")]
+pub enum RecordKind {
+    /// A written record of a discussion.
+    Discussion,
+    /// The record of a meeting.
+    Meeting,
+    /// A letter or written request.
+    Letter,
+    /// An analysis, e.g. of the risk to the child.
+    Analysis,
+    /// A challenge form (Rotherham).
+    Form,
+    /// A response to a form or letter.
+    Response,
+    /// The Resolution of Professional Differences Report.
+    Report,
+    /// A notification to someone who must be told.
+    Notification,
+}
+
+/// A written record of a discussion, meeting, letter or analysis at a stage.
+/// Both agencies keep it and may read it; it is never edited, only followed
+/// by a correction.
+pub struct Record(pub records::Record);
+
+/// A written record of a discussion, meeting, letter or analysis at a stage.
+/// Both agencies keep it and may read it; it is never edited, only followed
+/// by a correction.
+#[Object]
+impl Record {
+    /// Opaque identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Key of the stage it was written at.
+    async fn stage(&self) -> &str {
+        &self.0.stage
+    }
+    /// What kind of record.
+    async fn kind(&self) -> Option<RecordKind> {
+        record_kind(&self.0.kind).map(RecordKind::from)
+    }
+    /// The facts, as the author recorded them.
+    async fn facts(&self) -> &str {
+        &self.0.facts
+    }
+    /// Opinions, kept apart from the facts.
+    async fn opinions(&self) -> &str {
+        &self.0.opinions
+    }
+    /// Who took part.
+    async fn attendees(&self) -> &[String] {
+        &self.0.attendees
+    }
+    /// Identifier of the record this one corrects, if any.
+    async fn corrects(&self) -> Option<ID> {
+        self.0.corrects.map(|c| ID(c.to_string()))
+    }
+    /// The author's agency.
+    async fn author_agency(&self, ctx: &Context<'_>) -> Result<Option<Agency>> {
+        let Some(id) = self.0.author_agency_id else { return Ok(None) };
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders.agency.load_one(AgencyId::from_uuid(id)).await.gql()?.map(Agency))
+    }
+    /// When it was written.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+fn record_kind(s: &str) -> Option<DomainRecordKind> {
+    [
+        DomainRecordKind::Discussion,
+        DomainRecordKind::Meeting,
+        DomainRecordKind::Letter,
+        DomainRecordKind::Analysis,
+        DomainRecordKind::Form,
+        DomainRecordKind::Response,
+        DomainRecordKind::Report,
+        DomainRecordKind::Notification,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == s)
+}
+
+/// One agency's position on the dispute at a stage (a later view of the same
+/// agency supersedes it; both are kept).
+pub struct AgencyView(pub records::View);
+
+/// One agency's position on the dispute at a stage (a later view of the same
+/// agency supersedes it; both are kept).
+#[Object]
+impl AgencyView {
+    /// Opaque identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The agency whose view it is.
+    async fn agency(&self, ctx: &Context<'_>) -> Result<Agency> {
+        let loaders = ctx.data::<Loaders>()?;
+        loaders
+            .agency
+            .load_one(AgencyId::from_uuid(self.0.agency_id))
+            .await
+            .gql()?
+            .map(Agency)
+            .ok_or(ServiceError::NotFound("agency"))
+            .gql()
+    }
+    /// Key of the stage.
+    async fn stage(&self) -> &str {
+        &self.0.stage
+    }
+    /// The view.
+    async fn view(&self) -> &str {
+        &self.0.view
+    }
+    /// When it was recorded.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// An action agreed at a stage, with its owner and due date.
+pub struct AgreedAction(pub records::AgreedAction);
+
+/// An action agreed at a stage, with its owner and due date.
+#[Object]
+impl AgreedAction {
+    /// Opaque identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Key of the stage it was agreed at.
+    async fn stage(&self) -> &str {
+        &self.0.stage
+    }
+    /// What is to be done.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// The agency that owns it.
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Agency> {
+        let loaders = ctx.data::<Loaders>()?;
+        loaders
+            .agency
+            .load_one(AgencyId::from_uuid(self.0.owner_agency_id))
+            .await
+            .gql()?
+            .map(Agency)
+            .ok_or(ServiceError::NotFound("agency"))
+            .gql()
+    }
+    /// By when.
+    async fn due_on(&self) -> NaiveDate {
+        self.0.due_on
+    }
+    /// When it was agreed.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// Write a record at the case's current stage.
+#[derive(InputObject)]
+pub struct AddRecordInput {
+    /// The case.
+    pub case_id: ID,
+    /// Optional idempotency key (1 to 128 characters, unique per caller): a
+    /// retry with the same key and input returns the first result without
+    /// a second change; the same key with another input is `CONFLICT`.
+    pub idempotency_key: Option<String>,
+    /// The version you last saw; a stale one is `CONFLICT`.
+    pub expected_version: Option<i32>,
+    /// What kind of record.
+    pub kind: RecordKind,
+    /// The facts.
+    pub facts: String,
+    /// Opinions, kept apart from the facts (may be empty).
+    #[graphql(default)]
+    pub opinions: String,
+    /// Who took part (roles and agencies; names only if the author must).
+    #[graphql(default)]
+    pub attendees: Vec<String>,
+    /// The record this one corrects (records are never edited).
+    pub corrects: Option<ID>,
+}
+
+/// Record your agency's view of the dispute at the current stage.
+#[derive(InputObject)]
+pub struct RecordAgencyViewInput {
+    /// The case.
+    pub case_id: ID,
+    /// Optional idempotency key (1 to 128 characters, unique per caller): a
+    /// retry with the same key and input returns the first result without
+    /// a second change; the same key with another input is `CONFLICT`.
+    pub idempotency_key: Option<String>,
+    /// The version you last saw; a stale one is `CONFLICT`.
+    pub expected_version: Option<i32>,
+    /// Your agency's position.
+    pub view: String,
+}
+
+/// Agree an action with an owner and a due date.
+#[derive(InputObject)]
+pub struct AgreeActionInput {
+    /// The case.
+    pub case_id: ID,
+    /// Optional idempotency key (1 to 128 characters, unique per caller): a
+    /// retry with the same key and input returns the first result without
+    /// a second change; the same key with another input is `CONFLICT`.
+    pub idempotency_key: Option<String>,
+    /// The version you last saw; a stale one is `CONFLICT`.
+    pub expected_version: Option<i32>,
+    /// What is to be done.
+    pub description: String,
+    /// The agency that owns the action.
+    pub owner_agency_id: ID,
+    /// By when (not in the past).
+    pub due_on: NaiveDate,
+}
+
+/// The result of `addRecord`.
+#[derive(SimpleObject)]
+pub struct AddRecordPayload {
+    /// The record written.
+    pub record: Record,
+}
+
+/// The result of `recordAgencyView`.
+#[derive(SimpleObject)]
+pub struct RecordAgencyViewPayload {
+    /// The view recorded.
+    pub view: AgencyView,
+}
+
+/// The result of `agreeAction`.
+#[derive(SimpleObject)]
+pub struct AgreeActionPayload {
+    /// The action agreed.
+    pub action: AgreedAction,
+}
+
+fn non_empty(field: &'static str, text: &str) -> Result<()> {
+    if text.trim().is_empty() { Err(bad_input(field, "must not be empty")) } else { Ok(()) }
+}
+
+fn parse_case(id: &ID) -> Result<CaseId> {
+    id.parse().map_err(|_| bad_input("caseId", "not a valid identifier"))
+}
+
+/// Record, view and action mutations.
+#[derive(Default)]
+pub struct RecordsMutation;
+
+#[Object]
+impl RecordsMutation {
+    /// Write a record (discussion, meeting, letter, analysis…) at the case's
+    /// current stage. Records are never edited: to correct one, add a record
+    /// whose `corrects` names it.
+    async fn add_record(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The record.")] input: AddRecordInput,
+    ) -> Result<AddRecordPayload> {
+        let actor = actor(ctx)?;
+        non_empty("facts", &input.facts)?;
+        let corrects = match &input.corrects {
+            None => None,
+            Some(id) => Some(
+                uuid::Uuid::try_parse(id.as_str())
+                    .map_err(|_| bad_input("corrects", "not a valid identifier"))?,
+            ),
+        };
+        let cmd = records::AddRecordInput {
+            case: parse_case(&input.case_id)?,
+            expected_version: input.expected_version,
+            kind: input.kind.into(),
+            facts: input.facts,
+            opinions: input.opinions,
+            attendees: input.attendees,
+            corrects,
+        };
+        let idem = Idempotency::new(input.idempotency_key, "addRecord", &cmd).gql()?;
+        let (db, catalog, request_id) = shared(ctx)?;
+        let record =
+            records::add_record(db, catalog, actor, request_id, idem.as_ref(), cmd).await.gql()?;
+        Ok(AddRecordPayload { record: Record(record) })
+    }
+
+    /// Record your agency's view of the dispute at the case's current stage.
+    async fn record_agency_view(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The view.")] input: RecordAgencyViewInput,
+    ) -> Result<RecordAgencyViewPayload> {
+        let actor = actor(ctx)?;
+        non_empty("view", &input.view)?;
+        let cmd = records::RecordViewInput {
+            case: parse_case(&input.case_id)?,
+            expected_version: input.expected_version,
+            view: input.view,
+        };
+        let idem = Idempotency::new(input.idempotency_key, "recordAgencyView", &cmd).gql()?;
+        let (db, catalog, request_id) = shared(ctx)?;
+        let view =
+            records::record_view(db, catalog, actor, request_id, idem.as_ref(), cmd).await.gql()?;
+        Ok(RecordAgencyViewPayload { view: AgencyView(view) })
+    }
+
+    /// Agree an action with an owner agency and a due date.
+    async fn agree_action(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The action.")] input: AgreeActionInput,
+    ) -> Result<AgreeActionPayload> {
+        let actor = actor(ctx)?;
+        non_empty("description", &input.description)?;
+        let owner: AgencyId = input
+            .owner_agency_id
+            .parse()
+            .map_err(|_| bad_input("ownerAgencyId", "not a valid identifier"))?;
+        let cmd = records::AgreeActionInput {
+            case: parse_case(&input.case_id)?,
+            expected_version: input.expected_version,
+            description: input.description,
+            owner,
+            due_on: input.due_on,
+        };
+        let idem = Idempotency::new(input.idempotency_key, "agreeAction", &cmd).gql()?;
+        let (db, catalog, request_id) = shared(ctx)?;
+        let action = records::agree_action(db, catalog, actor, request_id, idem.as_ref(), cmd)
+            .await
+            .gql()?;
+        Ok(AgreeActionPayload { action: AgreedAction(action) })
+    }
+}

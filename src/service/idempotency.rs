@@ -1,0 +1,92 @@
+//! Idempotency keys: a mutation retried with the same key and the same input
+//! returns the first result without a second change; the same key with a
+//! different input is `Conflict`. The first result is stored in the same
+//! transaction as the change, so a change and its key commit together.
+
+use chrono::Utc;
+use entity::idempotency_key;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, SqlErr};
+use serde::{Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+
+use super::ServiceError;
+use crate::domain::actor::Actor;
+
+/// The key of one mutation call with what identifies its input.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    key: String,
+    operation: &'static str,
+    fingerprint: String,
+}
+
+impl Idempotency {
+    /// `key` as the caller sent it (1 to 128 characters), for `operation`,
+    /// whose parsed input `input` is fingerprinted through its `Debug` form.
+    pub fn new(
+        key: Option<String>,
+        operation: &'static str,
+        input: &impl std::fmt::Debug,
+    ) -> Result<Option<Self>, ServiceError> {
+        let Some(key) = key else { return Ok(None) };
+        if key.is_empty() || key.len() > 128 {
+            return Err(ServiceError::bad_input("idempotencyKey", "1 to 128 characters"));
+        }
+        let digest = Sha256::digest(format!("{operation}\n{input:?}").as_bytes());
+        let fingerprint = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Some(Self { key, operation, fingerprint }))
+    }
+}
+
+/// The first result of this call, if it was made before.
+pub async fn replay<T: DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    idem: Option<&Idempotency>,
+) -> Result<Option<T>, ServiceError> {
+    let Some(idem) = idem else { return Ok(None) };
+    let Some(row) =
+        idempotency_key::Entity::find_by_id((actor.sub.clone(), idem.key.clone())).one(db).await?
+    else {
+        return Ok(None);
+    };
+    if row.operation != idem.operation || row.fingerprint != idem.fingerprint {
+        return Err(ServiceError::Conflict(
+            "this idempotency key was used for a different request".into(),
+        ));
+    }
+    serde_json::from_str(&row.result)
+        .map(Some)
+        .map_err(|e| ServiceError::Db(sea_orm::DbErr::Json(e.to_string())))
+}
+
+/// Stores the result with the change, inside its transaction.
+pub async fn remember<T: Serialize>(
+    txn: &impl ConnectionTrait,
+    actor: &Actor,
+    idem: Option<&Idempotency>,
+    result: &T,
+) -> Result<(), ServiceError> {
+    let Some(idem) = idem else { return Ok(()) };
+    let json = serde_json::to_string(result)
+        .map_err(|e| ServiceError::Db(sea_orm::DbErr::Json(e.to_string())))?;
+    let insert = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
+        actor_sub: Set(actor.sub.clone()),
+        key: Set(idem.key.clone()),
+        operation: Set(idem.operation.to_owned()),
+        fingerprint: Set(idem.fingerprint.clone()),
+        result: Set(json),
+        created_at: Set(Utc::now()),
+    })
+    .exec_without_returning(txn)
+    .await;
+    match insert {
+        Ok(_) => Ok(()),
+        // The same key committed meanwhile by a concurrent request: this one
+        // rolls back; a retry gets the first result.
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Err(
+            ServiceError::Conflict("a request with this idempotency key is being processed".into()),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
