@@ -1,0 +1,180 @@
+//! The Resolution of Professional Differences Report and the board queue.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::case::Case;
+use super::directory::Agency;
+use super::error::{GqlResult, bad_input};
+use super::loaders::Loaders;
+use super::records::{AgencyView, AgreedAction};
+use super::workflow::actor;
+use crate::domain::catalog::Catalog;
+use crate::domain::ids::CaseId;
+use crate::http::RequestId;
+use crate::service::{ServiceError, report};
+
+/// The Resolution of Professional Differences Report (the form of the
+/// Western Bay protocol), derived from the case and its trail: never typed
+/// twice. Available from the stage at which the protocol asks for it, to
+/// the roles it allows.
+pub struct Report(pub report::Report);
+
+/// The Resolution of Professional Differences Report (the form of the
+/// Western Bay protocol), derived from the case and its trail: never typed
+/// twice. Available from the stage at which the protocol asks for it, to
+/// the roles it allows.
+#[Object]
+impl Report {
+    /// The case.
+    async fn case(&self) -> Case {
+        Case(self.0.case.clone())
+    }
+    /// The child's pseudonymous reference.
+    async fn child_reference(&self) -> &str {
+        &self.0.case.child_reference
+    }
+    /// The nature of the difference: its subject category.
+    async fn category(&self) -> &str {
+        &self.0.case.category
+    }
+    /// Summary of the reason for the dispute, as raised.
+    async fn summary(&self) -> &str {
+        &self.0.case.summary
+    }
+    /// The agency raising the professional difference.
+    async fn raising_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
+        agency(ctx, self.0.case.raising_agency_id).await
+    }
+    /// The agency receiving it.
+    async fn receiving_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
+        agency(ctx, self.0.case.receiving_agency_id).await
+    }
+    /// The professionals who acted on the case, by first action (ids and
+    /// designations; names are not kept).
+    async fn professionals(&self) -> Vec<Professional> {
+        self.0.professionals.iter().cloned().map(Professional).collect()
+    }
+    /// The views of all agencies concerned, oldest first.
+    async fn views(&self) -> Vec<AgencyView> {
+        self.0.views.iter().cloned().map(AgencyView).collect()
+    }
+    /// Stages reached, in order, with the date each was reached.
+    async fn stages_reached(&self) -> Vec<StageReached> {
+        self.0.stages.iter().cloned().map(StageReached).collect()
+    }
+    /// The stage at which resolution was achieved (null while open).
+    async fn resolved_at_stage(&self) -> Option<&str> {
+        self.0.closed_at.map(|_| self.0.case.stage.as_str())
+    }
+    /// When the case was resolved or withdrawn.
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at
+    }
+    /// The agreed outcome (or the reason for withdrawal).
+    async fn outcome(&self) -> Option<&str> {
+        self.0.outcome.as_deref()
+    }
+    /// Agreed actions, by due date.
+    async fn agreed_actions(&self) -> Vec<AgreedAction> {
+        self.0.actions.iter().cloned().map(AgreedAction).collect()
+    }
+    /// Learning recorded at resolution.
+    async fn learning(&self) -> Option<&str> {
+        self.0.learning.as_deref()
+    }
+    /// Time taken to reach resolution, in working days (to today while open).
+    async fn working_days_taken(&self) -> Option<i64> {
+        self.0.working_days_taken
+    }
+}
+
+async fn agency(ctx: &Context<'_>, id: crate::domain::ids::AgencyId) -> Result<Agency> {
+    let loaders = ctx.data::<Loaders>()?;
+    loaders
+        .agency
+        .load_one(id)
+        .await
+        .gql()?
+        .map(Agency)
+        .ok_or(ServiceError::NotFound("agency"))
+        .gql()
+}
+
+/// A professional who acted on a case.
+pub struct Professional(report::Professional);
+
+/// A professional who acted on a case.
+#[Object]
+impl Professional {
+    /// The token subject they acted as.
+    async fn sub(&self) -> &str {
+        &self.0.sub
+    }
+    /// Designation: the role they acted in.
+    async fn designation(&self) -> Option<&str> {
+        self.0.role.as_deref()
+    }
+    /// Their agency.
+    async fn agency(&self, ctx: &Context<'_>) -> Result<Option<Agency>> {
+        let Some(id) = self.0.agency_id else { return Ok(None) };
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders.agency.load_one(id).await.gql()?.map(Agency))
+    }
+    /// When they first acted on the case.
+    async fn first_acted_at(&self) -> DateTime<Utc> {
+        self.0.first_acted_at
+    }
+}
+
+/// A stage a case reached.
+pub struct StageReached(report::StageReached);
+
+/// A stage a case reached.
+#[Object]
+impl StageReached {
+    /// Stage key.
+    async fn stage(&self) -> &str {
+        &self.0.stage
+    }
+    /// When the case reached it.
+    async fn reached_at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+}
+
+/// Report and board queue queries.
+#[derive(Default)]
+pub struct ReportQuery;
+
+#[Object]
+impl ReportQuery {
+    /// The Resolution of Professional Differences Report of a case. Reading
+    /// it is logged.
+    async fn report(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Identifier of the case.")] case_id: ID,
+    ) -> Result<Report> {
+        let id: CaseId =
+            case_id.parse().map_err(|_| bad_input("caseId", "not a valid identifier"))?;
+        let actor = actor(ctx)?;
+        let db = ctx.data::<sea_orm::DatabaseConnection>()?;
+        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let request_id = ctx.data::<RequestId>()?.0.as_deref();
+        report::report(db, catalog, actor, id, request_id).await.map(Report).gql()
+    }
+
+    /// The board chair's queue: the partnership's open cases at the stages
+    /// where the protocol tells the board (Western Bay: stages 3 and 4),
+    /// longest waiting first. Each case's report is `report(caseId)`.
+    async fn board_queue(&self, ctx: &Context<'_>) -> Result<Vec<Case>> {
+        let actor = actor(ctx)?;
+        let db = ctx.data::<sea_orm::DatabaseConnection>()?;
+        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let list = report::board_queue(db, catalog, actor).await.gql()?;
+        Ok(list.into_iter().map(Case).collect())
+    }
+}
