@@ -1,0 +1,176 @@
+//! Feedback: once a case is closed, each of its two agencies may say, once,
+//! how well the process worked. It feeds the board statistics.
+//!
+//! Giving feedback is a change of the case: a new version and a
+//! `give_feedback` audit event, in the same transaction as the row. The
+//! case's `updated_at` is left alone: for a closed case it is the closing
+//! time, which the statistics count time to resolution from.
+
+use chrono::{DateTime, Utc};
+use entity::feedback;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, SqlErr,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::cases::CaseStatus;
+use super::idempotency::{self, Idempotency};
+use super::{ServiceError, audit, tx};
+use crate::domain::actor::Actor;
+use crate::domain::ids::CaseId;
+
+/// Feedback as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// Identifier.
+    pub id: uuid::Uuid,
+    /// The case.
+    pub case_id: uuid::Uuid,
+    /// The agency that gave it.
+    pub agency_id: uuid::Uuid,
+    /// Whether the agency thinks the difference was resolved.
+    pub resolved: bool,
+    /// How long it felt, 1 (far too long) to 5 (quick).
+    pub felt_duration_rating: Option<i32>,
+    /// Whether the agency would use the process again.
+    pub would_use_again: bool,
+    /// Free comment.
+    pub comment: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `giveFeedback` returns: the feedback and the case's new version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Given {
+    /// The feedback stored.
+    pub feedback: Feedback,
+    /// The case's version after the change.
+    pub case_version: i32,
+}
+
+/// `giveFeedback`, parsed.
+#[derive(Debug, Clone)]
+pub struct GiveFeedbackInput {
+    /// The case.
+    pub case: CaseId,
+    /// Was the difference resolved, in the agency's view.
+    pub resolved: bool,
+    /// 1 (far too long) to 5 (quick).
+    pub felt_duration_rating: Option<i32>,
+    /// Would the agency use the process again.
+    pub would_use_again: bool,
+    /// Free comment (trimmed; empty means none).
+    pub comment: Option<String>,
+}
+
+/// Stores the caller's agency's feedback on a closed case.
+///
+/// Refusals: a token without a role or without an agency (a board chair, a
+/// machine client) is `Forbidden`; a case the caller's agency is not party
+/// to is `NotFound`; an open case, or a second feedback of the same agency,
+/// is `Conflict`; a rating outside 1 to 5 is `BadInput`.
+#[tracing::instrument(skip_all, fields(case.id = %input.case))]
+pub async fn give(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    request_id: Option<&str>,
+    idem: Option<&Idempotency>,
+    input: GiveFeedbackInput,
+) -> Result<Given, ServiceError> {
+    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+        return Ok(first);
+    }
+    if actor.role.is_none() {
+        return Err(ServiceError::Forbidden(
+            "feedback is given by a person of one of the two agencies; this token has no role"
+                .into(),
+        ));
+    }
+    let agency = actor.agency.ok_or_else(|| {
+        ServiceError::Forbidden(
+            "feedback is given by one of the case's two agencies; the token names no agency".into(),
+        )
+    })?;
+    if let Some(r) = input.felt_duration_rating
+        && !(1..=5).contains(&r)
+    {
+        return Err(ServiceError::bad_input("feltDurationRating", "1 (far too long) to 5 (quick)"));
+    }
+    let comment = input.comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+    let txn = tx::begin_write(db).await?;
+    let row = tx::load_visible(&txn, actor, input.case, None).await?;
+    if row.raising_agency_id != agency.uuid() && row.receiving_agency_id != agency.uuid() {
+        // Only the two parties give feedback; to anyone else the case is
+        // as good as absent.
+        return Err(ServiceError::NotFound("case"));
+    }
+    if row.status == CaseStatus::Open.as_str() {
+        return Err(ServiceError::Conflict(
+            "feedback is given once the case is resolved or withdrawn; this case is open".into(),
+        ));
+    }
+    let already = feedback::Entity::find()
+        .filter(feedback::Column::CaseId.eq(row.id))
+        .filter(feedback::Column::AgencyId.eq(agency.uuid()))
+        .one(&txn)
+        .await?
+        .is_some();
+    if already {
+        return Err(already_given());
+    }
+    let now = audit::now();
+    let given = Feedback {
+        id: uuid::Uuid::now_v7(),
+        case_id: row.id,
+        agency_id: agency.uuid(),
+        resolved: input.resolved,
+        felt_duration_rating: input.felt_duration_rating,
+        would_use_again: input.would_use_again,
+        comment,
+        created_at: now,
+    };
+    let insert = feedback::Entity::insert(feedback::ActiveModel {
+        id: Set(given.id),
+        case_id: Set(given.case_id),
+        agency_id: Set(given.agency_id),
+        resolved: Set(given.resolved),
+        felt_duration_rating: Set(given.felt_duration_rating),
+        would_use_again: Set(given.would_use_again),
+        comment: Set(given.comment.clone()),
+        author_sub: Set(actor.sub.clone()),
+        created_at: Set(now),
+    })
+    .exec_without_returning(&txn)
+    .await;
+    match insert {
+        Ok(_) => {}
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(already_given());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // A new version, but not a new `updated_at`: a closed case's
+    // `updated_at` is its closing time.
+    let seq = tx::bump_version(&txn, &row, Vec::new()).await?;
+    let prev = audit::last_hash(&txn, input.case).await?;
+    // The comment is free text and stays out of the trail.
+    let data = json!({
+        "feedback_id": given.id,
+        "agency_id": given.agency_id,
+        "resolved": given.resolved,
+        "felt_duration_rating": given.felt_duration_rating,
+        "would_use_again": given.would_use_again,
+    });
+    audit::append(&txn, input.case, seq, &prev, now, actor, "give_feedback", request_id, data)
+        .await?;
+    let result = Given { feedback: given, case_version: seq };
+    idempotency::remember(&txn, actor, idem, &result).await?;
+    txn.commit().await?;
+    Ok(result)
+}
+
+fn already_given() -> ServiceError {
+    ServiceError::Conflict("your agency has already given feedback on this case".into())
+}
