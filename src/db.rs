@@ -1,5 +1,6 @@
 //! Database connection: one pool per process, SQLite or PostgreSQL by URL.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -31,7 +32,19 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
         });
-    Database::connect(opts).await
+    let mut db = Database::connect(opts).await?;
+    db.set_metric_callback(|_| {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
+    });
+    Ok(db)
+}
+
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+/// SQL statements this process has run since it started (for metrics and
+/// for tests that hold a request to a constant number of statements).
+pub fn statements_executed() -> u64 {
+    STATEMENTS.load(Ordering::Relaxed)
 }
 
 /// Applies every pending migration.

@@ -145,7 +145,8 @@ async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Requ
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(128).collect()),
     );
-    let req = req.data(Loaders::new(&state.db)).data(viewer).data(request_id);
+    let loaders = Loaders::new(&state.db, &viewer, request_id.0.as_deref());
+    let req = req.data(loaders).data(viewer).data(request_id);
     let resp = state.schema.execute(req).await;
     // Under the GraphQL-over-HTTP media type a request that could not be
     // executed at all (parse or validation error: no `data`) is a 400.
@@ -191,7 +192,7 @@ async fn authenticate(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(Refusal::Unauthenticated(AuthError::Malformed))?;
-    let claims = state.verifier.verify(token).map_err(Refusal::Unauthenticated)?;
+    let claims = state.verifier.verify(token).await.map_err(Refusal::Unauthenticated)?;
     let resolved = state
         .directory
         .resolve(&state.db, &claims.partnership, claims.agency.as_deref())

@@ -3,7 +3,13 @@
 //! These types never cross into the GraphQL layer; `service/` maps them to
 //! domain and API types.
 
+pub mod access_log;
 pub mod agency;
+pub mod agency_view;
+pub mod agreed_action;
 pub mod case;
 pub mod case_event;
+pub mod case_record;
+pub mod feedback;
+pub mod idempotency_key;
 pub mod partnership;

@@ -9,6 +9,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_directory_and_cases;
 mod m20261123_000002_add_case_events_and_deadlines;
+mod m20261123_000003_add_records_views_actions;
+mod m20261123_000004_add_feedback;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_directory_and_cases::Migration),
             Box::new(m20261123_000002_add_case_events_and_deadlines::Migration),
+            Box::new(m20261123_000003_add_records_views_actions::Migration),
+            Box::new(m20261123_000004_add_feedback::Migration),
         ]
     }
 }

@@ -6,8 +6,10 @@
 pub mod access;
 pub mod actor;
 pub mod agency;
+pub mod board;
 pub mod calendar;
 pub mod catalog;
+pub mod deadline;
 pub mod ids;
 pub mod policy;
 pub mod protocol;

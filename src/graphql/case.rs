@@ -3,17 +3,21 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::DatabaseConnection;
 
 use super::directory::{Agency, Partnership};
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
+use super::records::{AgencyView, AgreedAction, Record};
 use crate::domain::access::{CaseFacts, case_permissions};
 use crate::domain::actor::{CaseVisibility, Viewer};
+use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::CaseId;
 use crate::domain::policy::Action;
+use crate::http::RequestId;
+use crate::service::records;
 use crate::service::{ServiceError, cases};
 
 /// Whether a case is still being worked on.
@@ -89,6 +93,90 @@ impl Case {
     /// When the case last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+
+    /// When the case reached its current stage.
+    async fn stage_entered_at(&self) -> Option<DateTime<Utc>> {
+        self.0.stage_entered_at
+    }
+
+    /// The day the current stage is due (end of that working day), from the
+    /// protocol's time limit or the timeframe the escalator stated, in
+    /// working days of the partnership's calendar (weekends and bank
+    /// holidays excluded). Null when the stage has no limit or the case is
+    /// closed.
+    async fn due_on(&self) -> Option<NaiveDate> {
+        self.0.due_on.filter(|_| self.0.status == cases::CaseStatus::Open)
+    }
+
+    /// Working days from today to `dueOn`: 0 on the day, negative once
+    /// passed; null when there is no due date.
+    async fn working_days_remaining(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
+        Ok(standing(ctx, &self.0)?.map(|s| s.working_days_remaining))
+    }
+
+    /// Whether the current stage is past its due date; an overdue stage may
+    /// be escalated for that reason.
+    async fn overdue(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(standing(ctx, &self.0)?.is_some_and(|s| s.overdue))
+    }
+
+    /// What is disputed. Free text: each read is logged with who read it.
+    async fn summary(&self, ctx: &Context<'_>) -> Result<&str> {
+        if let Viewer::Actor(actor) = ctx.data::<Viewer>()? {
+            let db = ctx.data::<DatabaseConnection>()?;
+            let request_id = ctx.data::<RequestId>()?.0.as_deref();
+            records::log_read(db, actor, self.0.id, "summary", request_id).await.gql()?;
+        }
+        Ok(&self.0.summary)
+    }
+
+    /// The written records, oldest first (corrections follow what they
+    /// correct). Free text: each read is logged with who read it.
+    async fn records(&self, ctx: &Context<'_>) -> Result<Vec<Record>> {
+        let (db, actor, request_id) = reader(ctx)?;
+        let list = records::records(db, actor, self.0.id, request_id).await.gql()?;
+        Ok(list.into_iter().map(Record).collect())
+    }
+
+    /// The agencies' views of the dispute, oldest first (the latest of each
+    /// agency is its current view). Each read is logged.
+    async fn views(&self, ctx: &Context<'_>) -> Result<Vec<AgencyView>> {
+        let (db, actor, request_id) = reader(ctx)?;
+        let list = records::views(db, actor, self.0.id, request_id).await.gql()?;
+        Ok(list.into_iter().map(AgencyView).collect())
+    }
+
+    /// The latest record (batched across a list: one query for a page).
+    /// Free text: each read is logged.
+    async fn last_record(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders.last_record.load_one(self.0.id).await.gql()?.map(Record))
+    }
+
+    /// The stage the case is at, as its protocol describes it.
+    async fn current_stage(&self, ctx: &Context<'_>) -> Result<CurrentStage> {
+        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let c = &self.0;
+        let stage = catalog
+            .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
+            .and_then(|p| p.stage(&c.route, &c.stage))
+            .ok_or(ServiceError::UnknownProtocol(c.protocol_id.clone()))
+            .gql()?;
+        Ok(CurrentStage {
+            key: stage.key().to_owned(),
+            number: stage.number(),
+            name: stage.name().to_owned(),
+            time_limit_working_days: stage.time_limit_working_days(),
+            board_told: stage.board_told(),
+        })
+    }
+
+    /// The agreed actions, by due date.
+    async fn actions(&self, ctx: &Context<'_>) -> Result<Vec<AgreedAction>> {
+        let (db, actor, _) = reader(ctx)?;
+        let list = records::actions(db, actor, self.0.id).await.gql()?;
+        Ok(list.into_iter().map(AgreedAction).collect())
     }
 
     /// The partnership whose protocol governs the case.
@@ -191,6 +279,36 @@ impl CasePermissions {
     }
 }
 
+fn reader<'a>(
+    ctx: &'a Context<'_>,
+) -> Result<(&'a DatabaseConnection, &'a crate::domain::actor::Actor, Option<&'a str>)> {
+    let Viewer::Actor(actor) = ctx.data::<Viewer>()? else {
+        return Err(ServiceError::NotFound("case")).gql();
+    };
+    Ok((ctx.data::<DatabaseConnection>()?, actor, ctx.data::<RequestId>()?.0.as_deref()))
+}
+
+fn standing(
+    ctx: &Context<'_>,
+    c: &cases::Case,
+) -> Result<Option<crate::domain::deadline::Standing>> {
+    let Some(due) = c.due_on.filter(|_| c.status == cases::CaseStatus::Open) else {
+        return Ok(None);
+    };
+    let catalog = ctx.data::<Arc<Catalog>>()?;
+    let protocol = catalog
+        .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
+        .ok_or(ServiceError::UnknownProtocol(c.protocol_id.clone()))
+        .gql()?;
+    let calendar = Calendar::for_id(protocol.calendar())
+        .map_err(|e| ServiceError::bad_input("calendar", e.to_string()))
+        .gql()?;
+    crate::domain::deadline::standing(calendar, due, Utc::now().date_naive())
+        .map(Some)
+        .map_err(|e| ServiceError::bad_input("dueOn", e.to_string()))
+        .gql()
+}
+
 async fn load_agency(ctx: &Context<'_>, id: crate::domain::ids::AgencyId) -> Result<Agency> {
     let loaders = ctx.data::<Loaders>()?;
     loaders
@@ -201,6 +319,188 @@ async fn load_agency(ctx: &Context<'_>, id: crate::domain::ids::AgencyId) -> Res
         .map(Agency)
         .ok_or(ServiceError::NotFound("agency"))
         .gql()
+}
+
+/// Filters of the case list; every one is optional and they combine.
+#[derive(async_graphql::InputObject, Default)]
+pub struct CaseFilter {
+    /// Only this status.
+    pub status: Option<CaseStatus>,
+    /// Only cases at this stage key.
+    pub stage: Option<String>,
+    /// Only open cases past (true) or not past (false) their due date.
+    pub overdue: Option<bool>,
+    /// Only cases this agency raised or received.
+    pub agency_id: Option<ID>,
+    /// Only this subject category key.
+    pub category: Option<String>,
+    /// Raised at or after this time.
+    pub raised_from: Option<DateTime<Utc>>,
+    /// Raised before this time.
+    pub raised_to: Option<DateTime<Utc>>,
+}
+
+/// The stage a case is at.
+#[derive(SimpleObject)]
+pub struct CurrentStage {
+    /// Stage key.
+    pub key: String,
+    /// Number in the protocol's own numbering.
+    pub number: u32,
+    /// Name.
+    pub name: String,
+    /// Time limit in working days, where the protocol gives one.
+    pub time_limit_working_days: Option<u32>,
+    /// Whether the board is told at this stage.
+    pub board_told: bool,
+}
+
+/// A page of cases.
+pub struct CaseConnection {
+    nodes: Vec<cases::Case>,
+    has_next_page: bool,
+    has_previous_page: bool,
+    count_query: (CaseVisibility, cases::CaseFilter, NaiveDate),
+}
+
+/// A page of cases (Relay-style connection).
+#[Object]
+impl CaseConnection {
+    /// The cases of this page with their cursors.
+    async fn edges(&self, ctx: &Context<'_>) -> Result<Vec<CaseEdge>> {
+        prefetch(ctx, &ctx.look_ahead().field("node"), &self.nodes).await?;
+        Ok(self
+            .nodes
+            .iter()
+            .map(|c| CaseEdge { cursor: encode_cursor(c), node: c.clone() })
+            .collect())
+    }
+
+    /// The cases of this page.
+    async fn nodes(&self, ctx: &Context<'_>) -> Result<Vec<Case>> {
+        prefetch(ctx, &ctx.look_ahead(), &self.nodes).await?;
+        Ok(self.nodes.iter().cloned().map(Case).collect())
+    }
+
+    /// Where this page stands in the list.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            start_cursor: self.nodes.first().map(encode_cursor),
+            end_cursor: self.nodes.last().map(encode_cursor),
+        }
+    }
+
+    /// How many cases match the filter in all (one more query, run only
+    /// when asked for).
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let (visibility, filter, today) = &self.count_query;
+        cases::count(db, *visibility, filter, *today).await.gql()
+    }
+}
+
+/// A case in a page, with its cursor.
+pub struct CaseEdge {
+    cursor: String,
+    node: cases::Case,
+}
+
+/// A case in a page, with its cursor.
+#[Object]
+impl CaseEdge {
+    /// Opaque cursor: pass it as `after` to get the cases that follow.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+
+    /// The case.
+    async fn node(&self) -> Case {
+        Case(self.node.clone())
+    }
+}
+
+/// Where a page stands in its list.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// More items follow this page.
+    pub has_next_page: bool,
+    /// Items precede this page (it was asked for with `after`).
+    pub has_previous_page: bool,
+    /// Cursor of the first item of the page.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last item: pass it as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+/// Loads, in one batch each, what the selection asks of every case of a
+/// page, so the per-case resolvers find it in the request's loader cache:
+/// a page costs the same number of statements whatever its size.
+async fn prefetch(
+    ctx: &Context<'_>,
+    selection: &async_graphql::Lookahead<'_>,
+    nodes: &[cases::Case],
+) -> Result<()> {
+    let loaders = ctx.data::<Loaders>()?;
+    if selection.field("raisingAgency").exists() || selection.field("receivingAgency").exists() {
+        let ids = nodes.iter().flat_map(|c| [c.raising_agency_id, c.receiving_agency_id]);
+        loaders.agency.load_many(ids).await.gql()?;
+    }
+    if selection.field("partnership").exists() {
+        loaders.partnership.load_many(nodes.iter().map(|c| c.partnership_id)).await.gql()?;
+    }
+    if selection.field("lastRecord").exists() {
+        loaders.last_record.load_many(nodes.iter().map(|c| c.id)).await.gql()?;
+    }
+    Ok(())
+}
+
+// Cursors are opaque to callers: the keyset (raising time in microseconds,
+// id) in hex, so they carry no readable data and no free text.
+fn encode_cursor(c: &cases::Case) -> String {
+    let raw = format!("{}|{}", c.raised_at.timestamp_micros(), c.id);
+    raw.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(cursor: &str) -> Option<cases::After> {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 200 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(cursor.get(i..i + 2)?, 16).ok())
+        .collect();
+    let raw = String::from_utf8(bytes?).ok()?;
+    let (micros, id) = raw.split_once('|')?;
+    Some(cases::After {
+        raised_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id: id.parse().ok()?,
+    })
+}
+
+/// One event of a case's audit trail.
+#[derive(SimpleObject)]
+pub struct AuditEvent {
+    /// Position in the case's trail, from 1; equals the case version it made.
+    pub seq: i32,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The token's `sub`.
+    pub actor_sub: String,
+    /// The actor's role, if a person.
+    pub actor_role: Option<String>,
+    /// The actor's agency id, if any.
+    pub actor_agency_id: Option<ID>,
+    /// What was done, e.g. `raise`, `escalate`, `add_record`.
+    pub action: String,
+    /// The request id of the change.
+    pub request_id: Option<String>,
+    /// What changed, as JSON.
+    pub data: String,
+    /// SHA-256 of the previous event and this one; a broken chain shows an
+    /// edit or a deletion.
+    pub hash: String,
 }
 
 /// Queries about cases.
@@ -225,5 +525,85 @@ impl CaseQuery {
             Viewer::Actor(actor) => actor.case_visibility(),
         };
         cases::get(db, visibility, id).await.map(Case).gql()
+    }
+
+    /// The caller's cases, newest first (ties by id), a page at a time:
+    /// `first` (1 to 100, default 50) after the cursor `after`. Scope,
+    /// filters and paging are applied in the database.
+    async fn cases(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Filters; all optional.", default)] filter: CaseFilter,
+        #[graphql(desc = "Page size, 1 to 100.", default = 50)] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<CaseConnection> {
+        if !(1..=100).contains(&first) {
+            return Err(bad_input("first", "between 1 and 100"));
+        }
+        let after = match after {
+            None => None,
+            Some(c) => Some(
+                decode_cursor(&c).ok_or_else(|| bad_input("after", "not a cursor of this list"))?,
+            ),
+        };
+        let visibility = match ctx.data::<Viewer>()? {
+            Viewer::Anonymous => CaseVisibility::None,
+            Viewer::Actor(actor) => actor.case_visibility(),
+        };
+        let agency = match &filter.agency_id {
+            None => None,
+            Some(id) => {
+                Some(id.parse().map_err(|_| bad_input("agencyId", "not a valid identifier"))?)
+            }
+        };
+        let f = cases::CaseFilter {
+            status: filter.status.map(Into::into),
+            stage: filter.stage,
+            overdue: filter.overdue,
+            agency,
+            category: filter.category,
+            raised_from: filter.raised_from,
+            raised_to: filter.raised_to,
+        };
+        let db = ctx.data::<DatabaseConnection>()?;
+        let today = Utc::now().date_naive();
+        let limit = u64::try_from(first).unwrap_or(50);
+        let (list, has_next_page) =
+            cases::page(db, visibility, &f, today, after, limit).await.gql()?;
+        Ok(CaseConnection {
+            nodes: list,
+            has_next_page,
+            has_previous_page: after.is_some(),
+            count_query: (visibility, f, today),
+        })
+    }
+
+    /// A case's audit trail, oldest first: every change with who, when,
+    /// which agency, the request id and what changed. For the roles the
+    /// protocol allows to read it.
+    async fn audit_trail(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Identifier of the case.")] case_id: ID,
+    ) -> Result<Vec<AuditEvent>> {
+        let id: CaseId =
+            case_id.parse().map_err(|_| bad_input("caseId", "not a valid identifier"))?;
+        let (db, actor, _) = reader(ctx)?;
+        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let events = crate::service::audit::trail(db, catalog, actor, id).await.gql()?;
+        Ok(events
+            .into_iter()
+            .map(|e| AuditEvent {
+                seq: e.seq,
+                at: e.at,
+                actor_sub: e.actor_sub,
+                actor_role: e.actor_role,
+                actor_agency_id: e.actor_agency_id.map(|a| ID(a.to_string())),
+                action: e.action,
+                request_id: e.request_id,
+                data: e.data,
+                hash: e.hash,
+            })
+            .collect())
     }
 }

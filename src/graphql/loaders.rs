@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::DatabaseConnection;
 
-use crate::domain::ids::{AgencyId, PartnershipId};
-use crate::service::{ServiceError, directory};
+use crate::domain::actor::{Actor, Viewer};
+use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
+use crate::service::{ServiceError, directory, records};
 
 /// Loads agencies by id.
 pub struct AgencyLoader(DatabaseConnection);
@@ -54,23 +55,69 @@ impl Loader<PartnershipId> for AgenciesOfPartnershipLoader {
     }
 }
 
-/// The loaders of one request.
+/// Loads the latest record of cases, for one caller (the read is logged).
+pub struct LastRecordLoader {
+    db: DatabaseConnection,
+    actor: Option<Actor>,
+    request_id: Option<String>,
+}
+
+impl Loader<CaseId> for LastRecordLoader {
+    type Value = records::Record;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CaseId]) -> Result<HashMap<CaseId, Self::Value>, Self::Error> {
+        let Some(actor) = &self.actor else { return Ok(HashMap::new()) };
+        records::last_records(&self.db, actor, keys, self.request_id.as_deref())
+            .await
+            .map_err(Arc::new)
+    }
+}
+
+/// The loaders of one request (each caches what it loaded for the request).
 pub struct Loaders {
     /// Agencies by id.
-    pub agency: DataLoader<AgencyLoader>,
+    pub agency: DataLoader<AgencyLoader, HashMapCache>,
     /// Partnerships by id.
-    pub partnership: DataLoader<PartnershipLoader>,
+    pub partnership: DataLoader<PartnershipLoader, HashMapCache>,
     /// Agencies of a partnership.
-    pub agencies_of: DataLoader<AgenciesOfPartnershipLoader>,
+    pub agencies_of: DataLoader<AgenciesOfPartnershipLoader, HashMapCache>,
+    /// The latest record of a case.
+    pub last_record: DataLoader<LastRecordLoader, HashMapCache>,
 }
 
 impl Loaders {
-    /// A fresh set over the pool.
-    pub fn new(db: &DatabaseConnection) -> Self {
+    /// A fresh set over the pool, for one caller.
+    pub fn new(db: &DatabaseConnection, viewer: &Viewer, request_id: Option<&str>) -> Self {
+        let actor = match viewer {
+            Viewer::Actor(a) => Some(a.clone()),
+            Viewer::Anonymous => None,
+        };
         Self {
-            agency: DataLoader::new(AgencyLoader(db.clone()), tokio::spawn),
-            partnership: DataLoader::new(PartnershipLoader(db.clone()), tokio::spawn),
-            agencies_of: DataLoader::new(AgenciesOfPartnershipLoader(db.clone()), tokio::spawn),
+            last_record: DataLoader::with_cache(
+                LastRecordLoader {
+                    db: db.clone(),
+                    actor,
+                    request_id: request_id.map(str::to_owned),
+                },
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            agency: DataLoader::with_cache(
+                AgencyLoader(db.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            partnership: DataLoader::with_cache(
+                PartnershipLoader(db.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            agencies_of: DataLoader::with_cache(
+                AgenciesOfPartnershipLoader(db.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
         }
     }
 }

@@ -4,6 +4,10 @@ pub mod case;
 pub mod directory;
 pub mod error;
 pub mod loaders;
+pub mod protocols;
+pub mod records;
+pub mod report;
+pub mod statistics;
 pub mod workflow;
 
 use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
@@ -17,11 +21,21 @@ use crate::config::GraphqlArgs;
 
 /// Every query of the API.
 #[derive(MergedObject, Default)]
-pub struct Query(directory::DirectoryQuery, case::CaseQuery);
+pub struct Query(
+    directory::DirectoryQuery,
+    case::CaseQuery,
+    protocols::ProtocolQuery,
+    report::ReportQuery,
+    statistics::StatisticsQuery,
+);
 
 /// Every mutation of the API.
 #[derive(MergedObject, Default)]
-pub struct Mutation(workflow::WorkflowMutation);
+pub struct Mutation(
+    workflow::WorkflowMutation,
+    records::RecordsMutation,
+    statistics::FeedbackMutation,
+);
 
 /// The schema type.
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -14,6 +14,7 @@ use crate::domain::ids::{AgencyId, CaseId};
 use crate::domain::protocol::ExclusionKind as DomainExclusion;
 use crate::domain::workflow::EscalationReason as DomainReason;
 use crate::http::RequestId;
+use crate::service::idempotency::Idempotency;
 use crate::service::{ServiceError, workflow};
 
 /// Matters a protocol may exclude; declaring one that the partnership's
@@ -42,14 +43,27 @@ pub enum EscalationReason {
     Unresolved,
     /// The stage's due date has passed.
     Overdue,
-    /// A child may be at immediate risk: the only reason that allows
-    /// skipping stages.
+    /// A child may be at immediate risk: allows skipping stages, with
+    /// `immediateRiskJustification` and a role the protocol allows.
     ImmediateRisk,
+    /// Similar disagreements between the same two agencies keep being
+    /// raised: where the protocol has a repeated-disagreement rule
+    /// (Pan-Sussex step 5), the case goes straight to the rule's stage, with
+    /// no immediate-risk justification, once enough similar cases (the same
+    /// two agencies either way round, the same category, raised within the
+    /// rule's window, this one included, withdrawn ones not counted) have
+    /// been raised; otherwise `BAD_USER_INPUT` says how many there are and
+    /// how many are needed. The count and window are the protocol's settings.
+    RepeatedDisagreement,
 }
 
 /// Raise a professional difference with another agency of your partnership.
 #[derive(InputObject)]
 pub struct RaiseCaseInput {
+    /// Optional idempotency key (1 to 128 characters, unique per caller): a
+    /// retry with the same key and input returns the first result without
+    /// a second change; the same key with another input is `CONFLICT`.
+    pub idempotency_key: Option<String>,
     /// The agency whose decision or action you dispute (same partnership,
     /// another agency than yours).
     pub receiving_agency_id: ID,
@@ -78,6 +92,10 @@ pub struct RaiseCaseInput {
 /// Move a case up one stage (or more, for immediate risk).
 #[derive(InputObject)]
 pub struct EscalateCaseInput {
+    /// Optional idempotency key (1 to 128 characters, unique per caller): a
+    /// retry with the same key and input returns the first result without
+    /// a second change; the same key with another input is `CONFLICT`.
+    pub idempotency_key: Option<String>,
     /// The case.
     pub case_id: ID,
     /// The version you last saw; a stale one is `CONFLICT`.
@@ -97,6 +115,10 @@ pub struct EscalateCaseInput {
 /// Resolve a case with its outcome.
 #[derive(InputObject)]
 pub struct ResolveCaseInput {
+    /// Optional idempotency key (1 to 128 characters, unique per caller): a
+    /// retry with the same key and input returns the first result without
+    /// a second change; the same key with another input is `CONFLICT`.
+    pub idempotency_key: Option<String>,
     /// The case.
     pub case_id: ID,
     /// The version you last saw; a stale one is `CONFLICT`.
@@ -110,6 +132,10 @@ pub struct ResolveCaseInput {
 /// Withdraw a case (the raising agency).
 #[derive(InputObject)]
 pub struct WithdrawCaseInput {
+    /// Optional idempotency key (1 to 128 characters, unique per caller): a
+    /// retry with the same key and input returns the first result without
+    /// a second change; the same key with another input is `CONFLICT`.
+    pub idempotency_key: Option<String>,
     /// The case.
     pub case_id: ID,
     /// The version you last saw; a stale one is `CONFLICT`.
@@ -125,7 +151,8 @@ pub struct CasePayload {
     pub case: Case,
 }
 
-fn actor<'a>(ctx: &'a Context<'_>) -> Result<&'a Actor> {
+/// The verified caller of a mutation.
+pub(crate) fn actor<'a>(ctx: &'a Context<'_>) -> Result<&'a Actor> {
     match ctx.data::<Viewer>()? {
         Viewer::Actor(a) => Ok(a),
         // Anonymous callers never reach a mutation (the HTTP layer refuses
@@ -193,8 +220,10 @@ impl WorkflowMutation {
             immediate_risk_justification: input.immediate_risk_justification,
             declared: input.exclusion_triage.into_iter().map(DomainExclusion::from).collect(),
         };
+        let idem = Idempotency::new(input.idempotency_key, "raiseCase", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let case = workflow::raise(db, catalog, actor, request_id, cmd).await.gql()?;
+        let case =
+            workflow::raise(db, catalog, actor, request_id, idem.as_ref(), cmd).await.gql()?;
         Ok(CasePayload { case: Case(case) })
     }
 
@@ -223,8 +252,10 @@ impl WorkflowMutation {
             immediate_risk_justification: input.immediate_risk_justification,
             timeframe_working_days: timeframe,
         };
+        let idem = Idempotency::new(input.idempotency_key, "escalateCase", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let case = workflow::escalate(db, catalog, actor, request_id, cmd).await.gql()?;
+        let case =
+            workflow::escalate(db, catalog, actor, request_id, idem.as_ref(), cmd).await.gql()?;
         Ok(CasePayload { case: Case(case) })
     }
 
@@ -241,8 +272,11 @@ impl WorkflowMutation {
             outcome: input.outcome,
             learning: input.learning,
         };
+        let idem = Idempotency::new(input.idempotency_key, "resolveCase", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let case = workflow::close(db, catalog, actor, request_id, true, cmd).await.gql()?;
+        let case = workflow::close(db, catalog, actor, request_id, true, idem.as_ref(), cmd)
+            .await
+            .gql()?;
         Ok(CasePayload { case: Case(case) })
     }
 
@@ -259,13 +293,17 @@ impl WorkflowMutation {
             outcome: input.reason,
             learning: None,
         };
+        let idem = Idempotency::new(input.idempotency_key, "withdrawCase", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let case = workflow::close(db, catalog, actor, request_id, false, cmd).await.gql()?;
+        let case = workflow::close(db, catalog, actor, request_id, false, idem.as_ref(), cmd)
+            .await
+            .gql()?;
         Ok(CasePayload { case: Case(case) })
     }
 }
 
-fn shared<'a>(
+/// The pool, the catalog and the request id.
+pub(crate) fn shared<'a>(
     ctx: &'a Context<'_>,
 ) -> Result<(&'a DatabaseConnection, &'a Catalog, Option<&'a str>)> {
     let db = ctx.data::<DatabaseConnection>()?;

@@ -149,3 +149,27 @@ pub async fn last_hash(db: &impl ConnectionTrait, case: CaseId) -> Result<String
         .await?
         .map_or_else(|| GENESIS.to_owned(), |e| e.hash))
 }
+
+/// A case's trail, oldest first, for a caller the protocol allows to read it.
+pub async fn trail(
+    db: &impl ConnectionTrait,
+    catalog: &crate::domain::catalog::Catalog,
+    actor: &Actor,
+    case: CaseId,
+) -> Result<Vec<case_event::Model>, ServiceError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let row = super::tx::load_visible(db, actor, case, None).await?;
+    let protocol = super::tx::protocol_of(catalog, &row)?;
+    crate::domain::access::check(
+        protocol,
+        &super::tx::facts(&row),
+        actor,
+        crate::domain::policy::Action::ReadAuditTrail,
+    )
+    .map_err(|r| ServiceError::from(crate::domain::workflow::WorkflowError::from(r)))?;
+    Ok(case_event::Entity::find()
+        .filter(case_event::Column::CaseId.eq(case.uuid()))
+        .order_by_asc(case_event::Column::Seq)
+        .all(db)
+        .await?)
+}

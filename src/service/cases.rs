@@ -1,16 +1,18 @@
 //! Cases: the professional differences themselves.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use entity::case;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::ServiceError;
 use crate::domain::actor::CaseVisibility;
 use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
 
 /// Whether a case is still being worked on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CaseStatus {
     /// Raised and not yet closed.
     Open,
@@ -36,8 +38,9 @@ impl CaseStatus {
     }
 }
 
-/// A case as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A case as the API shows it (serialisable: an idempotent mutation keeps
+/// its first result).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Case {
     /// Identifier.
     pub id: CaseId,
@@ -67,6 +70,12 @@ pub struct Case {
     pub raised_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// When it reached its current stage.
+    pub stage_entered_at: Option<DateTime<Utc>>,
+    /// When the current stage is due, if it has a time limit.
+    pub due_on: Option<NaiveDate>,
+    /// What is disputed (free text; reading it is logged).
+    pub summary: String,
 }
 
 impl TryFrom<case::Model> for Case {
@@ -91,6 +100,9 @@ impl TryFrom<case::Model> for Case {
             version: m.version,
             raised_at: m.raised_at,
             updated_at: m.updated_at,
+            stage_entered_at: m.stage_entered_at,
+            due_on: m.due_on,
+            summary: m.summary,
         })
     }
 }
@@ -126,4 +138,121 @@ pub async fn get(
         .await?
         .ok_or(ServiceError::NotFound("case"))?
         .try_into()
+}
+
+/// Filters of the case list; every one is optional.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Only this status.
+    pub status: Option<CaseStatus>,
+    /// Only cases at this stage key.
+    pub stage: Option<String>,
+    /// Only open cases past (true) or not past (false) their due date.
+    pub overdue: Option<bool>,
+    /// Only cases this agency raised or received.
+    pub agency: Option<AgencyId>,
+    /// Only this subject category.
+    pub category: Option<String>,
+    /// Raised at or after.
+    pub raised_from: Option<DateTime<Utc>>,
+    /// Raised before.
+    pub raised_to: Option<DateTime<Utc>>,
+}
+
+/// Where a page of the case list starts: after this case in the list's
+/// order (newest first, then by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct After {
+    /// The previous page's last case's raising time.
+    pub raised_at: DateTime<Utc>,
+    /// Its id.
+    pub id: CaseId,
+}
+
+fn filter_condition(
+    visibility: CaseVisibility,
+    filter: &CaseFilter,
+    today: NaiveDate,
+) -> Condition {
+    let mut cond = visibility_condition(visibility);
+    if let Some(status) = filter.status {
+        cond = cond.add(case::Column::Status.eq(status.as_str()));
+    }
+    if let Some(stage) = &filter.stage {
+        cond = cond.add(case::Column::Stage.eq(stage.as_str()));
+    }
+    if let Some(overdue) = filter.overdue {
+        let open = case::Column::Status.eq(CaseStatus::Open.as_str());
+        cond = if overdue {
+            cond.add(open).add(case::Column::DueOn.lt(today))
+        } else {
+            cond.add(
+                Condition::any()
+                    .add(case::Column::Status.ne(CaseStatus::Open.as_str()))
+                    .add(case::Column::DueOn.is_null())
+                    .add(case::Column::DueOn.gte(today)),
+            )
+        };
+    }
+    if let Some(agency) = filter.agency {
+        cond = cond.add(
+            Condition::any()
+                .add(case::Column::RaisingAgencyId.eq(agency.uuid()))
+                .add(case::Column::ReceivingAgencyId.eq(agency.uuid())),
+        );
+    }
+    if let Some(category) = &filter.category {
+        cond = cond.add(case::Column::Category.eq(category.as_str()));
+    }
+    if let Some(from) = filter.raised_from {
+        cond = cond.add(case::Column::RaisedAt.gte(from));
+    }
+    if let Some(to) = filter.raised_to {
+        cond = cond.add(case::Column::RaisedAt.lt(to));
+    }
+    cond
+}
+
+/// One page of the caller's cases matching `filter`, newest first (ties by
+/// id), at most `limit`, starting after `after`; and whether more follow.
+/// Scope, filters and the page are all applied in SQL (keyset pagination).
+pub async fn page(
+    db: &impl ConnectionTrait,
+    visibility: CaseVisibility,
+    filter: &CaseFilter,
+    today: NaiveDate,
+    after: Option<After>,
+    limit: u64,
+) -> Result<(Vec<Case>, bool), ServiceError> {
+    let mut cond = filter_condition(visibility, filter, today);
+    if let Some(a) = after {
+        cond = cond.add(
+            Condition::any().add(case::Column::RaisedAt.lt(a.raised_at)).add(
+                Condition::all()
+                    .add(case::Column::RaisedAt.eq(a.raised_at))
+                    .add(case::Column::Id.lt(a.id.uuid())),
+            ),
+        );
+    }
+    let mut rows = case::Entity::find()
+        .filter(cond)
+        .order_by_desc(case::Column::RaisedAt)
+        .order_by_desc(case::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((rows.into_iter().map(Case::try_from).collect::<Result<_, _>>()?, more))
+}
+
+/// How many of the caller's cases match `filter`.
+pub async fn count(
+    db: &impl ConnectionTrait,
+    visibility: CaseVisibility,
+    filter: &CaseFilter,
+    today: NaiveDate,
+) -> Result<u64, ServiceError> {
+    use sea_orm::PaginatorTrait;
+    Ok(case::Entity::find().filter(filter_condition(visibility, filter, today)).count(db).await?)
 }

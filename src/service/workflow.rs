@@ -6,20 +6,21 @@
 use entity::{agency, case};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter,
 };
 use serde_json::json;
 
 use super::cases::{Case, CaseStatus};
-use super::{ServiceError, audit};
-use crate::domain::access::{CaseFacts, check};
+use super::idempotency::{self, Idempotency};
+use super::{ServiceError, audit, tx};
+use crate::domain::access::check;
 use crate::domain::actor::Actor;
 use crate::domain::catalog::Catalog;
-use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
+use crate::domain::ids::{AgencyId, CaseId};
 use crate::domain::policy::Action;
 use crate::domain::protocol::ExclusionKind;
-use crate::domain::workflow::{Escalate, RaiseCase, plan_escalation, plan_raise};
+use crate::domain::workflow::{Escalate, EscalationReason, RaiseCase, plan_escalation, plan_raise};
 
 /// `raiseCase`, parsed.
 #[derive(Debug, Clone)]
@@ -49,12 +50,16 @@ pub async fn raise(
     catalog: &Catalog,
     actor: &Actor,
     request_id: Option<&str>,
+    idem: Option<&Idempotency>,
     input: RaiseInput,
 ) -> Result<Case, ServiceError> {
+    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+        return Ok(first);
+    }
     let raising = actor
         .agency
         .ok_or_else(|| ServiceError::bad_input("raisingAgencyId", "the token names no agency"))?;
-    let txn = begin_write(db).await?;
+    let txn = tx::begin_write(db).await?;
     let receiving = agency::Entity::find_by_id(input.receiving_agency.uuid())
         .filter(agency::Column::PartnershipId.eq(actor.partnership.uuid()))
         .one(&txn)
@@ -131,12 +136,19 @@ pub async fn raise(
         "raising_agency_id": raising.to_string(),
         "receiving_agency_id": receiving.id.to_string(),
         "due_on": plan.due_on,
-        "started_higher": input.immediate_risk_justification.is_some(),
+        "started_higher": plan.started_higher,
+        "board_told": plan.reaching.board_told,
+        "family_told": plan.reaching.family_told,
+        "form_due_on": plan.reaching.form_due_on,
+        "director_told_by": plan.reaching.director_told_by,
+        "backed_request": plan.reaching.backed_request,
     });
     audit::append(&txn, id, 1, audit::GENESIS, now, actor, "raise", request_id, data).await?;
+    let raised = Case::try_from(model)?;
+    idempotency::remember(&txn, actor, idem, &raised).await?;
     txn.commit().await?;
     tracing::info!(case.id = %id, "case raised");
-    model.try_into()
+    Ok(raised)
 }
 
 /// `escalateCase`, parsed.
@@ -147,69 +159,13 @@ pub struct EscalateInput {
     /// Refuse if the case has moved since.
     pub expected_version: Option<i32>,
     /// Why.
-    pub reason: crate::domain::workflow::EscalationReason,
+    pub reason: EscalationReason,
     /// Target stage, to skip.
     pub to_stage: Option<String>,
     /// Needed to skip.
     pub immediate_risk_justification: Option<String>,
     /// The timeframe stated by the escalator.
     pub timeframe_working_days: Option<u32>,
-}
-
-/// The case row, visible to the caller, at the version they expect.
-async fn load_for_change(
-    txn: &impl sea_orm::ConnectionTrait,
-    actor: &Actor,
-    id: CaseId,
-    expected_version: Option<i32>,
-) -> Result<case::Model, ServiceError> {
-    let row = case::Entity::find_by_id(id.uuid())
-        .filter(super::cases::visibility_condition(actor.case_visibility()))
-        .one(txn)
-        .await?
-        .ok_or(ServiceError::NotFound("case"))?;
-    if let Some(v) = expected_version
-        && v != row.version
-    {
-        return Err(ServiceError::Conflict(format!(
-            "the case has changed: it is at version {}, not {v}",
-            row.version
-        )));
-    }
-    Ok(row)
-}
-
-fn facts(row: &case::Model) -> CaseFacts<'_> {
-    CaseFacts {
-        partnership: PartnershipId::from_uuid(row.partnership_id),
-        raising: AgencyId::from_uuid(row.raising_agency_id),
-        receiving: AgencyId::from_uuid(row.receiving_agency_id),
-        route: &row.route,
-        stage: &row.stage,
-        open: row.status == CaseStatus::Open.as_str(),
-    }
-}
-
-/// Writes the new state only if nobody changed the case since it was read.
-async fn update_if_unchanged(
-    txn: &impl sea_orm::ConnectionTrait,
-    row: &case::Model,
-    changes: Vec<(case::Column, sea_orm::sea_query::SimpleExpr)>,
-) -> Result<(), ServiceError> {
-    let mut update = case::Entity::update_many()
-        .col_expr(case::Column::Version, Expr::value(row.version + 1))
-        .filter(case::Column::Id.eq(row.id))
-        .filter(case::Column::Version.eq(row.version));
-    for (col, value) in changes {
-        update = update.col_expr(col, value);
-    }
-    let result = update.exec(txn).await?;
-    if result.rows_affected != 1 {
-        return Err(ServiceError::Conflict(
-            "the case was changed by someone else; reload it".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Moves a case up.
@@ -219,15 +175,25 @@ pub async fn escalate(
     catalog: &Catalog,
     actor: &Actor,
     request_id: Option<&str>,
+    idem: Option<&Idempotency>,
     input: EscalateInput,
 ) -> Result<Case, ServiceError> {
-    let txn = begin_write(db).await?;
-    let row = load_for_change(&txn, actor, input.case, input.expected_version).await?;
-    let protocol = protocol_of(catalog, &row)?;
+    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+        return Ok(first);
+    }
+    let txn = tx::begin_write(db).await?;
+    let row = tx::load_visible(&txn, actor, input.case, input.expected_version).await?;
+    let protocol = tx::protocol_of(catalog, &row)?;
     let now = audit::now();
+    let similar = match protocol.rules().repeated_disagreement() {
+        Some(rule) if input.reason == EscalationReason::RepeatedDisagreement => {
+            Some(similar_cases(&txn, &row, rule.window_days(), now).await?)
+        }
+        _ => None,
+    };
     let plan = plan_escalation(
         protocol,
-        &facts(&row),
+        &tx::facts(&row),
         actor,
         &Escalate {
             reason: input.reason,
@@ -235,10 +201,11 @@ pub async fn escalate(
             immediate_risk_justification: input.immediate_risk_justification.as_deref(),
             timeframe_working_days: input.timeframe_working_days,
             due_on: row.due_on,
+            similar_cases: similar,
         },
         now.date_naive(),
     )?;
-    update_if_unchanged(
+    tx::bump_version(
         &txn,
         &row,
         vec![
@@ -256,7 +223,12 @@ pub async fn escalate(
         "reason": input.reason.as_str(),
         "timeframe_working_days": input.timeframe_working_days,
         "due_on": plan.due_on,
-        "board_told": plan.board_told,
+        "similar_cases": similar,
+        "board_told": plan.reaching.board_told,
+        "family_told": plan.reaching.family_told,
+        "form_due_on": plan.reaching.form_due_on,
+        "director_told_by": plan.reaching.director_told_by,
+        "backed_request": plan.reaching.backed_request,
     });
     audit::append(
         &txn,
@@ -271,8 +243,52 @@ pub async fn escalate(
     )
     .await?;
     let updated = reload(&txn, input.case).await?;
+    idempotency::remember(&txn, actor, idem, &updated).await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// How many cases are "similar" to `row` for the repeated-disagreement
+/// rule, `row` included: one `COUNT` inside the escalation's transaction.
+///
+/// Similar means: the same partnership, the same two agencies **either way
+/// round** (the seed speaks of disagreements between agencies, and a
+/// pattern is no less one for being raised from both sides), the same
+/// category, raised within the last `window_days` days, and not withdrawn
+/// (a withdrawn case was taken back by its raiser, and counting it would
+/// let raising and withdrawing manufacture the trigger). Open and resolved
+/// cases both count: a disagreement that was resolved still happened.
+/// `row` itself counts even when it was raised before the window.
+async fn similar_cases(
+    txn: &impl sea_orm::ConnectionTrait,
+    row: &case::Model,
+    window_days: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u32, ServiceError> {
+    let since = now - chrono::Duration::days(i64::from(window_days));
+    let (a, b) = (row.raising_agency_id, row.receiving_agency_id);
+    let others = case::Entity::find()
+        .filter(case::Column::PartnershipId.eq(row.partnership_id))
+        .filter(case::Column::Category.eq(row.category.as_str()))
+        .filter(case::Column::Id.ne(row.id))
+        .filter(case::Column::Status.ne(CaseStatus::Withdrawn.as_str()))
+        .filter(case::Column::RaisedAt.gte(since))
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(case::Column::RaisingAgencyId.eq(a))
+                        .add(case::Column::ReceivingAgencyId.eq(b)),
+                )
+                .add(
+                    Condition::all()
+                        .add(case::Column::RaisingAgencyId.eq(b))
+                        .add(case::Column::ReceivingAgencyId.eq(a)),
+                ),
+        )
+        .count(txn)
+        .await?;
+    Ok(u32::try_from(others).unwrap_or(u32::MAX).saturating_add(1))
 }
 
 /// `resolveCase` / `withdrawCase`, parsed.
@@ -296,23 +312,27 @@ pub async fn close(
     actor: &Actor,
     request_id: Option<&str>,
     resolved: bool,
+    idem: Option<&Idempotency>,
     input: CloseInput,
 ) -> Result<Case, ServiceError> {
+    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+        return Ok(first);
+    }
     if input.outcome.trim().is_empty() {
         return Err(ServiceError::bad_input(
             if resolved { "outcome" } else { "reason" },
             "must not be empty",
         ));
     }
-    let txn = begin_write(db).await?;
-    let row = load_for_change(&txn, actor, input.case, input.expected_version).await?;
-    let protocol = protocol_of(catalog, &row)?;
+    let txn = tx::begin_write(db).await?;
+    let row = tx::load_visible(&txn, actor, input.case, input.expected_version).await?;
+    let protocol = tx::protocol_of(catalog, &row)?;
     let action = if resolved { Action::Resolve } else { Action::Withdraw };
-    check(protocol, &facts(&row), actor, action)
+    check(protocol, &tx::facts(&row), actor, action)
         .map_err(|r| ServiceError::from(crate::domain::workflow::WorkflowError::from(r)))?;
     let now = audit::now();
     let status = if resolved { CaseStatus::Resolved } else { CaseStatus::Withdrawn };
-    update_if_unchanged(
+    tx::bump_version(
         &txn,
         &row,
         vec![
@@ -334,29 +354,9 @@ pub async fn close(
     audit::append(&txn, input.case, row.version + 1, &prev, now, actor, name, request_id, data)
         .await?;
     let updated = reload(&txn, input.case).await?;
+    idempotency::remember(&txn, actor, idem, &updated).await?;
     txn.commit().await?;
     Ok(updated)
-}
-
-/// A write transaction. On SQLite it takes the write lock at BEGIN
-/// (IMMEDIATE), so two writers queue on the busy timeout instead of one
-/// failing when it upgrades a read lock; PostgreSQL ignores the mode.
-async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, ServiceError> {
-    Ok(db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?)
-}
-
-fn protocol_of<'a>(
-    catalog: &'a Catalog,
-    row: &case::Model,
-) -> Result<&'a crate::domain::protocol::Protocol, ServiceError> {
-    catalog
-        .get(&row.protocol_id, u32::try_from(row.protocol_version).unwrap_or(0))
-        .ok_or_else(|| ServiceError::UnknownProtocol(row.protocol_id.clone()))
 }
 
 async fn reload(txn: &impl sea_orm::ConnectionTrait, id: CaseId) -> Result<Case, ServiceError> {

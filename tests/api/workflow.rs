@@ -221,3 +221,25 @@ db_test!(mutations_are_refused_over_get, |app| {
     let res = app.get("/graphql?query=mutation%20%7B%20__typename%20%7D").await;
     assert_eq!(res.status(), 405);
 });
+
+db_test!(a_retried_raise_with_its_key_raises_one_case, |app| {
+    let token = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    let receiving = app.agency_id("wb-swansea-csc").await;
+    let input = json!({ "input": {
+        "idempotencyKey": "raise-7f3a",
+        "receivingAgencyId": receiving,
+        "childReference": "SWP-1",
+        "category": "other",
+        "summary": "s",
+    }});
+    let first = app.gql_as_ok(&token, RAISE, input.clone()).await;
+    let again = app.gql_as_ok(&token, RAISE, input).await;
+    assert_eq!(first, again);
+    let chair = app.token(Role::BoardChair, None, "western-bay");
+    let data = app.gql_as_ok(&chair, "{ cases { totalCount } }", json!({})).await;
+    assert_eq!(data["cases"]["totalCount"], 1);
+    let err = app
+        .gql_as_err(&token, RAISE, json!({ "input": { "idempotencyKey": "raise-7f3a", "receivingAgencyId": receiving, "childReference": "SWP-2", "category": "other", "summary": "s" } }))
+        .await;
+    assert_eq!(err["extensions"]["code"], "CONFLICT");
+});
