@@ -82,6 +82,16 @@ pub async fn give(
     if let Some(first) = idempotency::replay(db, actor, idem).await? {
         return Ok(first);
     }
+    if let Some(r) = input.felt_duration_rating
+        && !(1..=5).contains(&r)
+    {
+        return Err(ServiceError::bad_input("feltDurationRating", "1 (far too long) to 5 (quick)"));
+    }
+    let comment = input.comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+    let txn = tx::begin_write(db).await?;
+    // Visibility first: a case outside the caller's scope does not exist,
+    // whatever else is wrong with the request.
+    let row = tx::load_visible(&txn, actor, input.case, None).await?;
     if actor.role.is_none() {
         return Err(ServiceError::Forbidden(
             "feedback is given by a person of one of the two agencies; this token has no role"
@@ -93,14 +103,6 @@ pub async fn give(
             "feedback is given by one of the case's two agencies; the token names no agency".into(),
         )
     })?;
-    if let Some(r) = input.felt_duration_rating
-        && !(1..=5).contains(&r)
-    {
-        return Err(ServiceError::bad_input("feltDurationRating", "1 (far too long) to 5 (quick)"));
-    }
-    let comment = input.comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
-    let txn = tx::begin_write(db).await?;
-    let row = tx::load_visible(&txn, actor, input.case, None).await?;
     if row.raising_agency_id != agency.uuid() && row.receiving_agency_id != agency.uuid() {
         // Only the two parties give feedback; to anyone else the case is
         // as good as absent.

@@ -210,11 +210,12 @@ pub async fn record_view(
     if let Some(first) = idempotency::replay(db, actor, idem).await? {
         return Ok(first);
     }
+    let txn = tx::begin_write(db).await?;
+    // Visibility first: a case outside the caller's scope does not exist.
+    let row = tx::load_visible(&txn, actor, input.case, input.expected_version).await?;
     let agency = actor.agency.ok_or_else(|| {
         ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
     })?;
-    let txn = tx::begin_write(db).await?;
-    let row = tx::load_visible(&txn, actor, input.case, input.expected_version).await?;
     check(tx::protocol_of(catalog, &row)?, &tx::facts(&row), actor, Action::RecordView)
         .map_err(refused)?;
     let now = audit::now();
