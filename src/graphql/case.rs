@@ -132,11 +132,30 @@ impl Case {
     }
 
     /// The written records, oldest first (corrections follow what they
-    /// correct). Free text: each read is logged with who read it.
-    async fn records(&self, ctx: &Context<'_>) -> Result<Vec<Record>> {
+    /// correct), a page at a time. Free text: each read is logged with who
+    /// read it.
+    async fn records(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100.", default = 50)] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<RecordConnection> {
+        let limit = page_size(first)?;
+        let after = match after {
+            None => None,
+            Some(c) => Some(
+                decode_keyset(&c).ok_or_else(|| bad_input("after", "not a cursor of this list"))?,
+            ),
+        };
         let (db, actor, request_id) = reader(ctx)?;
-        let list = records::records(db, actor, self.0.id, request_id).await.gql()?;
-        Ok(list.into_iter().map(Record).collect())
+        let (list, has_next_page) =
+            records::records(db, actor, self.0.id, request_id, after, limit).await.gql()?;
+        Ok(RecordConnection {
+            case: self.0.id,
+            nodes: list,
+            has_next_page,
+            has_previous_page: after.is_some(),
+        })
     }
 
     /// The agencies' views of the dispute, oldest first (the latest of each
@@ -458,12 +477,11 @@ async fn prefetch(
 
 // Cursors are opaque to callers: the keyset (raising time in microseconds,
 // id) in hex, so they carry no readable data and no free text.
-fn encode_cursor(c: &cases::Case) -> String {
-    let raw = format!("{}|{}", c.raised_at.timestamp_micros(), c.id);
+fn hex(raw: &str) -> String {
     raw.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_cursor(cursor: &str) -> Option<cases::After> {
+fn unhex(cursor: &str) -> Option<String> {
     if !cursor.len().is_multiple_of(2) || cursor.len() > 200 {
         return None;
     }
@@ -471,16 +489,38 @@ fn decode_cursor(cursor: &str) -> Option<cases::After> {
         .step_by(2)
         .map(|i| u8::from_str_radix(cursor.get(i..i + 2)?, 16).ok())
         .collect();
-    let raw = String::from_utf8(bytes?).ok()?;
+    String::from_utf8(bytes?).ok()
+}
+
+fn encode_keyset(at: DateTime<Utc>, id: impl std::fmt::Display) -> String {
+    hex(&format!("{}|{id}", at.timestamp_micros()))
+}
+
+fn decode_keyset(cursor: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
+    let raw = unhex(cursor)?;
     let (micros, id) = raw.split_once('|')?;
-    Some(cases::After {
-        raised_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        id: id.parse().ok()?,
-    })
+    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, uuid::Uuid::try_parse(id).ok()?))
+}
+
+fn encode_seq(seq: i32) -> String {
+    hex(&format!("seq|{seq}"))
+}
+
+fn decode_seq(cursor: &str) -> Option<i32> {
+    unhex(cursor)?.strip_prefix("seq|")?.parse().ok()
+}
+
+fn encode_cursor(c: &cases::Case) -> String {
+    encode_keyset(c.raised_at, c.id)
+}
+
+fn decode_cursor(cursor: &str) -> Option<cases::After> {
+    let (raised_at, id) = decode_keyset(cursor)?;
+    Some(cases::After { raised_at, id: CaseId::from_uuid(id) })
 }
 
 /// One event of a case's audit trail.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 pub struct AuditEvent {
     /// Position in the case's trail, from 1; equals the case version it made.
     pub seq: i32,
@@ -578,20 +618,30 @@ impl CaseQuery {
         })
     }
 
-    /// A case's audit trail, oldest first: every change with who, when,
-    /// which agency, the request id and what changed. For the roles the
-    /// protocol allows to read it.
+    /// A case's audit trail, oldest first, a page at a time: every change
+    /// with who, when, which agency, the request id and what changed. For the
+    /// roles the protocol allows to read it.
     async fn audit_trail(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Identifier of the case.")] case_id: ID,
-    ) -> Result<Vec<AuditEvent>> {
+        #[graphql(desc = "Page size, 1 to 100.", default = 50)] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<AuditEventConnection> {
         let id: CaseId =
             case_id.parse().map_err(|_| bad_input("caseId", "not a valid identifier"))?;
+        let limit = page_size(first)?;
+        let after = match after {
+            None => None,
+            Some(c) => Some(
+                decode_seq(&c).ok_or_else(|| bad_input("after", "not a cursor of this list"))?,
+            ),
+        };
         let (db, actor, _) = reader(ctx)?;
         let catalog = ctx.data::<Arc<Catalog>>()?;
-        let events = crate::service::audit::trail(db, catalog, actor, id).await.gql()?;
-        Ok(events
+        let (events, has_next_page) =
+            crate::service::audit::trail(db, catalog, actor, id, after, limit).await.gql()?;
+        let nodes = events
             .into_iter()
             .map(|e| AuditEvent {
                 seq: e.seq,
@@ -604,6 +654,133 @@ impl CaseQuery {
                 data: e.data,
                 hash: e.hash,
             })
-            .collect())
+            .collect();
+        Ok(AuditEventConnection {
+            case: id,
+            nodes,
+            has_next_page,
+            has_previous_page: after.is_some(),
+        })
+    }
+}
+
+fn page_size(first: i32) -> Result<u64> {
+    if !(1..=100).contains(&first) {
+        return Err(bad_input("first", "between 1 and 100"));
+    }
+    Ok(u64::try_from(first).unwrap_or(50))
+}
+
+/// A page of a case's records.
+pub struct RecordConnection {
+    case: CaseId,
+    nodes: Vec<records::Record>,
+    has_next_page: bool,
+    has_previous_page: bool,
+}
+
+/// A page of a case's records (Relay-style connection).
+#[Object]
+impl RecordConnection {
+    /// The records of this page with their cursors.
+    async fn edges(&self) -> Vec<RecordEdge> {
+        self.nodes
+            .iter()
+            .map(|r| RecordEdge { cursor: encode_keyset(r.created_at, r.id), node: r.clone() })
+            .collect()
+    }
+    /// The records of this page.
+    async fn nodes(&self) -> Vec<Record> {
+        self.nodes.iter().cloned().map(Record).collect()
+    }
+    /// Where this page stands in the list.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            start_cursor: self.nodes.first().map(|r| encode_keyset(r.created_at, r.id)),
+            end_cursor: self.nodes.last().map(|r| encode_keyset(r.created_at, r.id)),
+        }
+    }
+    /// How many records the case has in all.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        records::records_count(db, self.case).await.gql()
+    }
+}
+
+/// A record in a page, with its cursor.
+pub struct RecordEdge {
+    cursor: String,
+    node: records::Record,
+}
+
+/// A record in a page, with its cursor.
+#[Object]
+impl RecordEdge {
+    /// Opaque cursor: pass it as `after` for the records that follow.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+    /// The record.
+    async fn node(&self) -> Record {
+        Record(self.node.clone())
+    }
+}
+
+/// A page of a case's audit trail.
+pub struct AuditEventConnection {
+    case: CaseId,
+    nodes: Vec<AuditEvent>,
+    has_next_page: bool,
+    has_previous_page: bool,
+}
+
+/// A page of a case's audit trail (Relay-style connection).
+#[Object]
+impl AuditEventConnection {
+    /// The events of this page with their cursors.
+    async fn edges(&self) -> Vec<AuditEventEdge> {
+        self.nodes
+            .iter()
+            .map(|e| AuditEventEdge { cursor: encode_seq(e.seq), node: e.clone() })
+            .collect()
+    }
+    /// The events of this page.
+    async fn nodes(&self) -> Vec<AuditEvent> {
+        self.nodes.clone()
+    }
+    /// Where this page stands in the list.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            start_cursor: self.nodes.first().map(|e| encode_seq(e.seq)),
+            end_cursor: self.nodes.last().map(|e| encode_seq(e.seq)),
+        }
+    }
+    /// How many events the trail has in all.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        crate::service::audit::trail_count(db, self.case).await.gql()
+    }
+}
+
+/// An audit event in a page, with its cursor.
+pub struct AuditEventEdge {
+    cursor: String,
+    node: AuditEvent,
+}
+
+/// An audit event in a page, with its cursor.
+#[Object]
+impl AuditEventEdge {
+    /// Opaque cursor: pass it as `after` for the events that follow.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+    /// The event.
+    async fn node(&self) -> AuditEvent {
+        self.node.clone()
     }
 }

@@ -150,14 +150,18 @@ pub async fn last_hash(db: &impl ConnectionTrait, case: CaseId) -> Result<String
         .map_or_else(|| GENESIS.to_owned(), |e| e.hash))
 }
 
-/// A case's trail, oldest first, for a caller the protocol allows to read it.
+/// A page of a case's trail, oldest first, after event `after_seq`, at most
+/// `limit`, for a caller the protocol allows to read it; and whether more
+/// follow.
 pub async fn trail(
     db: &impl ConnectionTrait,
     catalog: &crate::domain::catalog::Catalog,
     actor: &Actor,
     case: CaseId,
-) -> Result<Vec<case_event::Model>, ServiceError> {
-    use sea_orm::{ColumnTrait, QueryFilter};
+    after_seq: Option<i32>,
+    limit: u64,
+) -> Result<(Vec<case_event::Model>, bool), ServiceError> {
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
     let row = super::tx::load_visible(db, actor, case, None).await?;
     let protocol = super::tx::protocol_of(catalog, &row)?;
     crate::domain::access::check(
@@ -167,9 +171,23 @@ pub async fn trail(
         crate::domain::policy::Action::ReadAuditTrail,
     )
     .map_err(|r| ServiceError::from(crate::domain::workflow::WorkflowError::from(r)))?;
+    let mut events = case_event::Entity::find()
+        .filter(case_event::Column::CaseId.eq(case.uuid()))
+        .filter(case_event::Column::Seq.gt(after_seq.unwrap_or(0)))
+        .order_by_asc(case_event::Column::Seq)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = events.len() as u64 > limit;
+    events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((events, more))
+}
+
+/// How many events a case's trail has (the caller was already checked).
+pub async fn trail_count(db: &impl ConnectionTrait, case: CaseId) -> Result<u64, ServiceError> {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
     Ok(case_event::Entity::find()
         .filter(case_event::Column::CaseId.eq(case.uuid()))
-        .order_by_asc(case_event::Column::Seq)
-        .all(db)
+        .count(db)
         .await?)
 }

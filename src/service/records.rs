@@ -348,22 +348,48 @@ pub async fn log_read(
     Ok(())
 }
 
-/// The records of a case, oldest first; the read is logged.
+/// A page of the records of a case, oldest first (ties by id), after the
+/// record `after` (its time and id), at most `limit`; and whether more
+/// follow. The read is logged.
 pub async fn records(
     db: &impl ConnectionTrait,
     actor: &Actor,
     case: CaseId,
     request_id: Option<&str>,
-) -> Result<Vec<Record>, ServiceError> {
+    after: Option<(DateTime<Utc>, uuid::Uuid)>,
+    limit: u64,
+) -> Result<(Vec<Record>, bool), ServiceError> {
+    use sea_orm::{Condition, QuerySelect};
     tx::load_visible(db, actor, case, None).await?;
-    let rows = case_record::Entity::find()
-        .filter(case_record::Column::CaseId.eq(case.uuid()))
+    let mut query = case_record::Entity::find().filter(case_record::Column::CaseId.eq(case.uuid()));
+    if let Some((at, id)) = after {
+        query = query.filter(
+            Condition::any().add(case_record::Column::CreatedAt.gt(at)).add(
+                Condition::all()
+                    .add(case_record::Column::CreatedAt.eq(at))
+                    .add(case_record::Column::Id.gt(id)),
+            ),
+        );
+    }
+    let mut rows = query
         .order_by_asc(case_record::Column::CreatedAt)
         .order_by_asc(case_record::Column::Id)
+        .limit(limit + 1)
         .all(db)
         .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     log_read(db, actor, case, "records", request_id).await?;
-    Ok(rows.into_iter().map(Record::from).collect())
+    Ok((rows.into_iter().map(Record::from).collect(), more))
+}
+
+/// How many records a case has (the caller already sees the case).
+pub async fn records_count(db: &impl ConnectionTrait, case: CaseId) -> Result<u64, ServiceError> {
+    use sea_orm::PaginatorTrait;
+    Ok(case_record::Entity::find()
+        .filter(case_record::Column::CaseId.eq(case.uuid()))
+        .count(db)
+        .await?)
 }
 
 /// The views of a case, oldest first; the read is logged.

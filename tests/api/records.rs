@@ -69,15 +69,15 @@ db_test!(records_views_and_actions_are_kept_and_never_edited, |app| {
     let data = app
         .gql_as_ok(
             &csc,
-            "query($id: ID!) { case(id: $id) { version records { facts corrects } views { agency { code } view } actions { description dueOn } } }",
+            "query($id: ID!) { case(id: $id) { version records { totalCount nodes { facts corrects } } views { agency { code } view } actions { description dueOn } } }",
             json!({ "id": id }),
         )
         .await;
     let c = &data["case"];
     assert_eq!(c["version"], 5, "raise + 2 records + view + action");
-    assert_eq!(c["records"].as_array().unwrap().len(), 2);
+    assert_eq!(c["records"]["totalCount"], 2);
     assert_eq!(
-        c["records"][0]["facts"], "Phoned the duty team on 3 March.",
+        c["records"]["nodes"][0]["facts"], "Phoned the duty team on 3 March.",
         "the first record is unchanged"
     );
     assert_eq!(c["views"][0]["agency"]["code"], "wb-swansea-csc");
@@ -184,13 +184,14 @@ db_test!(the_case_list_is_scoped_and_filtered_in_the_database, |app| {
 
 db_test!(the_audit_trail_is_for_the_roles_the_protocol_allows, |app| {
     let id = raise(&app, "wb-swansea-csc", "other").await;
-    let query = "query($id: ID!) { auditTrail(caseId: $id) { seq action actorRole hash } }";
+    let query =
+        "query($id: ID!) { auditTrail(caseId: $id) { nodes { seq action actorRole hash } } }";
     let lead = app.token(Role::SafeguardingLead, Some("wb-police"), "western-bay");
     let data = app.gql_as_ok(&lead, query, json!({ "id": id })).await;
-    assert_eq!(data["auditTrail"][0]["seq"], 1);
-    assert_eq!(data["auditTrail"][0]["action"], "raise");
-    assert_eq!(data["auditTrail"][0]["actorRole"], "practitioner");
-    assert_eq!(data["auditTrail"][0]["hash"].as_str().unwrap().len(), 64);
+    assert_eq!(data["auditTrail"]["nodes"][0]["seq"], 1);
+    assert_eq!(data["auditTrail"]["nodes"][0]["action"], "raise");
+    assert_eq!(data["auditTrail"]["nodes"][0]["actorRole"], "practitioner");
+    assert_eq!(data["auditTrail"]["nodes"][0]["hash"].as_str().unwrap().len(), 64);
     let practitioner = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
     let err = app.gql_as_err(&practitioner, query, json!({ "id": id })).await;
     assert_eq!(err["extensions"]["code"], "FORBIDDEN");
@@ -233,12 +234,12 @@ db_test!(a_retried_mutation_with_its_key_changes_nothing_twice, |app| {
     let data = app
         .gql_as_ok(
             &police,
-            "query($id: ID!) { case(id: $id) { version records { id } } }",
+            "query($id: ID!) { case(id: $id) { version records { nodes { id } } } }",
             json!({ "id": id }),
         )
         .await;
     assert_eq!(data["case"]["version"], 2, "one change only");
-    assert_eq!(data["case"]["records"].as_array().unwrap().len(), 1);
+    assert_eq!(data["case"]["records"]["nodes"].as_array().unwrap().len(), 1);
     let err = app
         .gql_as_err(&police, ADD_RECORD, json!({ "input": { "caseId": id, "idempotencyKey": "rec-1", "kind": "LETTER", "facts": "Another letter." } }))
         .await;
@@ -249,4 +250,55 @@ db_test!(a_retried_mutation_with_its_key_changes_nothing_twice, |app| {
         .gql_as_ok(&other, ADD_RECORD, json!({ "input": { "caseId": id, "idempotencyKey": "rec-1", "kind": "LETTER", "facts": "Letter sent." } }))
         .await;
     assert_ne!(data["addRecord"]["record"]["id"], first["addRecord"]["record"]["id"]);
+});
+
+db_test!(records_and_the_audit_trail_come_a_page_at_a_time, |app| {
+    let id = raise(&app, "wb-swansea-csc", "other").await;
+    let police = app.token(Role::SafeguardingLead, Some("wb-police"), "western-bay");
+    for i in 0..5 {
+        app.gql_as_ok(&police, ADD_RECORD, json!({ "input": { "caseId": id, "kind": "DISCUSSION", "facts": format!("call {i}") } })).await;
+    }
+    let records = "query($id: ID!, $after: String) { case(id: $id) { records(first: 2, after: $after) { totalCount nodes { facts } pageInfo { hasNextPage endCursor } } } }";
+    let mut after = serde_json::Value::Null;
+    let mut seen = Vec::new();
+    loop {
+        let data = app.gql_as_ok(&police, records, json!({ "id": id, "after": after })).await;
+        let page = &data["case"]["records"];
+        assert_eq!(page["totalCount"], 5);
+        seen.extend(
+            page["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["facts"].as_str().unwrap().to_owned()),
+        );
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, ["call 0", "call 1", "call 2", "call 3", "call 4"]);
+    let trail = "query($id: ID!, $after: String) { auditTrail(caseId: $id, first: 4, after: $after) { totalCount edges { cursor node { seq } } pageInfo { hasNextPage endCursor } } }";
+    let one = app.gql_as_ok(&police, trail, json!({ "id": id, "after": null })).await;
+    assert_eq!(one["auditTrail"]["totalCount"], 6);
+    let seqs = |v: &serde_json::Value| -> Vec<i64> {
+        v["auditTrail"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["seq"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(seqs(&one), [1, 2, 3, 4]);
+    let two = app
+        .gql_as_ok(
+            &police,
+            trail,
+            json!({ "id": id, "after": one["auditTrail"]["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    assert_eq!(seqs(&two), [5, 6]);
+    assert_eq!(two["auditTrail"]["pageInfo"]["hasNextPage"], false);
+    let err = app.gql_as_err(&police, trail, json!({ "id": id, "after": "nonsense" })).await;
+    assert_eq!(err["extensions"]["field"], "after");
 });

@@ -243,3 +243,31 @@ db_test!(a_retried_raise_with_its_key_raises_one_case, |app| {
         .await;
     assert_eq!(err["extensions"]["code"], "CONFLICT");
 });
+
+db_test!(audit_verify_finds_the_first_broken_link, |app| {
+    let (id, _) = raise_western_bay(&app).await;
+    let manager = app.token(Role::Manager, Some("wb-police"), "western-bay");
+    app.gql_as_ok(&manager, ESCALATE, json!({ "input": { "caseId": id, "reason": "UNRESOLVED" } }))
+        .await;
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_escalations"))
+            .args(["audit", "verify"])
+            .env("DATABASE_URL", app.db_url())
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "audit trail intact");
+    // Someone edits the first event behind the application's back.
+    use sea_orm::ConnectionTrait;
+    app.db
+        .execute_unprepared("UPDATE case_event SET data = '{\"stage\":\"stage-4\"}' WHERE seq = 1")
+        .await
+        .unwrap();
+    let out = verify();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("case {id} event 1: content does not match its hash")), "{err}");
+});
