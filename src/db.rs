@@ -15,21 +15,54 @@ pub struct DbSettings {
     pub max_connections: Option<u32>,
 }
 
+/// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: the longest a request waits for a
+/// pooled connection, including opening a new one. When the database is
+/// unreachable, requests fail after this long with `INTERNAL_SERVER_ERROR`
+/// (and `/readyz` answers 503) instead of hanging.
+pub const ACQUIRE_TIMEOUT_ENV: &str = "DATABASE_ACQUIRE_TIMEOUT_SECONDS";
+/// The default of [`ACQUIRE_TIMEOUT_ENV`], in seconds.
+pub const DEFAULT_ACQUIRE_TIMEOUT_SECONDS: u64 = 3;
+/// `DATABASE_BUSY_TIMEOUT_SECONDS`: SQLite only, how long a writer waits for
+/// another writer's lock before failing with `SQLITE_BUSY` (which is then
+/// retried; see `service::tx::retrying`).
+pub const BUSY_TIMEOUT_ENV: &str = "DATABASE_BUSY_TIMEOUT_SECONDS";
+/// The default of [`BUSY_TIMEOUT_ENV`], in seconds.
+pub const DEFAULT_BUSY_TIMEOUT_SECONDS: u64 = 5;
+
+/// A duration in whole seconds from the environment variable `name`
+/// (`default` when unset); a value that is not a number from 1 to 600 is an
+/// error naming the variable.
+pub fn seconds_from_env(name: &str, default: u64) -> Result<Duration, DbErr> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(Duration::from_secs(default)),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(s) if (1..=600).contains(&s) => Ok(Duration::from_secs(s)),
+            _ => Err(DbErr::Custom(format!("{name} must be a number of seconds from 1 to 600"))),
+        },
+        Err(_) => Err(DbErr::Custom(format!("{name} must be a number of seconds from 1 to 600"))),
+    }
+}
+
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers
 /// never block the writer and a second writer waits instead of failing.
+/// Timeouts come from [`ACQUIRE_TIMEOUT_ENV`] and [`BUSY_TIMEOUT_ENV`].
 pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+    let acquire = seconds_from_env(ACQUIRE_TIMEOUT_ENV, DEFAULT_ACQUIRE_TIMEOUT_SECONDS)?;
+    let busy = seconds_from_env(BUSY_TIMEOUT_ENV, DEFAULT_BUSY_TIMEOUT_SECONDS)?;
     let mut opts = ConnectOptions::new(settings.url.clone());
     opts.max_connections(settings.max_connections.unwrap_or(cores * 2))
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        // sea-orm gives both to sqlx as its acquire timeout, which bounds
+        // opening a new connection as well as waiting for a free one.
+        .connect_timeout(acquire)
+        .acquire_timeout(acquire)
         // Statements are logged only at trace level: they carry no values, but
         // a log is no place for them in normal operation.
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(busy)
                 .foreign_keys(true)
         });
     let mut db = Database::connect(opts).await?;

@@ -1909,3 +1909,127 @@ read_report = []
         );
     }
 }
+
+/// Protocol files are text from outside the code: whatever they hold,
+/// parsing answers `Ok` or `Err` and never panics.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One edit of a valid file.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        RemoveLine(usize),
+        ReplaceLine(usize, String),
+        DuplicateLine(usize),
+        SwapLines(usize, usize),
+        /// Every number on the line becomes this text.
+        Renumber(usize, String),
+        Truncate(usize),
+        Insert(usize, String),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let text = prop_oneof![
+            "\\PC{0,40}",
+            Just(String::new()),
+            Just("[[routes]]".to_owned()),
+            Just("[[routes.stages]]".to_owned()),
+            Just("key = \"\"".to_owned()),
+            Just("}{][\"'\\".to_owned()),
+        ];
+        let number = prop_oneof![
+            Just("0".to_owned()),
+            Just("-1".to_owned()),
+            Just("99999999999999999999".to_owned()),
+            Just("1.5".to_owned()),
+            Just("\"x\"".to_owned()),
+            any::<i64>().prop_map(|n| n.to_string()),
+        ];
+        prop_oneof![
+            any::<usize>().prop_map(Edit::RemoveLine),
+            (any::<usize>(), text.clone()).prop_map(|(i, t)| Edit::ReplaceLine(i, t)),
+            any::<usize>().prop_map(Edit::DuplicateLine),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::SwapLines(a, b)),
+            (any::<usize>(), number).prop_map(|(i, n)| Edit::Renumber(i, n)),
+            any::<usize>().prop_map(Edit::Truncate),
+            (any::<usize>(), text).prop_map(|(i, t)| Edit::Insert(i, t)),
+        ]
+    }
+
+    fn apply(text: &str, edit: &Edit) -> String {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let n = lines.len().max(1);
+        match edit {
+            Edit::RemoveLine(i) => {
+                lines.remove(i % n);
+            }
+            Edit::ReplaceLine(i, t) => lines[i % n] = t.clone(),
+            Edit::DuplicateLine(i) => {
+                let line = lines[i % n].clone();
+                lines.insert(i % n, line);
+            }
+            Edit::SwapLines(a, b) => lines.swap(a % n, b % n),
+            Edit::Renumber(i, num) => {
+                let line = &lines[i % n];
+                let mut out = String::new();
+                let mut in_number = false;
+                for c in line.chars() {
+                    if c.is_ascii_digit() {
+                        if !in_number {
+                            out.push_str(num);
+                        }
+                        in_number = true;
+                    } else {
+                        in_number = false;
+                        out.push(c);
+                    }
+                }
+                lines[i % n] = out;
+            }
+            Edit::Truncate(at) => {
+                let joined = lines.join("\n");
+                let mut at = at % (joined.len() + 1);
+                while !joined.is_char_boundary(at) {
+                    at -= 1;
+                }
+                return joined[..at].to_owned();
+            }
+            Edit::Insert(i, t) => lines.insert(i % (lines.len() + 1), t.clone()),
+        }
+        lines.join("\n")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+            let _ = parse_protocol(&text);
+        }
+
+        #[test]
+        fn arbitrary_bytes_as_text_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse_protocol(&String::from_utf8_lossy(&bytes));
+        }
+
+        /// A few edits of a built-in file: an answer every time; when it is
+        /// still accepted, the result is a valid protocol all the same.
+        #[test]
+        fn edited_builtin_files_never_panic(
+            file in 0..BUILTIN_FILES.len(),
+            edits in prop::collection::vec(edit(), 1..4),
+        ) {
+            let mut text = BUILTIN_FILES[file].1.to_owned();
+            for e in &edits {
+                text = apply(&text, e);
+            }
+            if let Ok(p) = parse_protocol(&text) {
+                prop_assert!(p.problems().is_empty());
+            }
+        }
+    }
+}

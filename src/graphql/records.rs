@@ -10,7 +10,7 @@ use super::workflow::{actor, shared};
 use crate::domain::ids::{AgencyId, CaseId};
 use crate::domain::protocol::RecordKind as DomainRecordKind;
 use crate::service::idempotency::Idempotency;
-use crate::service::{ServiceError, records};
+use crate::service::{ServiceError, records, tx};
 
 /// What kind of written record.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -299,8 +299,11 @@ impl RecordsMutation {
         };
         let idem = Idempotency::new(input.idempotency_key, "addRecord", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let record =
-            records::add_record(db, catalog, actor, request_id, idem.as_ref(), cmd).await.gql()?;
+        let record = tx::retrying(|| {
+            records::add_record(db, catalog, actor, request_id, idem.as_ref(), cmd.clone())
+        })
+        .await
+        .gql()?;
         Ok(AddRecordPayload { record: Record(record) })
     }
 
@@ -319,8 +322,11 @@ impl RecordsMutation {
         };
         let idem = Idempotency::new(input.idempotency_key, "recordAgencyView", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let view =
-            records::record_view(db, catalog, actor, request_id, idem.as_ref(), cmd).await.gql()?;
+        let view = tx::retrying(|| {
+            records::record_view(db, catalog, actor, request_id, idem.as_ref(), cmd.clone())
+        })
+        .await
+        .gql()?;
         Ok(RecordAgencyViewPayload { view: AgencyView(view) })
     }
 
@@ -345,9 +351,11 @@ impl RecordsMutation {
         };
         let idem = Idempotency::new(input.idempotency_key, "agreeAction", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let action = records::agree_action(db, catalog, actor, request_id, idem.as_ref(), cmd)
-            .await
-            .gql()?;
+        let action = tx::retrying(|| {
+            records::agree_action(db, catalog, actor, request_id, idem.as_ref(), cmd.clone())
+        })
+        .await
+        .gql()?;
         Ok(AgreeActionPayload { action: AgreedAction(action) })
     }
 }

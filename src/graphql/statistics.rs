@@ -11,7 +11,7 @@ use super::loaders::Loaders;
 use super::workflow::{actor, shared};
 use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
 use crate::service::idempotency::Idempotency;
-use crate::service::{ServiceError, feedback, statistics};
+use crate::service::{ServiceError, feedback, statistics, tx};
 
 /// The statistics a board reports for one period. Each part is a field of
 /// its own, computed by the database only when asked for.
@@ -436,7 +436,10 @@ impl FeedbackMutation {
         };
         let idem = Idempotency::new(input.idempotency_key, "giveFeedback", &cmd).gql()?;
         let (db, _, request_id) = shared(ctx)?;
-        let given = feedback::give(db, actor, request_id, idem.as_ref(), cmd).await.gql()?;
+        let given =
+            tx::retrying(|| feedback::give(db, actor, request_id, idem.as_ref(), cmd.clone()))
+                .await
+                .gql()?;
         Ok(GiveFeedbackPayload {
             feedback: Feedback(given.feedback),
             case_version: given.case_version,

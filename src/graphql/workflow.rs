@@ -15,7 +15,7 @@ use crate::domain::protocol::ExclusionKind as DomainExclusion;
 use crate::domain::workflow::EscalationReason as DomainReason;
 use crate::http::RequestId;
 use crate::service::idempotency::Idempotency;
-use crate::service::{ServiceError, workflow};
+use crate::service::{ServiceError, tx, workflow};
 
 /// Matters a protocol may exclude; declaring one that the partnership's
 /// protocol excludes refuses the case with `OUT_OF_SCOPE` and
@@ -222,8 +222,11 @@ impl WorkflowMutation {
         };
         let idem = Idempotency::new(input.idempotency_key, "raiseCase", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let case =
-            workflow::raise(db, catalog, actor, request_id, idem.as_ref(), cmd).await.gql()?;
+        let case = tx::retrying(|| {
+            workflow::raise(db, catalog, actor, request_id, idem.as_ref(), cmd.clone())
+        })
+        .await
+        .gql()?;
         Ok(CasePayload { case: Case(case) })
     }
 
@@ -254,8 +257,11 @@ impl WorkflowMutation {
         };
         let idem = Idempotency::new(input.idempotency_key, "escalateCase", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let case =
-            workflow::escalate(db, catalog, actor, request_id, idem.as_ref(), cmd).await.gql()?;
+        let case = tx::retrying(|| {
+            workflow::escalate(db, catalog, actor, request_id, idem.as_ref(), cmd.clone())
+        })
+        .await
+        .gql()?;
         Ok(CasePayload { case: Case(case) })
     }
 
@@ -274,9 +280,11 @@ impl WorkflowMutation {
         };
         let idem = Idempotency::new(input.idempotency_key, "resolveCase", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let case = workflow::close(db, catalog, actor, request_id, true, idem.as_ref(), cmd)
-            .await
-            .gql()?;
+        let case = tx::retrying(|| {
+            workflow::close(db, catalog, actor, request_id, true, idem.as_ref(), cmd.clone())
+        })
+        .await
+        .gql()?;
         Ok(CasePayload { case: Case(case) })
     }
 
@@ -295,9 +303,11 @@ impl WorkflowMutation {
         };
         let idem = Idempotency::new(input.idempotency_key, "withdrawCase", &cmd).gql()?;
         let (db, catalog, request_id) = shared(ctx)?;
-        let case = workflow::close(db, catalog, actor, request_id, false, idem.as_ref(), cmd)
-            .await
-            .gql()?;
+        let case = tx::retrying(|| {
+            workflow::close(db, catalog, actor, request_id, false, idem.as_ref(), cmd.clone())
+        })
+        .await
+        .gql()?;
         Ok(CasePayload { case: Case(case) })
     }
 }
