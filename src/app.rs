@@ -56,7 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", graphql::export_sdl());
             Ok(())
         }
-        Command::SeedDemo => {
+        Command::SeedDemo(args) => {
             let db = connect(&cli.global).await?;
             db::migrate(&db).await.context("applying migrations")?;
             let report = demo::seed_directory(&db).await?;
@@ -64,6 +64,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "demo directory loaded: {} partnerships and {} agencies added",
                 report.partnerships_added, report.agencies_added
             );
+            if args.cases > 0 {
+                use crate::service::generate;
+                let catalog = Catalog::builtin().context("built-in protocol definitions")?;
+                let options = generate::Options {
+                    cases: args.cases,
+                    seed: args.seed,
+                    batch_size: args.batch_size as usize,
+                    years: args.years,
+                    max_writers: cli
+                        .global
+                        .database_max_connections
+                        .map_or(usize::MAX, |n| n as usize),
+                };
+                println!("generating {} cases (seed {})", args.cases, args.seed);
+                let done = generate::generate(&db, &catalog, &options, |p| {
+                    println!(
+                        "  {} cases, {} events ({:.1} s, {:.0} cases/s)",
+                        p.cases,
+                        p.events,
+                        p.elapsed.as_secs_f64(),
+                        p.rate()
+                    );
+                })
+                .await?;
+                println!(
+                    "generated {} cases with {} audit events in {:.1} s ({:.0} cases/s)",
+                    done.cases,
+                    done.events,
+                    done.elapsed.as_secs_f64(),
+                    done.rate()
+                );
+            }
             db.close().await?;
             Ok(())
         }
@@ -108,7 +140,7 @@ pub async fn prepare(
     global: &GlobalArgs,
     args: &ServeArgs,
 ) -> anyhow::Result<AppState> {
-    let verifier = Verifier::from_args(&global.auth, global.demo).context("token settings")?;
+    let verifier = Verifier::start(&global.auth, global.demo).await.context("token settings")?;
     let catalog = Arc::new(Catalog::builtin().context("built-in protocol definitions")?);
     if args.migrate_on_start {
         db::migrate(&db).await.context("applying migrations")?;
@@ -121,12 +153,22 @@ pub async fn prepare(
             "demo directory loaded"
         );
     }
+    anyhow::ensure!(
+        !(args.graphql.production && global.demo),
+        "--demo and --production exclude each other"
+    );
+    let cors = http::cors_layer(&args.http.cors_allowed_origins).context("CORS settings")?;
     let schema = graphql::build_schema(Some((db.clone(), catalog)), &args.graphql);
     Ok(AppState {
         schema,
         db,
         verifier: Arc::new(verifier),
         directory: Arc::new(DirectoryCache::default()),
+        limits: Arc::new(args.graphql.clone()),
+        http: Arc::new(args.http.clone()),
+        cors,
+        rate_limits: Arc::new(http::RateLimits::new(&args.rate_limits)),
+        metrics: Arc::new(crate::metrics::Metrics::default()),
     })
 }
 

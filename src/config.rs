@@ -73,6 +73,23 @@ pub struct AuthArgs {
     #[arg(long, env = "JWT_JWKS_FILE", global = true)]
     pub jwt_jwks_file: Option<PathBuf>,
 
+    /// RS256/ES256: URL of the identity provider's JWKS document (https;
+    /// plain http only to a loopback address), fetched at start and chosen
+    /// by the token's `kid`. A token with an unknown `kid` makes the server
+    /// fetch it again, at most once per `JWT_JWKS_MIN_REFRESH_SECONDS`.
+    #[arg(long, env = "JWT_JWKS_URL", global = true)]
+    pub jwt_jwks_url: Option<String>,
+
+    /// With `JWT_JWKS_URL`: the shortest time between two fetches of the
+    /// JWKS, in seconds (default 60).
+    #[arg(long, env = "JWT_JWKS_MIN_REFRESH_SECONDS", global = true)]
+    pub jwt_jwks_min_refresh_seconds: Option<u64>,
+
+    /// With `JWT_JWKS_URL`: the age in seconds after which the JWKS is
+    /// fetched again on the next verification (default 3600).
+    #[arg(long, env = "JWT_JWKS_REFRESH_SECONDS", global = true)]
+    pub jwt_jwks_refresh_seconds: Option<u64>,
+
     /// Required `iss` of every token.
     #[arg(long, env = "JWT_ISSUER", global = true)]
     pub jwt_issuer: Option<String>,
@@ -139,8 +156,9 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL) to standard output.
     ExportSchema,
-    /// Load the demo data: the five seed partnerships and their agencies.
-    SeedDemo,
+    /// Load the demo data: the five seed partnerships and their agencies;
+    /// with `--cases N`, also N generated cases with their audit trails.
+    SeedDemo(SeedDemoArgs),
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -149,6 +167,30 @@ pub enum Command {
     /// Mint a development token signed with the HS256 secret (refused when
     /// tokens are verified with a public key).
     Token(TokenArgs),
+}
+
+/// Settings of `seed-demo`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedDemoArgs {
+    /// After the directory, generate this many cases spread over the five
+    /// demo partnerships, each with its audit trail (data for size and
+    /// benchmarks). Not idempotent: every run adds N more cases, numbered
+    /// on from the ones already generated (`GEN-000001`, ...).
+    #[arg(long, default_value_t = 0)]
+    pub cases: u64,
+
+    /// Seed of the generator: the same seed, database and day give the same
+    /// cases.
+    #[arg(long, default_value_t = 20_261_123)]
+    pub seed: u64,
+
+    /// Cases per transaction (inserted with multi-row INSERTs).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+
+    /// Spread the cases' raising dates over the last this many years.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub years: u32,
 }
 
 /// Settings of `token`.
@@ -213,9 +255,18 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub graphql: GraphqlArgs,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
+
+    #[command(flatten)]
+    pub rate_limits: RateLimitArgs,
 }
 
-/// Limits of the GraphQL executor.
+/// Limits of the GraphQL executor, and production mode. Every limit is
+/// checked before anything is executed; a request over one is refused with
+/// an error whose `extensions.code` is `BAD_USER_INPUT` (a 400 under the
+/// `application/graphql-response+json` media type).
 #[derive(Debug, Clone, Args)]
 pub struct GraphqlArgs {
     /// Deepest selection nesting accepted.
@@ -225,11 +276,153 @@ pub struct GraphqlArgs {
     /// Highest query complexity accepted (one per field by default).
     #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 500)]
     pub max_complexity: usize,
+
+    /// Most aliased fields in one document (aliases multiply the work of a
+    /// request without making it deeper).
+    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 15)]
+    pub max_aliases: usize,
+
+    /// Most directives on one field.
+    #[arg(long, env = "GRAPHQL_MAX_DIRECTIVES", default_value_t = 5)]
+    pub max_directives: usize,
+
+    /// Most lexical tokens (names, punctuators, numbers, strings) in the
+    /// query text, counted before it is parsed.
+    #[arg(long, env = "GRAPHQL_MAX_TOKENS", default_value_t = 1000)]
+    pub max_tokens: usize,
+
+    /// Production mode: introspection, field suggestions in error messages
+    /// and GraphiQL are off. Refused together with `--demo`.
+    #[arg(long, env = "PRODUCTION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub production: bool,
 }
 
 impl Default for GraphqlArgs {
     fn default() -> Self {
-        Self { max_depth: 10, max_complexity: 500 }
+        Self {
+            max_depth: 10,
+            max_complexity: 500,
+            max_aliases: 15,
+            max_directives: 5,
+            max_tokens: 1000,
+            production: false,
+        }
+    }
+}
+
+/// Limits and policies of the HTTP layer.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Largest request body accepted, in bytes (413 beyond it).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Time a request may take, body upload included (408 beyond it), e.g.
+    /// `30s`, `500ms`.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Origins whose browser pages may call the API (CORS), comma-separated,
+    /// e.g. `https://portal.example.org`. None by default.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for HttpArgs {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// A sustained rate with a burst: `RATE:BURST` requests (e.g. `50:100`:
+/// 50 a second, up to 100 at once), `RATE` alone (burst = rate), or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests a second, sustained.
+    pub per_second: u32,
+    /// Requests accepted at once after a quiet spell.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// `per_second` a second with bursts of `burst`.
+    pub const fn new(per_second: u32, burst: u32) -> Self {
+        Self { per_second, burst }
+    }
+}
+
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self { per_second: 0, burst: 0 });
+        }
+        let (rate, burst) = match s.split_once(':') {
+            Some((r, b)) => (r, Some(b)),
+            None => (s, None),
+        };
+        let rate: u32 =
+            rate.trim().parse().map_err(|_| format!("{s:?}: expected RATE[:BURST] or off"))?;
+        let burst: u32 = match burst {
+            Some(b) => {
+                b.trim().parse().map_err(|_| format!("{s:?}: expected RATE[:BURST] or off"))?
+            }
+            None => rate,
+        };
+        if rate == 0 || burst == 0 {
+            return Err(format!("{s:?}: rate and burst must be at least 1 (or say off)"));
+        }
+        Ok(Self { per_second: rate, burst })
+    }
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.per_second == 0 {
+            f.write_str("off")
+        } else {
+            write!(f, "{}:{}", self.per_second, self.burst)
+        }
+    }
+}
+
+/// Per-client request rates, each as `RATE:BURST` (see [`RateLimit`]).
+/// Token holders are counted by their token's `sub`, anonymous callers by
+/// their IP address. Over the limit a request gets 429 with `Retry-After`.
+#[derive(Debug, Clone, Args)]
+pub struct RateLimitArgs {
+    /// People (tokens with a role), per `sub`.
+    #[arg(long, env = "RATE_LIMIT_PEOPLE", default_value = "50:100")]
+    pub rate_limit_people: RateLimit,
+
+    /// Machine clients with `cases:read`, per `sub`.
+    #[arg(long, env = "RATE_LIMIT_CASES_READ", default_value = "50:100")]
+    pub rate_limit_cases_read: RateLimit,
+
+    /// Machine clients with only `statistics:read`, per `sub`.
+    #[arg(long, env = "RATE_LIMIT_STATISTICS_READ", default_value = "50:100")]
+    pub rate_limit_statistics_read: RateLimit,
+
+    /// Callers without a token, per IP address (behind a reverse proxy every
+    /// anonymous caller shares the proxy's address: limit there instead).
+    #[arg(long, env = "RATE_LIMIT_ANONYMOUS", default_value = "50:100")]
+    pub rate_limit_anonymous: RateLimit,
+}
+
+impl Default for RateLimitArgs {
+    fn default() -> Self {
+        Self {
+            rate_limit_people: RateLimit::new(50, 100),
+            rate_limit_cases_read: RateLimit::new(50, 100),
+            rate_limit_statistics_read: RateLimit::new(50, 100),
+            rate_limit_anonymous: RateLimit::new(50, 100),
+        }
     }
 }
 

@@ -1,38 +1,74 @@
-//! HTTP wiring: routes, per-request GraphQL data, tracing and request ids.
+//! HTTP wiring: routes, per-request GraphQL data, tracing and request ids,
+//! and the defences in front of the executor.
+//!
+//! What a request meets, outside in: a request id, tracing, a response
+//! counter for `/metrics`, CORS (origins from the settings, none by
+//! default), a panic catcher (500, the server keeps serving), a time limit
+//! (408) and a body size limit (413). `POST /graphql` then takes only
+//! `application/json` (415 otherwise: a browser sends `text/plain`, forms
+//! and multipart cross-site without a preflight) and one operation (a JSON
+//! array, a batch, is a 400). Before anything runs, the query text is held
+//! to a token count and a bracket nesting (a small lexer, below), parsed
+//! once, and held to an alias count; async-graphql checks depth, complexity
+//! and directives per field. Every such refusal is an error with
+//! `extensions.code` `BAD_USER_INPUT` (a 400 under the GraphQL-over-HTTP
+//! media type). The caller is then authenticated and held to a request rate
+//! per token `sub` (per IP address without a token): 429 with `Retry-After`.
 
+use std::any::Any;
+use std::convert::Infallible;
 use std::future::Future;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::GraphQLRequest;
+use async_graphql::{ErrorExtensionValues, ServerError};
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, RawQuery, State,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field::Empty};
 
 use std::sync::Arc;
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
 };
 
 use crate::auth::{AnonymousAccessKind, AuthError, Verifier};
+use crate::config::{GraphqlArgs, HttpArgs, RateLimit, RateLimitArgs};
 use crate::domain::actor::{Actor, Viewer};
+use crate::domain::role::Scope;
 use crate::graphql::ApiSchema;
 use crate::graphql::error::code;
 use crate::graphql::loaders::Loaders;
+use crate::metrics::Metrics;
 use crate::service::identity::{DirectoryCache, Resolved};
 
 /// The media type of the GraphQL-over-HTTP specification.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// `extensions.code` of a request refused by the rate limit (HTTP 429).
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
 
 /// The request id of the request being executed, for audit events.
 #[derive(Debug, Clone)]
@@ -49,30 +85,81 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// Partnership and agency codes of tokens, resolved to ids.
     pub directory: Arc<DirectoryCache>,
+    /// Limits on GraphQL documents, and production mode.
+    pub limits: Arc<GraphqlArgs>,
+    /// Limits of the HTTP layer.
+    pub http: Arc<HttpArgs>,
+    /// The CORS policy built from the settings.
+    pub cors: CorsLayer,
+    /// Request rates per client.
+    pub rate_limits: Arc<RateLimits>,
+    /// Counters served at `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// All routes with their layers.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// All routes, plus `extra` ones, behind the same layers (for tests that
+/// need a route the API does not have, e.g. one that panics).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span).on_request(()).on_response(
+            |res: &Response, latency: Duration, span: &Span| {
+                span.record("status", res.status().as_u16());
+                span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+                tracing::info!("request finished");
+            },
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), count_response))
+        .layer(state.cors.clone())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.http.request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(state.http.max_body_bytes));
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(extra)
         .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_request(())
-                        .on_response(|res: &Response, latency: Duration, span: &Span| {
-                            span.record("status", res.status().as_u16());
-                            span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-                            tracing::info!("request finished");
-                        }),
-                )
-                .layer(PropagateRequestIdLayer::x_request_id()),
-        )
+        .layer(layers)
+}
+
+/// The CORS policy: browser pages of `origins` may call the API with a
+/// token; no other origin may (no origin at all when the list is empty).
+pub fn cors_layer(origins: &[String]) -> anyhow::Result<CorsLayer> {
+    let origins = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            anyhow::ensure!(
+                o.starts_with("https://") || o.starts_with("http://"),
+                "CORS origin {o:?} must start with https:// or http://"
+            );
+            HeaderValue::from_str(o.trim_end_matches('/'))
+                .map_err(|_| anyhow::anyhow!("CORS origin {o:?} is not a valid header value"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600)))
 }
 
 fn request_span(req: &Request<Body>) -> Span {
@@ -94,63 +181,277 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn count_response(
+    State(metrics): State<Arc<Metrics>>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
+    let res = next.run(req).await;
+    metrics.http_response(res.status().as_u16());
+    res
+}
+
+/// A handler panicked: 500 with the fixed internal error; the message goes
+/// to the log only.
+fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "a handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, content_type(false))],
+        error_body("internal error", code::INTERNAL_SERVER_ERROR),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics.render(&state.db),
+    )
+        .into_response()
+}
+
+/// The caller's IP address, when the server was started with it.
+struct PeerIp(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+/// A `POST` body that declares itself `application/json` and fits the size
+/// limit.
+struct JsonBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request<Body>, state: &S) -> Result<Self, Self::Rejection> {
+        let spec_media_type = accepts_graphql_response_json(req.headers());
+        let essence = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        if essence.as_deref() != Some("application/json") {
+            return Err(refusal(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "a GraphQL request is sent as application/json",
+                spec_media_type,
+            ));
+        }
+        match Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(JsonBody(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(refusal(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+                spec_media_type,
+            )),
+            Err(rejection) => Err(refusal(
+                rejection.status(),
+                "the request body could not be read",
+                spec_media_type,
+            )),
+        }
+    }
+}
+
+/// The body of a `POST`: `query` is required; `extensions` (e.g. persisted
+/// queries) are not used by this API and are ignored.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostBody {
+    query: String,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<async_graphql::Variables>,
 }
 
 async fn graphql_post(
     State(state): State<AppState>,
+    PeerIp(peer): PeerIp,
     headers: HeaderMap,
-    req: GraphQLRequest,
+    JsonBody(body): JsonBody,
 ) -> Response {
-    execute(&state, &headers, req.into_inner()).await
+    let spec_media_type = accepts_graphql_response_json(&headers);
+    // One operation per request: a batch would multiply every limit below.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "batched requests are not accepted: send one operation per request",
+            spec_media_type,
+        );
+    }
+    match serde_json::from_slice::<PostBody>(&body) {
+        Ok(body) => {
+            let mut req = async_graphql::Request::new(body.query);
+            req.operation_name = body.operation_name;
+            req.variables = body.variables.unwrap_or_default();
+            execute(&state, &headers, peer, req, Method::POST).await
+        }
+        Err(err) => refusal(
+            StatusCode::BAD_REQUEST,
+            &format!("the body is not a GraphQL request: {err}"),
+            spec_media_type,
+        ),
+    }
 }
 
-/// `GET /graphql`: a browser (no `query` parameter) gets GraphiQL; a client
-/// with a `query` parameter gets the query executed.
+/// `GET /graphql`: a browser (no `query` parameter) gets GraphiQL, unless in
+/// production mode; a client with a `query` parameter gets the query
+/// executed (never a mutation).
 async fn graphql_get(
     State(state): State<AppState>,
+    PeerIp(peer): PeerIp,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let Some(raw) = raw.filter(|q| !q.is_empty()) else {
+        if state.limits.production {
+            return StatusCode::NOT_FOUND.into_response();
+        }
         return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
     };
     match async_graphql::http::parse_query_string(&raw) {
-        // A GET must not change anything: a link or an image tag could
-        // otherwise make a logged-in browser change a case.
-        Ok(req) if is_mutation(&req) => (
-            StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, HeaderValue::from_static("POST"))],
-            "mutations are accepted only over POST",
-        )
-            .into_response(),
-        Ok(req) => execute(&state, &headers, req).await,
+        Ok(req) => execute(&state, &headers, peer, req, Method::GET).await,
         Err(err) => (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
     }
 }
 
-async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Request) -> Response {
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    mut req: async_graphql::Request,
+    method: Method,
+) -> Response {
+    let started = Instant::now();
     if let Some(op) = req.operation_name.as_deref() {
         Span::current().record("graphql.operation", op);
     }
     let spec_media_type = accepts_graphql_response_json(headers);
-    let viewer = match authenticate(state, headers, &req).await {
-        Ok(viewer) => viewer,
-        Err(Refusal::Unauthenticated(err)) => return unauthenticated(&err, spec_media_type),
-        Err(Refusal::Internal) => return internal_error(spec_media_type),
-    };
     let request_id = RequestId(
         headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(128).collect()),
     );
+    // The text is held to its limits and parsed once; a document that does
+    // not parse goes on, so the caller sees async-graphql's syntax error.
+    let doc = match check_document(&state.limits, &req.query) {
+        Ok(doc) => doc,
+        Err(message) => {
+            let mut err = ServerError::new(message, None);
+            set_code(&mut err, code::BAD_USER_INPUT);
+            let resp = async_graphql::Response::from_errors(vec![err]);
+            return respond(state, resp, "", started, spec_media_type, &request_id);
+        }
+    };
+    let selected = doc.as_ref().and_then(|d| selected_operation(d, req.operation_name.as_deref()));
+    let operation = selected.map_or_else(String::new, |(name, _)| name.to_owned());
+    let ty = selected.map(|(_, op)| op.ty);
+    let refused = |code: &str| {
+        state.metrics.graphql_request(&operation, [Some(code)], started.elapsed());
+    };
+
+    // A GET must not change anything: a link or an image tag could
+    // otherwise make a logged-in browser change a case.
+    if method == Method::GET && ty == Some(OperationType::Mutation) {
+        refused(code::BAD_USER_INPUT);
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, HeaderValue::from_static("POST"))],
+            "mutations are accepted only over POST",
+        )
+            .into_response();
+    }
+
+    let viewer = match authenticate(state, headers, doc.as_ref(), selected.map(|(_, op)| op)).await
+    {
+        Ok(viewer) => viewer,
+        Err(Refusal::Unauthenticated(err)) => {
+            refused(code::UNAUTHENTICATED);
+            return unauthenticated(&err, spec_media_type);
+        }
+        Err(Refusal::Internal) => {
+            refused(code::INTERNAL_SERVER_ERROR);
+            return internal_error(spec_media_type, &request_id);
+        }
+    };
+    let (kind, key) = rate_key(&viewer, peer);
+    if let Err(wait) = state.rate_limits.check(kind, key) {
+        refused(RATE_LIMITED);
+        state.metrics.rate_limited(kind.as_str());
+        return too_many_requests(wait, spec_media_type);
+    }
+
+    if let Some(doc) = doc {
+        req.set_parsed_query(doc);
+    }
     let loaders = Loaders::new(&state.db, &viewer, request_id.0.as_deref());
-    let req = req.data(loaders).data(viewer).data(request_id);
+    let req = req.data(loaders).data(viewer).data(request_id.clone());
     let resp = state.schema.execute(req).await;
+    respond(state, resp, &operation, started, spec_media_type, &request_id)
+}
+
+/// Finishes a GraphQL response: codes on refusals, the request id on
+/// internal errors, metrics, status and media type.
+fn respond(
+    state: &AppState,
+    mut resp: async_graphql::Response,
+    operation: &str,
+    started: Instant,
+    spec_media_type: bool,
+    request_id: &RequestId,
+) -> Response {
+    let executed = resp.data != async_graphql::Value::Null;
+    for err in &mut resp.errors {
+        let code = err.extensions.as_ref().and_then(|e| e.get("code")).cloned();
+        match code {
+            // Parse and validation errors (async-graphql's own, including
+            // its depth, complexity and directive limits) come before any
+            // field runs: no data, no path, no code.
+            None if !executed && err.path.is_empty() => set_code(err, code::BAD_USER_INPUT),
+            Some(async_graphql::Value::String(c)) if c == code::INTERNAL_SERVER_ERROR => {
+                if let Some(id) = &request_id.0 {
+                    err.extensions
+                        .get_or_insert_with(ErrorExtensionValues::default)
+                        .set("requestId", id.as_str());
+                }
+            }
+            _ => {}
+        }
+    }
+    state.metrics.graphql_request(
+        operation,
+        resp.errors.iter().map(|e| match e.extensions.as_ref().and_then(|x| x.get("code")) {
+            Some(async_graphql::Value::String(c)) => Some(c.as_str()),
+            _ => None,
+        }),
+        started.elapsed(),
+    );
     // Under the GraphQL-over-HTTP media type a request that could not be
     // executed at all (parse or validation error: no `data`) is a 400.
-    let status = if spec_media_type && resp.data == async_graphql::Value::Null && resp.is_err() {
+    let status = if spec_media_type && !executed && resp.is_err() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -166,6 +467,216 @@ async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Requ
     }
 }
 
+fn set_code(err: &mut ServerError, value: &str) {
+    err.extensions.get_or_insert_with(ErrorExtensionValues::default).set("code", value);
+}
+
+/// Holds the query text to the token and nesting limits, parses it and
+/// holds the document to the alias limit. `Ok(None)`: it does not parse.
+fn check_document(limits: &GraphqlArgs, query: &str) -> Result<Option<ExecutableDocument>, String> {
+    let scan = lexer::scan(query, limits.max_tokens);
+    if scan.tokens > limits.max_tokens {
+        return Err(format!(
+            "the query has more than {} tokens; send a smaller query",
+            limits.max_tokens
+        ));
+    }
+    // Brackets are refused past this before parsing so that the parser's
+    // recursion stays bounded; the depth limit then speaks precisely.
+    if scan.max_nesting > limits.max_depth.saturating_add(32) {
+        return Err("the query is nested too deep".to_owned());
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(query) else { return Ok(None) };
+    let depth = selection_depth(&doc);
+    if depth > limits.max_depth {
+        return Err(format!(
+            "the query is nested too deep ({depth} levels; at most {} are accepted)",
+            limits.max_depth
+        ));
+    }
+    let aliases = count_aliases(&doc);
+    if aliases > limits.max_aliases {
+        return Err(format!(
+            "the query has {aliases} aliases; at most {} are accepted",
+            limits.max_aliases
+        ));
+    }
+    Ok(Some(doc))
+}
+
+/// How deep the deepest operation nests its fields, following fragments.
+/// The subtree of `__schema` and `__type` counts as one level: the standard
+/// introspection query (GraphiQL's, graphql-core's) nests `ofType` deeper
+/// than any query of ours needs, and its shape is fixed by the schema.
+fn selection_depth(doc: &ExecutableDocument) -> usize {
+    fn depth(doc: &ExecutableDocument, set: &SelectionSet, hops: usize) -> usize {
+        // Fragment cycles are a validation error; stop following early.
+        if hops > 32 {
+            return 0;
+        }
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => {
+                    let name = f.node.name.node.as_str();
+                    if name == "__schema" || name == "__type" {
+                        1
+                    } else {
+                        1 + depth(doc, &f.node.selection_set.node, hops)
+                    }
+                }
+                Selection::InlineFragment(f) => depth(doc, &f.node.selection_set.node, hops + 1),
+                Selection::FragmentSpread(spread) => doc
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .map_or(0, |frag| depth(doc, &frag.node.selection_set.node, hops + 1)),
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    doc.operations
+        .iter()
+        .map(|(_, op)| depth(doc, &op.node.selection_set.node, 0))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Aliased fields anywhere in the document (operations and fragments,
+/// each written alias once).
+fn count_aliases(doc: &ExecutableDocument) -> usize {
+    fn in_set(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => {
+                    usize::from(f.node.alias.is_some()) + in_set(&f.node.selection_set.node)
+                }
+                Selection::InlineFragment(f) => in_set(&f.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    doc.operations.iter().map(|(_, op)| in_set(&op.node.selection_set.node)).sum::<usize>()
+        + doc.fragments.values().map(|f| in_set(&f.node.selection_set.node)).sum::<usize>()
+}
+
+/// Kinds of client, each with its own rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// A token with a role.
+    People,
+    /// A machine client with `cases:read`.
+    CasesRead,
+    /// A machine client with only `statistics:read`.
+    StatisticsRead,
+    /// No token; keyed by IP address.
+    Anonymous,
+}
+
+impl ClientKind {
+    /// The label in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::People => "people",
+            ClientKind::CasesRead => "cases_read",
+            ClientKind::StatisticsRead => "statistics_read",
+            ClientKind::Anonymous => "anonymous",
+        }
+    }
+}
+
+fn rate_key(viewer: &Viewer, peer: Option<IpAddr>) -> (ClientKind, String) {
+    match viewer {
+        Viewer::Anonymous => {
+            (ClientKind::Anonymous, peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()))
+        }
+        Viewer::Actor(a) if a.role.is_some() => (ClientKind::People, a.sub.clone()),
+        Viewer::Actor(a) if a.has_scope(Scope::CasesRead) => (ClientKind::CasesRead, a.sub.clone()),
+        Viewer::Actor(a) => (ClientKind::StatisticsRead, a.sub.clone()),
+    }
+}
+
+/// Request rates per client (GCRA, through `governor`): one keyed limiter
+/// per kind of client; a kind whose setting is `off` has none.
+pub struct RateLimits {
+    people: Option<DefaultKeyedRateLimiter<String>>,
+    cases_read: Option<DefaultKeyedRateLimiter<String>>,
+    statistics_read: Option<DefaultKeyedRateLimiter<String>>,
+    anonymous: Option<DefaultKeyedRateLimiter<String>>,
+    checks: AtomicU64,
+    clock: DefaultClock,
+}
+
+impl RateLimits {
+    /// The limiters of the settings.
+    pub fn new(args: &RateLimitArgs) -> Self {
+        fn limiter(limit: RateLimit) -> Option<DefaultKeyedRateLimiter<String>> {
+            let rate = NonZeroU32::new(limit.per_second)?;
+            let burst = NonZeroU32::new(limit.burst)?;
+            Some(DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+        }
+        Self {
+            people: limiter(args.rate_limit_people),
+            cases_read: limiter(args.rate_limit_cases_read),
+            statistics_read: limiter(args.rate_limit_statistics_read),
+            anonymous: limiter(args.rate_limit_anonymous),
+            checks: AtomicU64::new(0),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn limiter(&self, kind: ClientKind) -> Option<&DefaultKeyedRateLimiter<String>> {
+        match kind {
+            ClientKind::People => self.people.as_ref(),
+            ClientKind::CasesRead => self.cases_read.as_ref(),
+            ClientKind::StatisticsRead => self.statistics_read.as_ref(),
+            ClientKind::Anonymous => self.anonymous.as_ref(),
+        }
+    }
+
+    /// Takes one request of `key`'s allowance, or says how long to wait.
+    pub fn check(&self, kind: ClientKind, key: String) -> Result<(), Duration> {
+        let Some(limiter) = self.limiter(kind) else { return Ok(()) };
+        // Now and then, forget clients whose allowance is full again, so
+        // that the state does not grow with every `sub` or address seen.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            for l in [&self.people, &self.cases_read, &self.statistics_read, &self.anonymous]
+                .into_iter()
+                .flatten()
+            {
+                l.retain_recent();
+                l.shrink_to_fit();
+            }
+        }
+        limiter.check_key(&key).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+}
+
+/// 429 with `Retry-After` in whole seconds (at least one).
+fn too_many_requests(wait: Duration, spec_media_type: bool) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::RETRY_AFTER, HeaderValue::from(secs)),
+            (header::CONTENT_TYPE, content_type(spec_media_type)),
+        ],
+        error_body(&format!("too many requests; retry after {secs} s"), RATE_LIMITED),
+    )
+        .into_response()
+}
+
+/// A request refused before GraphQL: a status with an error body.
+fn refusal(status: StatusCode, message: &str, spec_media_type: bool) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, content_type(spec_media_type))],
+        error_body(message, code::BAD_USER_INPUT),
+    )
+        .into_response()
+}
+
 enum Refusal {
     Unauthenticated(AuthError),
     Internal,
@@ -176,10 +687,11 @@ enum Refusal {
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    req: &async_graphql::Request,
+    doc: Option<&ExecutableDocument>,
+    op: Option<&OperationDefinition>,
 ) -> Result<Viewer, Refusal> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return if anonymous_may_run(&state.verifier, req) {
+        return if anonymous_may_run(&state.verifier, doc, op) {
             Ok(Viewer::Anonymous)
         } else {
             Err(Refusal::Unauthenticated(AuthError::Missing))
@@ -219,33 +731,32 @@ async fn authenticate(
 /// Whether every root field of the operation is one the settings open to
 /// anonymous callers. A query that does not parse is let through so the
 /// caller sees the syntax error; it can return no data.
-fn anonymous_may_run(verifier: &Verifier, req: &async_graphql::Request) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(&req.query) else { return true };
-    match selected_operation(&doc, req.operation_name.as_deref()) {
+fn anonymous_may_run(
+    verifier: &Verifier,
+    doc: Option<&ExecutableDocument>,
+    op: Option<&OperationDefinition>,
+) -> bool {
+    let Some(doc) = doc else { return true };
+    match op {
         Some(op) if op.ty == OperationType::Query => {
-            root_fields_open(verifier, &doc, &op.selection_set.node, 0)
+            root_fields_open(verifier, doc, &op.selection_set.node, 0)
         }
         _ => false,
     }
 }
 
-/// Whether the operation the request selects is a mutation.
-fn is_mutation(req: &async_graphql::Request) -> bool {
-    async_graphql::parser::parse_query(&req.query).is_ok_and(|doc| {
-        selected_operation(&doc, req.operation_name.as_deref())
-            .is_some_and(|op| op.ty == OperationType::Mutation)
-    })
-}
-
+/// The operation the request selects, with its name (empty when anonymous).
 fn selected_operation<'d>(
     doc: &'d ExecutableDocument,
     name: Option<&str>,
-) -> Option<&'d async_graphql::parser::types::OperationDefinition> {
+) -> Option<(&'d str, &'d OperationDefinition)> {
     match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(&op.node),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Single(op), _) => Some(("", &op.node)),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get_key_value(name).map(|(n, op)| (n.as_str(), &op.node))
+        }
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| &op.node)
+            ops.iter().next().map(|(n, op)| (n.as_str(), &op.node))
         }
         (DocumentOperations::Multiple(_), None) => None,
     }
@@ -316,11 +827,18 @@ fn unauthenticated(err: &AuthError, spec_media_type: bool) -> Response {
         .into_response()
 }
 
-fn internal_error(spec_media_type: bool) -> Response {
+fn internal_error(spec_media_type: bool, request_id: &RequestId) -> Response {
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{
+            "message": "internal error",
+            "extensions": { "code": code::INTERNAL_SERVER_ERROR, "requestId": request_id.0 },
+        }],
+    });
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         [(header::CONTENT_TYPE, content_type(spec_media_type))],
-        error_body("internal error", code::INTERNAL_SERVER_ERROR),
+        body.to_string(),
     )
         .into_response()
 }
@@ -350,6 +868,152 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Err(_) => {
             tracing::warn!("readiness check timed out");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+/// Counts the lexical tokens of a GraphQL document, as the specification's
+/// lexical grammar defines them (names, punctuators, numbers, strings and
+/// block strings; whitespace, line ends, commas, comments and the BOM are
+/// ignored), and the deepest nesting of `{`, `(` and `[`.
+///
+/// Written here rather than taken from a crate: async-graphql's parser has
+/// no token limit and builds the whole tree first, the separate GraphQL
+/// lexer crates pull in a parser stack of their own, and this needs only to
+/// count, in one pass over the bytes, stopping at the limit. A text that is
+/// not valid GraphQL is still counted (an unknown character is one token);
+/// the parser reports what is wrong with it afterwards.
+mod lexer {
+    /// What a scan found.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Scan {
+        /// Tokens, or `stop_after + 1` when there were more.
+        pub tokens: usize,
+        /// Deepest bracket nesting seen.
+        pub max_nesting: usize,
+    }
+
+    /// Scans `src`, stopping once it has seen more than `stop_after` tokens.
+    pub fn scan(src: &str, stop_after: usize) -> Scan {
+        let b = src.as_bytes();
+        let len = b.len();
+        let (mut i, mut tokens, mut nesting, mut max_nesting) = (0, 0, 0usize, 0);
+        while i < len {
+            match b[i] {
+                b' ' | b'\t' | b'\n' | b'\r' | b',' => {
+                    i += 1;
+                    continue;
+                }
+                b'#' => {
+                    while i < len && b[i] != b'\n' && b[i] != b'\r' {
+                        i += 1;
+                    }
+                    continue;
+                }
+                // U+FEFF, the byte order mark, is ignored like whitespace.
+                0xEF if b[i..].starts_with(&[0xEF, 0xBB, 0xBF]) => {
+                    i += 3;
+                    continue;
+                }
+                _ => {}
+            }
+            if tokens == stop_after {
+                return Scan { tokens: tokens + 1, max_nesting };
+            }
+            tokens += 1;
+            match b[i] {
+                b'{' | b'(' | b'[' => {
+                    nesting += 1;
+                    max_nesting = max_nesting.max(nesting);
+                    i += 1;
+                }
+                b'}' | b')' | b']' => {
+                    nesting = nesting.saturating_sub(1);
+                    i += 1;
+                }
+                b'.' if b[i..].starts_with(b"...") => i += 3,
+                b'"' if b[i..].starts_with(b"\"\"\"") => {
+                    i += 3;
+                    while i < len {
+                        if b[i..].starts_with(b"\\\"\"\"") {
+                            i += 4;
+                        } else if b[i..].starts_with(b"\"\"\"") {
+                            i += 3;
+                            break;
+                        } else {
+                            i += 1;
+                        }
+                    }
+                }
+                b'"' => {
+                    i += 1;
+                    while i < len {
+                        match b[i] {
+                            b'\\' => i += 2,
+                            b'"' => {
+                                i += 1;
+                                break;
+                            }
+                            // An unterminated string ends at the line end.
+                            b'\n' | b'\r' => break,
+                            _ => i += 1,
+                        }
+                    }
+                }
+                b'_' | b'A'..=b'Z' | b'a'..=b'z' => {
+                    i += 1;
+                    while i < len && (b[i] == b'_' || b[i].is_ascii_alphanumeric()) {
+                        i += 1;
+                    }
+                }
+                b'-' | b'0'..=b'9' => {
+                    i += 1;
+                    while i < len {
+                        match b[i] {
+                            b'0'..=b'9' | b'.' | b'e' | b'E' => i += 1,
+                            b'+' | b'-' if matches!(b[i - 1], b'e' | b'E') => i += 1,
+                            _ => break,
+                        }
+                    }
+                }
+                // Any other character (a punctuator or something invalid)
+                // is one token; step over all of its UTF-8 bytes.
+                _ => {
+                    i += src.get(i..).and_then(|s| s.chars().next()).map_or(1, char::len_utf8);
+                }
+            }
+        }
+        Scan { tokens, max_nesting }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::scan;
+
+        fn count(src: &str) -> usize {
+            scan(src, usize::MAX - 1).tokens
+        }
+
+        #[test]
+        fn counts_the_tokens_of_the_lexical_grammar() {
+            assert_eq!(count(""), 0);
+            assert_eq!(count("  ,,\n\t# a comment { with [ brackets\n"), 0);
+            // { a ( b : 1 ) }
+            assert_eq!(count("{ a(b: 1) }"), 8);
+            // query Q ( $ v : [ Int ! ] = [ 1 -2.5e+3 ] ) { ... on X { f } }
+            assert_eq!(count("query Q($v: [Int!] = [1, -2.5e+3]) { ... on X { f } }"), 24);
+            assert_eq!(count(r#"{ f(s: "a \" { b", t: """ x \""" { """) }"#), 11);
+            assert_eq!(count("{ f @include(if: true) }"), 10);
+            assert_eq!(count("\u{feff}{ é }"), 3);
+        }
+
+        #[test]
+        fn stops_past_the_limit_and_measures_nesting() {
+            let deep = "{ a ".repeat(50) + &"}".repeat(50);
+            assert_eq!(scan(&deep, 10), super::Scan { tokens: 11, max_nesting: 5 });
+            assert_eq!(scan(&deep, 1000).max_nesting, 50);
+            // Brackets inside strings and comments do not nest.
+            assert_eq!(scan("{ f(s: \"{{{[[[\") # (((\n }", 100).max_nesting, 2);
         }
     }
 }

@@ -12,5 +12,6 @@ pub mod db;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod service;
 pub mod telemetry;

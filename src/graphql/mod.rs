@@ -40,15 +40,28 @@ pub struct Mutation(
 /// The schema type.
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 
+/// Extra depth the schema allows so the standard introspection query (which
+/// nests `ofType` about a dozen levels) passes; `http` holds every other
+/// query to the configured depth.
+const INTROSPECTION_DEPTH: usize = 12;
+
 /// Builds the schema once per process; the pool and the protocol catalog
 /// ride in its data (absent when only the SDL is wanted).
 pub fn build_schema(
     shared: Option<(DatabaseConnection, Arc<Catalog>)>,
     limits: &GraphqlArgs,
 ) -> ApiSchema {
+    // Aliases, tokens and depth are checked in `http` before execution
+    // (depth there lets the standard introspection query through); the
+    // schema's own depth limit is a backstop with room for introspection.
+    // Complexity and directives per field are async-graphql's own checks.
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
+        .limit_depth(limits.max_depth.saturating_add(INTROSPECTION_DEPTH))
+        .limit_complexity(limits.max_complexity)
+        .limit_directives(limits.max_directives);
+    if limits.production {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
     if let Some((db, catalog)) = shared {
         builder = builder.data(db).data(catalog);
     }

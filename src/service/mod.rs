@@ -8,7 +8,14 @@ pub mod cases;
 pub mod demo;
 pub mod directory;
 mod error;
+pub mod feedback;
+pub mod generate;
+pub mod idempotency;
 pub mod identity;
+pub mod records;
+pub mod report;
+pub mod statistics;
+pub mod tx;
 pub mod workflow;
 
 pub use error::ServiceError;

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use escalations::auth::{MintClaims, Verifier};
 use escalations::config::{
-    AnonymousAccess, AuthArgs, GlobalArgs, GraphqlArgs, LogFormat, ServeArgs,
+    AnonymousAccess, AuthArgs, GlobalArgs, GraphqlArgs, HttpArgs, LogFormat, RateLimitArgs,
+    ServeArgs,
 };
 use escalations::db::{DbSettings, connect};
 use escalations::domain::role::Role;
@@ -179,6 +180,8 @@ pub fn serve_args() -> ServeArgs {
         migrate_on_start: true,
         shutdown_grace_seconds: 5,
         graphql: GraphqlArgs::default(),
+        http: HttpArgs::default(),
+        rate_limits: RateLimitArgs::default(),
     }
 }
 
@@ -256,6 +259,11 @@ async fn spawn_app_at_with(
 }
 
 impl TestApp {
+    /// The URL of the test's database.
+    pub fn db_url(&self) -> &str {
+        self.test_db.url()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

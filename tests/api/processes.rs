@@ -23,7 +23,7 @@ impl Drop for Server {
 
 fn start(db_url: &str) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_escalations"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_escalations"))
         .args(["serve", "--demo", "--listen-addr", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", db_url)
         .env("JWT_SECRET", TEST_SECRET)
@@ -40,6 +40,8 @@ fn start(db_url: &str) -> Server {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server on port {port} did not start");
 }
 

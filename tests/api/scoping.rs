@@ -49,7 +49,7 @@ db_test!(every_operation_refuses_other_agencies_and_partnerships, |app| {
         ),
         (
             "auditTrail",
-            "query($id: ID!) { auditTrail(caseId: $id) { seq } }",
+            "query($id: ID!) { auditTrail(caseId: $id) { nodes { seq } } }",
             json!({ "id": open_id }),
         ),
         (
@@ -106,7 +106,7 @@ db_test!(every_operation_refuses_other_agencies_and_partnerships, |app| {
         ("another partnership", app.token(Role::HeadOfService, Some("ps-police"), "pan-sussex")),
         ("another partnership's board chair", app.token(Role::BoardChair, None, "pan-sussex")),
     ];
-    let trail = "query($id: ID!) { auditTrail(caseId: $id) { seq } }";
+    let trail = "query($id: ID!) { auditTrail(caseId: $id) { nodes { seq } } }";
     let before = app.gql_as_ok(&police, trail, json!({ "id": open_id })).await;
     for (who, token) in &strangers {
         for (name, query, vars) in &operations {

@@ -10,6 +10,7 @@ use escalations::domain::role::Role;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
+use chrono::SubsecRound;
 use serde_json::{Value, json};
 
 use crate::db_test;
@@ -153,15 +154,38 @@ db_test!(pan_sussex_reaches_step_5_through_repeated_disagreements, |app| {
     // Nor does one raised before the window (365 days), stored behind the API.
     let template = row(&app, &id).await;
     let old = Utc::now() - chrono::Duration::days(366);
+    let old_id = uuid::Uuid::now_v7();
     entity::case::Entity::insert(entity::case::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
+        id: Set(old_id),
         child_reference: Set("SP-2024-0099".into()),
         raised_at: Set(old),
         updated_at: Set(old),
         stage_entered_at: Set(Some(old)),
+        version: Set(1),
         ..template.clone().into_active_model()
     })
     .exec_without_returning(&app.db)
+    .await
+    .unwrap();
+    // With its raise event, as the service would have written it.
+    let raiser = escalations::domain::actor::Actor {
+        sub: "old-raiser".into(),
+        role: Some(escalations::domain::role::Role::Practitioner),
+        scopes: Default::default(),
+        partnership: escalations::domain::ids::PartnershipId::from_uuid(template.partnership_id),
+        agency: Some(escalations::domain::ids::AgencyId::from_uuid(template.raising_agency_id)),
+    };
+    escalations::service::audit::append(
+        &app.db,
+        escalations::domain::ids::CaseId::from_uuid(old_id),
+        1,
+        escalations::service::audit::GENESIS,
+        old.trunc_subsecs(6),
+        &raiser,
+        "raise",
+        None,
+        json!({ "stage": template.stage }),
+    )
     .await
     .unwrap();
 

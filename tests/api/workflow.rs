@@ -271,3 +271,14 @@ db_test!(audit_verify_finds_the_first_broken_link, |app| {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("case {id} event 1: content does not match its hash")), "{err}");
 });
+
+db_test!(audit_verify_notices_missing_events, |app| {
+    let (id, _) = raise_western_bay(&app).await;
+    let manager = app.token(Role::Manager, Some("wb-police"), "western-bay");
+    app.gql_as_ok(&manager, ESCALATE, json!({ "input": { "caseId": id, "reason": "UNRESOLVED" } }))
+        .await;
+    use sea_orm::ConnectionTrait;
+    app.db.execute_unprepared("DELETE FROM case_event WHERE seq = 2").await.unwrap();
+    let broken = escalations::service::audit::verify(&app.db).await.unwrap().unwrap();
+    assert_eq!(broken, format!("case {id}: version 2 but 1 events (events are missing)"));
+});

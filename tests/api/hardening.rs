@@ -1,0 +1,617 @@
+//! Hostile and bad input, and observability: limits on documents, bodies,
+//! media types, time, origins and rates; production mode; panics and
+//! internal errors; `/metrics`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use escalations::auth::MintClaims;
+use escalations::config::{RateLimit, ServeArgs};
+use escalations::domain::role::Role;
+use escalations::http::AppState;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::db_test;
+use crate::helpers::{Backend, TestDb, global_args, mint, serve_args, spawn_app};
+
+const SPEC: &str = "application/graphql-response+json";
+
+/// A server started with other `serve` settings (and optionally extra
+/// routes behind the same layers), on a fresh SQLite database.
+struct Server {
+    addr: SocketAddr,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _db: TestDb,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Server {
+    async fn start(args: ServeArgs) -> Server {
+        Self::start_with_routes(args, Router::new()).await
+    }
+
+    async fn start_with_routes(args: ServeArgs, extra: Router<AppState>) -> Server {
+        let test_db = TestDb::create(Backend::Sqlite).await.unwrap();
+        let settings =
+            escalations::db::DbSettings { url: test_db.url().to_owned(), max_connections: Some(4) };
+        let db = escalations::db::connect(&settings).await.unwrap();
+        escalations::db::migrate(&db).await.unwrap();
+        escalations::service::demo::seed_directory(&db).await.unwrap();
+        let state = escalations::app::prepare(db, &global_args(), &args).await.unwrap();
+        let router = escalations::http::router_with(state, extra);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Server { addr, client, stop: Some(stop), _db: test_db }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn post(&self, token: Option<&str>, query: &str) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url("/graphql"))
+            .header("accept", SPEC)
+            .json(&json!({ "query": query }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+/// Posts `query` anonymously under the spec media type to a default server.
+async fn post_spec(addr: SocketAddr, client: &reqwest::Client, query: &str) -> reqwest::Response {
+    client
+        .post(format!("http://{addr}/graphql"))
+        .header("accept", SPEC)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The response is a 400 refusal before execution with `BAD_USER_INPUT`
+/// and a message containing `needle`.
+async fn assert_refused(res: reqwest::Response, needle: &str) {
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["data"].is_null(), "{body:#}");
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "{body:#}");
+    assert!(err["message"].as_str().unwrap().contains(needle), "{body:#}");
+}
+
+fn person_token(sub: &str) -> String {
+    mint(MintClaims {
+        sub: sub.into(),
+        role: Some(Role::Practitioner),
+        agency: Some("wb-police".into()),
+        partnership: "western-bay".into(),
+        ..MintClaims::default()
+    })
+}
+
+#[tokio::test]
+async fn the_token_count_is_limited_and_ignores_commas_and_comments() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    // 1 + 1,000 + 1 tokens: one too many.
+    let long = format!("{{ {} }}", "__typename ".repeat(1000));
+    assert_refused(post_spec(app.addr, &app.client, &long).await, "more than 1000 tokens").await;
+    // Commas, whitespace and comments are not tokens.
+    let padded =
+        format!("# {}\n{{ {} partnerships {{ code }} }}", "x ".repeat(2000), ",".repeat(5000));
+    let res = post_spec(app.addr, &app.client, &padded).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["partnerships"].as_array().unwrap().len(), 5, "{body:#}");
+}
+
+#[tokio::test]
+async fn brackets_nested_past_the_parser_s_bound_are_refused_before_parsing() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let deep = format!("{}{}", "{ a ".repeat(200), "}".repeat(200));
+    assert_refused(post_spec(app.addr, &app.client, &deep).await, "nested too deep").await;
+}
+
+#[tokio::test]
+async fn aliases_are_limited_to_fifteen() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let aliases = |n: usize| {
+        format!(
+            "{{ {} }}",
+            (0..n).map(|i| format!("a{i}: __typename")).collect::<Vec<_>>().join(" ")
+        )
+    };
+    let res = post_spec(app.addr, &app.client, &aliases(15)).await;
+    assert_eq!(res.status(), 200);
+    assert_refused(post_spec(app.addr, &app.client, &aliases(16)).await, "16 aliases").await;
+    // Aliases in fragments count too.
+    let q = format!(
+        "{{ ...F }} fragment F on Query {{ {} }}",
+        (0..16).map(|i| format!("b{i}: __typename")).collect::<Vec<_>>().join(" ")
+    );
+    assert_refused(post_spec(app.addr, &app.client, &q).await, "aliases").await;
+}
+
+#[tokio::test]
+async fn directives_per_field_are_limited() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let res = post_spec(
+        app.addr,
+        &app.client,
+        "{ partnerships @include(if: true) @skip(if: false) { code } }",
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let six = format!("{{ __typename {} }}", "@skip(if: false) ".repeat(6));
+    assert_refused(post_spec(app.addr, &app.client, &six).await, "directives").await;
+}
+
+#[tokio::test]
+async fn depth_and_complexity_refusals_carry_the_code() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let deep = "{ partnerships { agencies { partnership { agencies { partnership { agencies { partnership { agencies { partnership { agencies { partnership { code } } } } } } } } } } } }";
+    assert_refused(post_spec(app.addr, &app.client, deep).await, "too deep").await;
+
+    let mut args = serve_args();
+    args.graphql.max_complexity = 3;
+    let server = Server::start(args).await;
+    assert_refused(server.post(None, "{ partnerships { id code name } }").await, "too complex")
+        .await;
+    assert_eq!(server.post(None, "{ partnerships { code } }").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_batch_is_refused_with_a_clear_400() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]);
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", SPEC)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("batched"), "{body:#}");
+
+    // A body that is JSON but not a GraphQL request is a 400 too.
+    let res =
+        app.client.post(app.url("/graphql")).json(&json!({ "nothing": 1 })).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_with_413() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let big = json!({ "query": "{ __typename }", "variables": { "x": "a".repeat(70 * 1024) } });
+    let res = app.client.post(app.url("/graphql")).json(&big).send().await.unwrap();
+    assert_eq!(res.status(), 413);
+    // Just under the limit is fine.
+    let ok = json!({ "query": "{ __typename }", "variables": { "x": "a".repeat(60 * 1024) } });
+    let res = app.client.post(app.url("/graphql")).json(&ok).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    // A chunked body (no Content-Length) is cut off at the limit as well.
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let chunk = "a".repeat(70 * 1024);
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+}
+
+#[tokio::test]
+async fn a_request_whose_body_stalls_times_out_with_408() {
+    let mut args = serve_args();
+    args.http.request_timeout = Duration::from_millis(300);
+    let server = Server::start(args).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"query\":",
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut response = vec![0; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response))
+        .await
+        .expect("the server answers a stalled request")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response[..n]);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A prompt request is served.
+    assert_eq!(server.post(None, "{ __typename }").await.status(), 200);
+}
+
+#[tokio::test]
+async fn post_bodies_are_accepted_only_as_json() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let body = r#"{"query":"{ __typename }"}"#;
+    for content_type in [
+        Some("text/plain"),
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/graphql"),
+        None,
+    ] {
+        let mut req = app.client.post(app.url("/graphql")).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 415, "{content_type:?}");
+    }
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn mutations_are_refused_over_get() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let res = app.get("/graphql?query=mutation%20M%20%7B%20__typename%20%7D&operationName=M").await;
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "POST");
+}
+
+async fn preflight(client: &reqwest::Client, addr: SocketAddr, origin: &str) -> reqwest::Response {
+    client
+        .request(reqwest::Method::OPTIONS, format!("http://{addr}/graphql"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cors_admits_only_the_configured_origins() {
+    // None by default.
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let res = preflight(&app.client, app.addr, "https://portal.example.org").await;
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+
+    let mut args = serve_args();
+    args.http.cors_allowed_origins = vec!["https://portal.example.org".into()];
+    let server = Server::start(args).await;
+    let res = preflight(&server.client, server.addr, "https://portal.example.org").await;
+    assert!(res.status().is_success());
+    assert_eq!(res.headers()["access-control-allow-origin"], "https://portal.example.org");
+    let methods = res.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+    let allowed = res.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
+
+    let res = preflight(&server.client, server.addr, "https://evil.example").await;
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+
+    // An actual request from the allowed origin gets the header too.
+    let res = server
+        .client
+        .post(server.url("/graphql"))
+        .header("origin", "https://portal.example.org")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "https://portal.example.org");
+}
+
+#[tokio::test]
+async fn a_malformed_cors_origin_stops_the_start() {
+    let test_db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let settings =
+        escalations::db::DbSettings { url: test_db.url().to_owned(), max_connections: Some(2) };
+    let db = escalations::db::connect(&settings).await.unwrap();
+    let mut args = serve_args();
+    args.http.cors_allowed_origins = vec!["portal.example.org".into()];
+    let err = escalations::app::prepare(db, &global_args(), &args).await.err().unwrap();
+    assert!(format!("{err:#}").contains("CORS"), "{err:#}");
+}
+
+#[tokio::test]
+async fn production_mode_turns_off_introspection_suggestions_and_graphiql() {
+    // Outside production, all three answer.
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let data = app.gql_ok("{ __schema { queryType { name } } }", json!({})).await;
+    assert_eq!(data["__schema"]["queryType"]["name"], "Query");
+    let token = person_token("suggest-me");
+    let err = app.gql_as_err(&token, "{ partnership { code } }", json!({})).await;
+    assert!(err["message"].as_str().unwrap().contains("Did you mean"), "{err:#}");
+    let res = app.client.get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    let mut args = serve_args();
+    args.graphql.production = true;
+    let server = Server::start(args).await;
+    // async-graphql answers introspection fields with null when it is off.
+    let res = server
+        .post(None, "{ __schema { queryType { name } } __type(name: \"Query\") { name } }")
+        .await;
+    let body: Value = res.json().await.unwrap();
+    assert!(body["data"]["__schema"].is_null(), "{body:#}");
+    assert!(body["data"]["__type"].is_null(), "{body:#}");
+    assert!(!body.to_string().contains("queryType\":{"), "{body:#}");
+
+    let res = server.post(Some(&token), "{ partnership { code } }").await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("partnership") && !message.contains("Did you mean"), "{message}");
+
+    let res = server.client.get(server.url("/graphql")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    // Queries over GET still run.
+    let res = server
+        .client
+        .get(server.url("/graphql?query=%7B%20partnerships%20%7B%20code%20%7D%20%7D"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["partnerships"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn production_and_demo_exclude_each_other() {
+    let test_db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let settings =
+        escalations::db::DbSettings { url: test_db.url().to_owned(), max_connections: Some(2) };
+    let db = escalations::db::connect(&settings).await.unwrap();
+    let mut global = global_args();
+    global.demo = true;
+    let mut args = serve_args();
+    args.graphql.production = true;
+    let err = escalations::app::prepare(db, &global, &args).await.err().unwrap();
+    assert!(format!("{err:#}").contains("--production"), "{err:#}");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
+    async fn boom() -> &'static str {
+        panic!("secret detail of the panic")
+    }
+    let extra: Router<AppState> = Router::new().route("/panic", get(boom));
+    let server = Server::start_with_routes(serve_args(), extra).await;
+    for _ in 0..2 {
+        let res = server.client.get(server.url("/panic")).send().await.unwrap();
+        assert_eq!(res.status(), 500);
+        assert!(res.headers().contains_key("x-request-id"));
+        let text = res.text().await.unwrap();
+        assert!(!text.contains("secret"), "{text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL_SERVER_ERROR");
+        assert_eq!(body["errors"][0]["message"], "internal error");
+    }
+    assert_eq!(server.client.get(server.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(server.post(None, "{ __typename }").await.status(), 200);
+}
+
+db_test!(a_database_error_carries_the_request_id_and_nothing_of_the_database, |app| {
+    app.db.execute_unprepared("ALTER TABLE partnership RENAME TO partnership_moved").await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .header("x-request-id", "trace-internal-7")
+        .json(&json!({ "query": "{ partnerships { code } }" }))
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    assert!(!text.to_lowercase().contains("partnership_moved"), "{text}");
+    assert!(!text.to_lowercase().contains("select"), "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["code"], "INTERNAL_SERVER_ERROR", "{body:#}");
+    assert_eq!(err["message"], "internal error");
+    assert_eq!(err["extensions"]["requestId"], "trace-internal-7", "{body:#}");
+
+    // With a token the directory lookup fails first: a 500 with the id too.
+    let token = person_token("someone");
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .header("x-request-id", "trace-internal-8")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["requestId"], "trace-internal-8", "{body:#}");
+});
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_per_client() {
+    let mut args = serve_args();
+    args.rate_limits.rate_limit_people = RateLimit::new(1, 2);
+    args.rate_limits.rate_limit_anonymous = RateLimit::new(1, 1);
+    let server = Server::start(args).await;
+    let alice = person_token("alice");
+    let bob = person_token("bob");
+    for _ in 0..2 {
+        assert_eq!(server.post(Some(&alice), "{ __typename }").await.status(), 200);
+    }
+    let res = server.post(Some(&alice), "{ __typename }").await;
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{body:#}");
+    // Another person has an allowance of their own.
+    assert_eq!(server.post(Some(&bob), "{ __typename }").await.status(), 200);
+    // Machine clients have theirs (a separate setting, untouched here).
+    let client = mint(MintClaims {
+        sub: "alice".into(),
+        scope: Some("statistics:read".into()),
+        partnership: "western-bay".into(),
+        ..MintClaims::default()
+    });
+    for _ in 0..5 {
+        assert_eq!(server.post(Some(&client), "{ __typename }").await.status(), 200);
+    }
+    // Anonymous callers are counted by address.
+    assert_eq!(server.post(None, "{ __typename }").await.status(), 200);
+    assert_eq!(server.post(None, "{ __typename }").await.status(), 429);
+    // The allowance comes back with time.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(server.post(Some(&alice), "{ __typename }").await.status(), 200);
+}
+
+#[test]
+fn rate_limit_settings_parse() {
+    assert_eq!("50:100".parse::<RateLimit>().unwrap(), RateLimit::new(50, 100));
+    assert_eq!("7".parse::<RateLimit>().unwrap(), RateLimit::new(7, 7));
+    assert_eq!("off".parse::<RateLimit>().unwrap(), RateLimit::new(0, 0));
+    assert!("0:5".parse::<RateLimit>().is_err());
+    assert!("fast".parse::<RateLimit>().is_err());
+}
+
+/// Parses the text format: `name{labels} value` lines keyed by
+/// `name{labels}`; every non-comment line must have that shape.
+fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let kind = rest.split(' ').nth(1).unwrap();
+                assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value of {line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "{line}");
+            let labels = &series[name_end + 1..series.len() - 1];
+            for label in labels.split("\",").filter(|l| !l.is_empty()) {
+                let (k, v) = label.split_once("=\"").unwrap_or_else(|| panic!("{line}"));
+                assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
+                assert!(!v.trim_end_matches('"').contains('"'), "{line}");
+            }
+        }
+        out.insert(series.to_owned(), value);
+    }
+    out
+}
+
+db_test!(metrics_count_requests_errors_latency_pool_and_statements, |app| {
+    let before = parse_metrics(&app.get("/metrics").await.text().await.unwrap());
+    let statements_before = before["escalations_db_statements_total"];
+
+    for _ in 0..2 {
+        let res = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": "query Directory { partnerships { code } }" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    app.gql_err("query Broken { partnerships { nope } }", json!({})).await;
+    let res = app.client.post(app.url("/graphql")).body("x").send().await.unwrap();
+    assert_eq!(res.status(), 415);
+
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4")
+    );
+    let m = parse_metrics(&res.text().await.unwrap());
+    assert_eq!(m[r#"escalations_graphql_requests_total{operation="Directory",outcome="ok"}"#], 2.0);
+    assert_eq!(m[r#"escalations_graphql_requests_total{operation="Broken",outcome="error"}"#], 1.0);
+    assert!(m[r#"escalations_graphql_errors_total{code="BAD_USER_INPUT"}"#] >= 1.0);
+    assert!(m["escalations_graphql_request_duration_seconds_count"] >= 3.0);
+    assert_eq!(
+        m[r#"escalations_graphql_request_duration_seconds_bucket{le="+Inf"}"#],
+        m["escalations_graphql_request_duration_seconds_count"]
+    );
+    assert!(m["escalations_graphql_request_duration_seconds_sum"] > 0.0);
+    assert!(m[r#"escalations_http_responses_total{status="200"}"#] >= 3.0);
+    assert_eq!(m[r#"escalations_http_responses_total{status="415"}"#], 1.0);
+    assert!(m["escalations_db_pool_connections"] >= 1.0);
+    assert!(m["escalations_db_pool_idle_connections"] <= m["escalations_db_pool_connections"]);
+    assert_eq!(m["escalations_db_pool_max_connections"], 4.0);
+    // The counter is per process (other tests run in it too): it moved.
+    assert!(m["escalations_db_statements_total"] >= statements_before + 2.0);
+});
+
+/// GraphiQL's (and graphql-core's) standard introspection query nests
+/// `ofType` deeper than the depth limit; it still answers, while an
+/// ordinary query just as deep is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standard_introspection_query_passes_the_depth_limit() {
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await else {
+        return;
+    };
+    let query = r#"
+      query IntrospectionQuery { __schema { queryType { name } mutationType { name }
+        types { ...FullType } directives { name args { ...InputValue } } } }
+      fragment FullType on __Type { kind name description
+        fields(includeDeprecated: true) { name args { ...InputValue } type { ...TypeRef } }
+        inputFields { ...InputValue } interfaces { ...TypeRef }
+        enumValues(includeDeprecated: true) { name } possibleTypes { ...TypeRef } }
+      fragment InputValue on __InputValue { name type { ...TypeRef } defaultValue }
+      fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType {
+        kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+    "#;
+    let body = app.gql(query, serde_json::json!({})).await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 20);
+}
