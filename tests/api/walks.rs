@@ -4,13 +4,13 @@
 //! Rotherham's challenge route started at stage 2 with working-day
 //! deadlines, and seed 004 to the child protection manager.
 
+use chrono::SubsecRound;
 use chrono::{NaiveDate, Utc};
 use escalations::domain::calendar::Calendar;
 use escalations::domain::role::Role;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
-use chrono::SubsecRound;
 use serde_json::{Value, json};
 
 use crate::db_test;
