@@ -109,6 +109,15 @@ impl Case {
         self.0.due_on.filter(|_| self.0.status == cases::CaseStatus::Open)
     }
 
+    /// The instant the current stage is due: the end of `dueOn` in the
+    /// United Kingdom (23:59:59 London time). Null when `dueOn` is.
+    async fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.0
+            .due_on
+            .filter(|_| self.0.status == cases::CaseStatus::Open)
+            .map(crate::domain::deadline::due_at)
+    }
+
     /// Working days from today to `dueOn`: 0 on the day, negative once
     /// passed; null when there is no due date.
     async fn working_days_remaining(&self, ctx: &Context<'_>) -> Result<Option<i64>> {

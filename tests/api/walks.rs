@@ -371,13 +371,30 @@ db_test!(rotherham_challenge_starts_at_stage_2_with_working_day_deadlines, |app|
     // The serious start: straight to stage 2, due 7 working days on (form 2
     // plus response 5), skipping weekends and bank holidays.
     let justification = "Second conference stood down; the child's plan is drifting.";
-    let (case, today, _) = due_in_working_days(
+    let (case, today, due) = due_in_working_days(
         &app,
         7,
         raise(&app, &conference_chair, challenge("stage-2", Some(justification))),
     )
     .await;
     let id = case["id"].as_str().unwrap().to_owned();
+    // The API shows the same deadline, its instant and where it stands.
+    let shown = app
+        .gql_as_ok(
+            &conference_chair,
+            "query($id: ID!) { case(id: $id) { dueOn dueAt workingDaysRemaining overdue } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(shown["case"]["dueOn"], json!(due));
+    let due_at: chrono::DateTime<Utc> = shown["case"]["dueAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        due_at,
+        escalations::domain::deadline::due_at(due),
+        "the end of the due day in London"
+    );
+    assert_eq!(shown["case"]["workingDaysRemaining"], 7);
+    assert_eq!(shown["case"]["overdue"], false);
     assert_eq!(
         (case["route"].clone(), case["stage"].clone()),
         (json!("challenge"), json!("stage-2"))
