@@ -169,6 +169,7 @@ pub async fn prepare(
         cors,
         rate_limits: Arc::new(http::RateLimits::new(&args.rate_limits)),
         metrics: Arc::new(crate::metrics::Metrics::default()),
+        documents: Arc::default(),
     })
 }
 

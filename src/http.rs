@@ -95,6 +95,37 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Counters served at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Documents already checked and parsed, by query text.
+    pub documents: Arc<DocumentCache>,
+}
+
+/// Query texts that passed the limits, with their parsed documents: partner
+/// systems send the same few queries again and again, and parsing is a
+/// measurable share of a small request. Bounded: when full it starts over
+/// (simpler than an LRU and as good for a small, stable set of queries).
+#[derive(Debug, Default)]
+pub struct DocumentCache {
+    entries: std::sync::RwLock<std::collections::HashMap<String, ExecutableDocument>>,
+}
+
+impl DocumentCache {
+    const CAPACITY: usize = 512;
+    const LONGEST: usize = 16 * 1024;
+
+    fn get(&self, query: &str) -> Option<ExecutableDocument> {
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).get(query).cloned()
+    }
+
+    fn put(&self, query: &str, doc: &ExecutableDocument) {
+        if query.len() > Self::LONGEST {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::CAPACITY {
+            entries.clear();
+        }
+        entries.insert(query.to_owned(), doc.clone());
+    }
 }
 
 /// All routes with their layers.
@@ -357,7 +388,15 @@ async fn execute(
     );
     // The text is held to its limits and parsed once; a document that does
     // not parse goes on, so the caller sees async-graphql's syntax error.
-    let doc = match check_document(&state.limits, &req.query) {
+    let checked = match state.documents.get(&req.query) {
+        Some(doc) => Ok(Some(doc)),
+        None => check_document(&state.limits, &req.query).inspect(|doc| {
+            if let Some(d) = doc {
+                state.documents.put(&req.query, d);
+            }
+        }),
+    };
+    let doc = match checked {
         Ok(doc) => doc,
         Err(message) => {
             let mut err = ServerError::new(message, None);

@@ -1,6 +1,11 @@
 //! The `escalations` binary: configuration, tracing, then one subcommand.
 
 use clap::Parser;
+
+// mimalloc: the service allocates many small, short-lived objects per
+// request; glibc malloc showed as ~10% of a lookup's profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use escalations::config::Cli;
 
 #[tokio::main]

@@ -17,6 +17,29 @@ use crate::service::{ServiceError, feedback, statistics, tx};
 /// its own, computed by the database only when asked for.
 pub struct BoardStatistics(statistics::Board);
 
+/// Statistics statements scan a partnership's cases; a board tool asking for
+/// every part runs many at once. At most this many run at the same time in
+/// the process (half the pool), so reports queue among themselves instead
+/// of starving case lookups of connections.
+static STATEMENT_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.max(1))
+    });
+
+/// A statistics statement's slot and the pool, held for one statement.
+struct Gate<'a> {
+    _slot: tokio::sync::SemaphorePermit<'static>,
+    db: &'a DatabaseConnection,
+}
+
+async fn gate<'a>(ctx: &'a Context<'_>) -> Result<Gate<'a>> {
+    let db = ctx.data::<DatabaseConnection>()?;
+    let slot =
+        STATEMENT_SLOTS.acquire().await.map_err(|_| async_graphql::Error::new("internal error"))?;
+    Ok(Gate { _slot: slot, db })
+}
+
 async fn agency(ctx: &Context<'_>, id: AgencyId) -> Result<Agency> {
     let loaders = ctx.data::<Loaders>()?;
     loaders
@@ -48,26 +71,25 @@ impl BoardStatistics {
 
     /// Cases raised in the period.
     async fn cases_raised(&self, ctx: &Context<'_>) -> Result<u64> {
-        statistics::cases_raised(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()
+        statistics::cases_raised(gate(ctx).await?.db, &self.0).await.gql()
     }
 
     /// Cases open at the end of the period: raised before `to` and not
     /// closed (resolved or withdrawn) before `to`.
     async fn cases_open_at_end(&self, ctx: &Context<'_>) -> Result<u64> {
-        statistics::cases_open_at_end(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()
+        statistics::cases_open_at_end(gate(ctx).await?.db, &self.0).await.gql()
     }
 
     /// Cases closed as resolved in the period (whenever they were raised).
     async fn cases_resolved(&self, ctx: &Context<'_>) -> Result<u64> {
-        statistics::cases_resolved(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()
+        statistics::cases_resolved(gate(ctx).await?.db, &self.0).await.gql()
     }
 
     /// Cases of the period by the highest stage they reached (their current
     /// stage: stages only go up), per route; biggest count first, then by
     /// route and stage.
     async fn by_stage_reached(&self, ctx: &Context<'_>) -> Result<Vec<StageCount>> {
-        let list =
-            statistics::by_stage_reached(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()?;
+        let list = statistics::by_stage_reached(gate(ctx).await?.db, &self.0).await.gql()?;
         Ok(list
             .into_iter()
             .map(|s| StageCount { route: s.route, stage: s.stage, count: s.count })
@@ -77,30 +99,27 @@ impl BoardStatistics {
     /// Cases of the period by raising and receiving agency; biggest count
     /// first.
     async fn by_agency_pair(&self, ctx: &Context<'_>) -> Result<Vec<AgencyPairCount>> {
-        let list =
-            statistics::by_agency_pair(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()?;
+        let list = statistics::by_agency_pair(gate(ctx).await?.db, &self.0).await.gql()?;
         Ok(list.into_iter().map(AgencyPairCount).collect())
     }
 
     /// Cases of the period by subject category; biggest count first, then
     /// by key.
     async fn by_category(&self, ctx: &Context<'_>) -> Result<Vec<CategoryCount>> {
-        let list =
-            statistics::by_category(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()?;
+        let list = statistics::by_category(gate(ctx).await?.db, &self.0).await.gql()?;
         Ok(list.into_iter().map(|k| CategoryCount { category: k.key, count: k.count }).collect())
     }
 
     /// Cases of the period by route; biggest count first, then by id.
     async fn by_route(&self, ctx: &Context<'_>) -> Result<Vec<RouteCount>> {
-        let list = statistics::by_route(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()?;
+        let list = statistics::by_route(gate(ctx).await?.db, &self.0).await.gql()?;
         Ok(list.into_iter().map(|k| RouteCount { route: k.key, count: k.count }).collect())
     }
 
     /// Cases of the period by their current status: every status, zeros
     /// included, in the order open, resolved, withdrawn.
     async fn by_outcome(&self, ctx: &Context<'_>) -> Result<Vec<OutcomeCount>> {
-        let list =
-            statistics::by_outcome(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()?;
+        let list = statistics::by_outcome(gate(ctx).await?.db, &self.0).await.gql()?;
         Ok(list
             .into_iter()
             .map(|(status, count)| OutcomeCount { status: status.into(), count })
@@ -110,9 +129,7 @@ impl BoardStatistics {
     /// Working days from raising to resolution of the cases resolved in the
     /// period, with the partnership's calendar.
     async fn time_to_resolution(&self, ctx: &Context<'_>) -> Result<TimeToResolution> {
-        let r = statistics::time_to_resolution(ctx.data::<DatabaseConnection>()?, &self.0)
-            .await
-            .gql()?;
+        let r = statistics::time_to_resolution(gate(ctx).await?.db, &self.0).await.gql()?;
         Ok(TimeToResolution {
             count: r.count,
             median_working_days: r.median,
@@ -122,14 +139,14 @@ impl BoardStatistics {
 
     /// Cases open now (whatever the period).
     async fn open_now(&self, ctx: &Context<'_>) -> Result<u64> {
-        statistics::open_now(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()
+        statistics::open_now(gate(ctx).await?.db, &self.0).await.gql()
     }
 
     /// Cases open now whose current stage was due before today (UTC),
     /// whatever the period.
     async fn overdue_now(&self, ctx: &Context<'_>) -> Result<u64> {
         let today = Utc::now().date_naive();
-        statistics::overdue_now(ctx.data::<DatabaseConnection>()?, &self.0, today).await.gql()
+        statistics::overdue_now(gate(ctx).await?.db, &self.0, today).await.gql()
     }
 
     /// Cases raised and resolved per calendar month (UTC) of the period,
@@ -137,8 +154,7 @@ impl BoardStatistics {
     /// last month counts only its part inside the period. At most 1200
     /// months.
     async fn monthly_trend(&self, ctx: &Context<'_>) -> Result<Vec<MonthCount>> {
-        let list =
-            statistics::monthly_trend(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()?;
+        let list = statistics::monthly_trend(gate(ctx).await?.db, &self.0).await.gql()?;
         Ok(list
             .into_iter()
             .map(|m| MonthCount { month: m.month, raised: m.raised, resolved: m.resolved })
@@ -148,18 +164,14 @@ impl BoardStatistics {
     /// The partnership's agencies that raised at least one case in the
     /// period, by name.
     async fn agencies_that_raise(&self, ctx: &Context<'_>) -> Result<Vec<Agency>> {
-        let list = statistics::agencies_raising(ctx.data::<DatabaseConnection>()?, &self.0, true)
-            .await
-            .gql()?;
+        let list = statistics::agencies_raising(gate(ctx).await?.db, &self.0, true).await.gql()?;
         Ok(list.into_iter().map(Agency).collect())
     }
 
     /// The partnership's agencies that raised no case in the period, by
     /// name.
     async fn agencies_that_never_raise(&self, ctx: &Context<'_>) -> Result<Vec<Agency>> {
-        let list = statistics::agencies_raising(ctx.data::<DatabaseConnection>()?, &self.0, false)
-            .await
-            .gql()?;
+        let list = statistics::agencies_raising(gate(ctx).await?.db, &self.0, false).await.gql()?;
         Ok(list.into_iter().map(Agency).collect())
     }
 
@@ -168,17 +180,14 @@ impl BoardStatistics {
     /// similar disagreements recorded again and again); biggest count
     /// first.
     async fn repeated_disagreements(&self, ctx: &Context<'_>) -> Result<Vec<RepeatedDisagreement>> {
-        let list = statistics::repeated_disagreements(ctx.data::<DatabaseConnection>()?, &self.0)
-            .await
-            .gql()?;
+        let list = statistics::repeated_disagreements(gate(ctx).await?.db, &self.0).await.gql()?;
         Ok(list.into_iter().map(RepeatedDisagreement).collect())
     }
 
     /// The agencies' feedback on the cases closed (resolved or withdrawn)
     /// in the period. Counts only: comments never appear here.
     async fn feedback(&self, ctx: &Context<'_>) -> Result<FeedbackSummary> {
-        let f =
-            statistics::feedback_summary(ctx.data::<DatabaseConnection>()?, &self.0).await.gql()?;
+        let f = statistics::feedback_summary(gate(ctx).await?.db, &self.0).await.gql()?;
         Ok(FeedbackSummary {
             count: f.count,
             resolved_yes: f.resolved_yes,

@@ -91,7 +91,7 @@ pub async fn give(
     let txn = tx::begin_write(db).await?;
     // Visibility first: a case outside the caller's scope does not exist,
     // whatever else is wrong with the request.
-    let row = tx::load_visible(&txn, actor, input.case, None).await?;
+    let row = tx::load_for_change(&txn, actor, input.case, None).await?;
     if actor.role.is_none() {
         return Err(ServiceError::Forbidden(
             "feedback is given by a person of one of the two agencies; this token has no role"

@@ -133,7 +133,7 @@ pub async fn add_record(
         return Ok(first);
     }
     let txn = tx::begin_write(db).await?;
-    let row = tx::load_visible(&txn, actor, input.case, input.expected_version).await?;
+    let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
     check(tx::protocol_of(catalog, &row)?, &tx::facts(&row), actor, Action::AddRecord)
         .map_err(refused)?;
     if let Some(corrected) = input.corrects {
@@ -212,7 +212,7 @@ pub async fn record_view(
     }
     let txn = tx::begin_write(db).await?;
     // Visibility first: a case outside the caller's scope does not exist.
-    let row = tx::load_visible(&txn, actor, input.case, input.expected_version).await?;
+    let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
     let agency = actor.agency.ok_or_else(|| {
         ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
     })?;
@@ -277,7 +277,7 @@ pub async fn agree_action(
         return Ok(first);
     }
     let txn = tx::begin_write(db).await?;
-    let row = tx::load_visible(&txn, actor, input.case, input.expected_version).await?;
+    let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
     check(tx::protocol_of(catalog, &row)?, &tx::facts(&row), actor, Action::AgreeAction)
         .map_err(refused)?;
     let owner_ok = agency::Entity::find_by_id(input.owner.uuid())

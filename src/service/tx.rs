@@ -136,6 +136,34 @@ pub async fn load_visible(
     Ok(row)
 }
 
+/// Like [`load_visible`], inside a write transaction: on PostgreSQL the row
+/// is locked (`FOR UPDATE`) until commit, so a change made without
+/// `expectedVersion` waits for a concurrent one instead of failing on the
+/// version check; SQLite already holds the database's write lock.
+pub async fn load_for_change(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    id: CaseId,
+    expected_version: Option<i32>,
+) -> Result<case::Model, ServiceError> {
+    use sea_orm::QuerySelect;
+    let mut query =
+        case::Entity::find_by_id(id.uuid()).filter(visibility_condition(actor.case_visibility()));
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    let row = query.one(txn).await?.ok_or(ServiceError::NotFound("case"))?;
+    if let Some(v) = expected_version
+        && v != row.version
+    {
+        return Err(ServiceError::Conflict(format!(
+            "the case has changed: it is at version {}, not {v}",
+            row.version
+        )));
+    }
+    Ok(row)
+}
+
 /// The facts of a row that permissions depend on.
 pub fn facts(row: &case::Model) -> CaseFacts<'_> {
     CaseFacts {

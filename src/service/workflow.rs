@@ -182,7 +182,7 @@ pub async fn escalate(
         return Ok(first);
     }
     let txn = tx::begin_write(db).await?;
-    let row = tx::load_visible(&txn, actor, input.case, input.expected_version).await?;
+    let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
     let protocol = tx::protocol_of(catalog, &row)?;
     let now = audit::now();
     let similar = match protocol.rules().repeated_disagreement() {
@@ -325,7 +325,7 @@ pub async fn close(
         ));
     }
     let txn = tx::begin_write(db).await?;
-    let row = tx::load_visible(&txn, actor, input.case, input.expected_version).await?;
+    let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
     let protocol = tx::protocol_of(catalog, &row)?;
     let action = if resolved { Action::Resolve } else { Action::Withdraw };
     check(protocol, &tx::facts(&row), actor, action)

@@ -29,6 +29,7 @@ fn start(db_url: &str) -> Server {
         .env("JWT_SECRET", TEST_SECRET)
         .env("JWT_ISSUER", TEST_ISSUER)
         .env("JWT_AUDIENCE", TEST_AUDIENCE)
+        .env("RATE_LIMIT_PEOPLE", "off")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -282,3 +282,25 @@ db_test!(audit_verify_notices_missing_events, |app| {
     let broken = escalations::service::audit::verify(&app.db).await.unwrap().unwrap();
     assert_eq!(broken, format!("case {id}: version 2 but 1 events (events are missing)"));
 });
+
+db_test!(changes_without_an_expected_version_wait_for_each_other, |app| {
+    let (id, _) = raise_western_bay(&app).await;
+    let manager = app.token(Role::Manager, Some("wb-police"), "western-bay");
+    let record = "mutation($i: AddRecordInput!) { addRecord(input: $i) { record { id } } }";
+    let (a, b) = tokio::join!(
+        app.gql_as(
+            &manager,
+            ESCALATE,
+            json!({ "input": { "caseId": id, "reason": "UNRESOLVED" } })
+        ),
+        app.gql_as(
+            &manager,
+            record,
+            json!({ "i": { "caseId": id, "kind": "DISCUSSION", "facts": "Called the duty team." } })
+        ),
+    );
+    assert!(a.get("errors").is_none(), "{a:#}");
+    assert!(b.get("errors").is_none(), "{b:#}");
+    assert_eq!(state(&app, &id).await["version"], 3, "both applied, one after the other");
+    assert_eq!(escalations::service::audit::verify(&app.db).await.unwrap(), None);
+});
