@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::DatabaseConnection;
 
-use super::directory::{Agency, Partnership};
+use super::directory::{Agency, Partnership, load_agency};
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
 use super::records::{AgencyView, AgreedAction, Record};
@@ -334,18 +334,6 @@ fn standing(
     crate::domain::deadline::standing(calendar, due, Utc::now().date_naive())
         .map(Some)
         .map_err(|e| ServiceError::bad_input("dueOn", e.to_string()))
-        .gql()
-}
-
-async fn load_agency(ctx: &Context<'_>, id: crate::domain::ids::AgencyId) -> Result<Agency> {
-    let loaders = ctx.data::<Loaders>()?;
-    loaders
-        .agency
-        .load_one(id)
-        .await
-        .gql()?
-        .map(Agency)
-        .ok_or(ServiceError::NotFound("agency"))
         .gql()
 }
 

@@ -7,7 +7,7 @@ use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
 use crate::domain::actor::Viewer;
 use crate::domain::agency::AgencyKind as DomainAgencyKind;
-use crate::domain::ids::PartnershipId;
+use crate::domain::ids::{AgencyId, PartnershipId};
 use crate::service::{ServiceError, directory};
 
 /// The sector an agency belongs to.
@@ -115,6 +115,20 @@ impl Agency {
             .ok_or_else(|| ServiceError::NotFound("partnership"))
             .gql()
     }
+}
+
+/// An agency by id through the request's loader; one that is gone is
+/// `NOT_FOUND`. Every field that names an agency resolves through this.
+pub(crate) async fn load_agency(ctx: &Context<'_>, id: AgencyId) -> Result<Agency> {
+    let loaders = ctx.data::<Loaders>()?;
+    loaders
+        .agency
+        .load_one(id)
+        .await
+        .gql()?
+        .map(Agency)
+        .ok_or(ServiceError::NotFound("agency"))
+        .gql()
 }
 
 /// Queries about partnerships and agencies.

@@ -3,14 +3,14 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::directory::Agency;
+use super::directory::{Agency, load_agency};
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
 use super::workflow::{actor, shared};
 use crate::domain::ids::{AgencyId, CaseId};
 use crate::domain::protocol::RecordKind as DomainRecordKind;
 use crate::service::idempotency::Idempotency;
-use crate::service::{ServiceError, records, tx};
+use crate::service::{records, tx};
 
 /// What kind of written record.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -113,15 +113,7 @@ impl AgencyView {
     }
     /// The agency whose view it is.
     async fn agency(&self, ctx: &Context<'_>) -> Result<Agency> {
-        let loaders = ctx.data::<Loaders>()?;
-        loaders
-            .agency
-            .load_one(AgencyId::from_uuid(self.0.agency_id))
-            .await
-            .gql()?
-            .map(Agency)
-            .ok_or(ServiceError::NotFound("agency"))
-            .gql()
+        load_agency(ctx, AgencyId::from_uuid(self.0.agency_id)).await
     }
     /// Key of the stage.
     async fn stage(&self) -> &str {
@@ -157,15 +149,7 @@ impl AgreedAction {
     }
     /// The agency that owns it.
     async fn owner(&self, ctx: &Context<'_>) -> Result<Agency> {
-        let loaders = ctx.data::<Loaders>()?;
-        loaders
-            .agency
-            .load_one(AgencyId::from_uuid(self.0.owner_agency_id))
-            .await
-            .gql()?
-            .map(Agency)
-            .ok_or(ServiceError::NotFound("agency"))
-            .gql()
+        load_agency(ctx, AgencyId::from_uuid(self.0.owner_agency_id)).await
     }
     /// By when.
     async fn due_on(&self) -> NaiveDate {

@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::case::Case;
-use super::directory::Agency;
+use super::directory::{Agency, load_agency};
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
 use super::records::{AgencyView, AgreedAction};
@@ -14,7 +14,7 @@ use super::workflow::actor;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::CaseId;
 use crate::http::RequestId;
-use crate::service::{ServiceError, report};
+use crate::service::report;
 
 /// The Resolution of Professional Differences Report (the form of the
 /// Western Bay protocol), derived from the case and its trail: never typed
@@ -46,11 +46,11 @@ impl Report {
     }
     /// The agency raising the professional difference.
     async fn raising_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
-        agency(ctx, self.0.case.raising_agency_id).await
+        load_agency(ctx, self.0.case.raising_agency_id).await
     }
     /// The agency receiving it.
     async fn receiving_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
-        agency(ctx, self.0.case.receiving_agency_id).await
+        load_agency(ctx, self.0.case.receiving_agency_id).await
     }
     /// The professionals who acted on the case, by first action (ids and
     /// designations; names are not kept).
@@ -89,18 +89,6 @@ impl Report {
     async fn working_days_taken(&self) -> Option<i64> {
         self.0.working_days_taken
     }
-}
-
-async fn agency(ctx: &Context<'_>, id: crate::domain::ids::AgencyId) -> Result<Agency> {
-    let loaders = ctx.data::<Loaders>()?;
-    loaders
-        .agency
-        .load_one(id)
-        .await
-        .gql()?
-        .map(Agency)
-        .ok_or(ServiceError::NotFound("agency"))
-        .gql()
 }
 
 /// A professional who acted on a case.

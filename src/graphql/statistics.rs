@@ -5,13 +5,12 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use super::case::CaseStatus;
-use super::directory::Agency;
+use super::directory::{Agency, load_agency};
 use super::error::{GqlResult, bad_input};
-use super::loaders::Loaders;
 use super::workflow::{actor, shared};
 use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
 use crate::service::idempotency::Idempotency;
-use crate::service::{ServiceError, feedback, statistics, tx};
+use crate::service::{feedback, statistics, tx};
 
 /// The statistics a board reports for one period. Each part is a field of
 /// its own, computed by the database only when asked for.
@@ -38,18 +37,6 @@ async fn gate<'a>(ctx: &'a Context<'_>) -> Result<Gate<'a>> {
     let slot =
         STATEMENT_SLOTS.acquire().await.map_err(|_| async_graphql::Error::new("internal error"))?;
     Ok(Gate { _slot: slot, db })
-}
-
-async fn agency(ctx: &Context<'_>, id: AgencyId) -> Result<Agency> {
-    let loaders = ctx.data::<Loaders>()?;
-    loaders
-        .agency
-        .load_one(id)
-        .await
-        .gql()?
-        .map(Agency)
-        .ok_or(ServiceError::NotFound("agency"))
-        .gql()
 }
 
 /// The statistics a board reports for one period `[from, to)` (from
@@ -285,11 +272,11 @@ pub struct AgencyPairCount(statistics::PairCount);
 impl AgencyPairCount {
     /// The agency that raised them.
     async fn raising_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
-        agency(ctx, self.0.raising).await
+        load_agency(ctx, self.0.raising).await
     }
     /// The agency that received them.
     async fn receiving_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
-        agency(ctx, self.0.receiving).await
+        load_agency(ctx, self.0.receiving).await
     }
     /// How many cases.
     async fn count(&self) -> u64 {
@@ -305,11 +292,11 @@ pub struct RepeatedDisagreement(statistics::PairCount);
 impl RepeatedDisagreement {
     /// The agency that raised them.
     async fn raising_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
-        agency(ctx, self.0.raising).await
+        load_agency(ctx, self.0.raising).await
     }
     /// The agency that received them.
     async fn receiving_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
-        agency(ctx, self.0.receiving).await
+        load_agency(ctx, self.0.receiving).await
     }
     /// The category key.
     async fn category(&self) -> &str {
@@ -365,7 +352,7 @@ impl Feedback {
     }
     /// The agency that gave it.
     async fn agency(&self, ctx: &Context<'_>) -> Result<Agency> {
-        agency(ctx, AgencyId::from_uuid(self.0.agency_id)).await
+        load_agency(ctx, AgencyId::from_uuid(self.0.agency_id)).await
     }
     /// Whether the agency thinks the difference was resolved.
     async fn resolved(&self) -> bool {
