@@ -273,9 +273,28 @@ pub struct GraphqlArgs {
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 10)]
     pub max_depth: usize,
 
-    /// Highest query complexity accepted (one per field by default).
-    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 500)]
-    pub max_complexity: usize,
+    /// Highest cost accepted: every selected field costs 1 (free text 10),
+    /// and a list multiplies the cost of what it selects by the most items
+    /// it can return (`first`); counted with fragments where they are
+    /// spread, before execution. A bound on the fields of the response.
+    #[arg(
+        long,
+        visible_alias = "max-complexity",
+        env = "GRAPHQL_MAX_COST",
+        default_value_t = 5000
+    )]
+    pub max_cost: usize,
+
+    /// Largest response body, in bytes; past it the response is replaced
+    /// by an error (a change a mutation made stays made).
+    #[arg(long, env = "GRAPHQL_MAX_RESPONSE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+
+    /// Time all the work before execution may take: the document checks,
+    /// authentication and validation (e.g. `2s`). Past it the request is
+    /// refused before anything runs.
+    #[arg(long, env = "GRAPHQL_PREPARE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub prepare_timeout: Duration,
 
     /// Most aliased fields in one document (aliases multiply the work of a
     /// request without making it deeper).
@@ -301,7 +320,9 @@ impl Default for GraphqlArgs {
     fn default() -> Self {
         Self {
             max_depth: 10,
-            max_complexity: 500,
+            max_cost: 5000,
+            max_response_bytes: 4 * 1024 * 1024,
+            prepare_timeout: Duration::from_secs(2),
             max_aliases: 15,
             max_directives: 5,
             max_tokens: 1000,

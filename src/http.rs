@@ -8,10 +8,14 @@
 //! `application/json` (415 otherwise: a browser sends `text/plain`, forms
 //! and multipart cross-site without a preflight) and one operation (a JSON
 //! array, a batch, is a 400). Before anything runs, the query text is held
-//! to a token count and a bracket nesting (a small lexer, below), parsed
-//! once, and held to an alias count; async-graphql checks depth, complexity
-//! and directives per field. Every such refusal is an error with
-//! `extensions.code` `BAD_USER_INPUT` (a 400 under the GraphQL-over-HTTP
+//! to its limits by `limits` (tokens and bracket nesting in one pass over
+//! the text; after the parse, fragment cycles, and depth, aliases and size
+//! with every fragment measured once: all linear in the text) and NUL
+//! characters are refused in the text and the variables; async-graphql then
+//! counts the cost during validation (`graphql::cost`, which also holds the
+//! whole preparation to `GRAPHQL_PREPARE_TIMEOUT`) and checks directives per
+//! field. Every such refusal is an error with `extensions.code`
+//! `BAD_USER_INPUT` and `extensions.limit` (a 400 under the GraphQL-over-HTTP
 //! media type). The caller is then authenticated and held to a request rate
 //! per token `sub` (per IP address without a token): 429 with `Retry-After`.
 
@@ -58,11 +62,13 @@ use crate::auth::{AnonymousAccessKind, AuthError, Verifier};
 use crate::config::{GraphqlArgs, HttpArgs, RateLimit, RateLimitArgs};
 use crate::domain::actor::{Actor, Viewer};
 use crate::domain::role::Scope;
-use crate::graphql::ApiSchema;
 use crate::graphql::error::code;
 use crate::graphql::loaders::Loaders;
+use crate::graphql::{ApiSchema, cost};
 use crate::metrics::Metrics;
 use crate::service::identity::{DirectoryCache, Resolved};
+
+mod limits;
 
 /// The media type of the GraphQL-over-HTTP specification.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -194,7 +200,8 @@ pub fn cors_layer(origins: &[String]) -> anyhow::Result<CorsLayer> {
 }
 
 fn request_span(req: &Request<Body>) -> Span {
-    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let request_id =
+        req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map_or("-", cut);
     tracing::info_span!(
         "request",
         method = %req.method(),
@@ -376,40 +383,49 @@ async fn execute(
     method: Method,
 ) -> Response {
     let started = Instant::now();
+    let deadline = started + state.limits.prepare_timeout;
     if let Some(op) = req.operation_name.as_deref() {
-        Span::current().record("graphql.operation", op);
+        Span::current().record("graphql.operation", cut(op));
     }
     let spec_media_type = accepts_graphql_response_json(headers);
     let request_id = RequestId(
-        headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(128).collect()),
+        headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(|v| cut(v).to_owned()),
     );
     // The text is held to its limits and parsed once; a document that does
     // not parse goes on, so the caller sees async-graphql's syntax error.
     let checked = match state.documents.get(&req.query) {
         Some(doc) => Ok(Some(doc)),
-        None => check_document(&state.limits, &req.query).inspect(|doc| {
+        None => limits::check_document(&state.limits, &req.query).inspect(|doc| {
             if let Some(d) = doc {
                 state.documents.put(&req.query, d);
             }
         }),
     };
+    let checked = checked.and_then(|doc| {
+        limits::refuse_nul_in_variables(&req.variables)?;
+        Ok(doc)
+    });
     let doc = match checked {
         Ok(doc) => doc,
-        Err(message) => {
-            let mut err = ServerError::new(message, None);
-            set_code(&mut err, code::BAD_USER_INPUT);
+        Err(refused) => {
+            let measure = refused.value.zip(refused.max);
+            let mut err = cost::refusal(refused.message, refused.limit, measure);
+            if let Some(field) = refused.field {
+                err.extensions
+                    .get_or_insert_with(ErrorExtensionValues::default)
+                    .set("field", field);
+            }
             let resp = async_graphql::Response::from_errors(vec![err]);
-            return respond(state, resp, "", started, spec_media_type, &request_id);
+            return respond(state, resp, REFUSED_LABEL, started, spec_media_type, &request_id);
         }
     };
     let selected = doc.as_ref().and_then(|d| selected_operation(d, req.operation_name.as_deref()));
     let operation = selected.map_or_else(String::new, |(name, _)| name.to_owned());
     let ty = selected.map(|(_, op)| op.ty);
+    // A refused request's operation name is the caller's word, not ours:
+    // counted under one label, so that nobody can fill the label set.
     let refused = |code: &str| {
-        state.metrics.graphql_request(&operation, [Some(code)], started.elapsed());
+        state.metrics.graphql_request(REFUSED_LABEL, [Some(code)], started.elapsed());
     };
 
     // A GET must not change anything: a link or an image tag could
@@ -424,8 +440,16 @@ async fn execute(
             .into_response();
     }
 
-    let viewer = match authenticate(state, headers, doc.as_ref(), selected.map(|(_, op)| op)).await
-    {
+    let authenticated = tokio::time::timeout_at(
+        deadline.into(),
+        authenticate(state, headers, doc.as_ref(), selected.map(|(_, op)| op)),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        tracing::warn!("authentication did not finish before the preparation deadline");
+        Err(Refusal::Internal)
+    });
+    let viewer = match authenticated {
         Ok(viewer) => viewer,
         Err(Refusal::Unauthenticated(err)) => {
             refused(code::UNAUTHENTICATED);
@@ -446,10 +470,29 @@ async fn execute(
     if let Some(doc) = doc {
         req.set_parsed_query(doc);
     }
+    // Only a caller with a token names the operations counted in metrics.
+    let label =
+        if matches!(viewer, Viewer::Actor(_)) { operation.as_str() } else { ANONYMOUS_LABEL };
     let loaders = Loaders::new(&state.db, &viewer, request_id.0.as_deref());
-    let req = req.data(loaders).data(viewer).data(request_id.clone());
+    let budget = cost::Budget { max_cost: state.limits.max_cost, deadline };
+    let req = req.data(loaders).data(viewer).data(request_id.clone()).data(budget);
     let resp = state.schema.execute(req).await;
-    respond(state, resp, &operation, started, spec_media_type, &request_id)
+    respond(state, resp, label, started, spec_media_type, &request_id)
+}
+
+/// The metrics label of requests refused before they ran.
+const REFUSED_LABEL: &str = "(refused)";
+
+/// The metrics label of the requests of callers without a token.
+const ANONYMOUS_LABEL: &str = "(anonymous)";
+
+/// A caller's header or name, cut to a length fit for a log line.
+fn cut(text: &str) -> &str {
+    const MOST: usize = 128;
+    match text.char_indices().nth(MOST) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
 }
 
 /// Finishes a GraphQL response: codes on refusals, the request id on
@@ -480,6 +523,7 @@ fn respond(
             _ => {}
         }
     }
+    let operation = if executed { operation } else { REFUSED_LABEL };
     state.metrics.graphql_request(
         operation,
         resp.errors.iter().map(|e| match e.extensions.as_ref().and_then(|x| x.get("code")) {
@@ -495,9 +539,27 @@ fn respond(
     } else {
         StatusCode::OK
     };
-    match serde_json::to_vec(&resp) {
-        Ok(body) => {
-            (status, [(header::CONTENT_TYPE, content_type(spec_media_type))], body).into_response()
+    let max = state.limits.max_response_bytes;
+    let mut body = Bounded { bytes: Vec::with_capacity(4096), room: max };
+    match serde_json::to_writer(&mut body, &resp) {
+        Ok(()) => (status, [(header::CONTENT_TYPE, content_type(spec_media_type))], body.bytes)
+            .into_response(),
+        Err(err) if err.is_io() => {
+            tracing::warn!(max_bytes = max, "a response was over its size limit and was not sent");
+            let mut err = cost::refusal(
+                format!(
+                    "the response would be larger than {max} bytes and was not sent (a change \
+                     the request made stays made); ask for fewer fields or smaller pages"
+                ),
+                "responseBytes",
+                None,
+            );
+            let ext = err.extensions.get_or_insert_with(ErrorExtensionValues::default);
+            ext.set("code", code::RESPONSE_TOO_LARGE);
+            ext.set("max", max);
+            let body = serde_json::json!({ "data": null, "errors": [err] });
+            (status, [(header::CONTENT_TYPE, content_type(spec_media_type))], body.to_string())
+                .into_response()
         }
         Err(err) => {
             tracing::error!(error = %err, "could not serialise a GraphQL response");
@@ -506,97 +568,29 @@ fn respond(
     }
 }
 
+/// A response body that refuses to grow past its room, so that an
+/// over-large response is never built in full.
+struct Bounded {
+    bytes: Vec<u8>,
+    room: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.room - self.bytes.len().min(self.room) {
+            return Err(std::io::Error::other("the response is over its size limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn set_code(err: &mut ServerError, value: &str) {
     err.extensions.get_or_insert_with(ErrorExtensionValues::default).set("code", value);
-}
-
-/// Holds the query text to the token and nesting limits, parses it and
-/// holds the document to the alias limit. `Ok(None)`: it does not parse.
-fn check_document(limits: &GraphqlArgs, query: &str) -> Result<Option<ExecutableDocument>, String> {
-    let scan = lexer::scan(query, limits.max_tokens);
-    if scan.tokens > limits.max_tokens {
-        return Err(format!(
-            "the query has more than {} tokens; send a smaller query",
-            limits.max_tokens
-        ));
-    }
-    // Brackets are refused past this before parsing so that the parser's
-    // recursion stays bounded; the depth limit then speaks precisely.
-    if scan.max_nesting > limits.max_depth.saturating_add(32) {
-        return Err("the query is nested too deep".to_owned());
-    }
-    let Ok(doc) = async_graphql::parser::parse_query(query) else { return Ok(None) };
-    let depth = selection_depth(&doc);
-    if depth > limits.max_depth {
-        return Err(format!(
-            "the query is nested too deep ({depth} levels; at most {} are accepted)",
-            limits.max_depth
-        ));
-    }
-    let aliases = count_aliases(&doc);
-    if aliases > limits.max_aliases {
-        return Err(format!(
-            "the query has {aliases} aliases; at most {} are accepted",
-            limits.max_aliases
-        ));
-    }
-    Ok(Some(doc))
-}
-
-/// How deep the deepest operation nests its fields, following fragments.
-/// The subtree of `__schema` and `__type` counts as one level: the standard
-/// introspection query (GraphiQL's, graphql-core's) nests `ofType` deeper
-/// than any query of ours needs, and its shape is fixed by the schema.
-fn selection_depth(doc: &ExecutableDocument) -> usize {
-    fn depth(doc: &ExecutableDocument, set: &SelectionSet, hops: usize) -> usize {
-        // Fragment cycles are a validation error; stop following early.
-        if hops > 32 {
-            return 0;
-        }
-        set.items
-            .iter()
-            .map(|item| match &item.node {
-                Selection::Field(f) => {
-                    let name = f.node.name.node.as_str();
-                    if name == "__schema" || name == "__type" {
-                        1
-                    } else {
-                        1 + depth(doc, &f.node.selection_set.node, hops)
-                    }
-                }
-                Selection::InlineFragment(f) => depth(doc, &f.node.selection_set.node, hops + 1),
-                Selection::FragmentSpread(spread) => doc
-                    .fragments
-                    .get(&spread.node.fragment_name.node)
-                    .map_or(0, |frag| depth(doc, &frag.node.selection_set.node, hops + 1)),
-            })
-            .max()
-            .unwrap_or(0)
-    }
-    doc.operations
-        .iter()
-        .map(|(_, op)| depth(doc, &op.node.selection_set.node, 0))
-        .max()
-        .unwrap_or(0)
-}
-
-/// Aliased fields anywhere in the document (operations and fragments,
-/// each written alias once).
-fn count_aliases(doc: &ExecutableDocument) -> usize {
-    fn in_set(set: &SelectionSet) -> usize {
-        set.items
-            .iter()
-            .map(|item| match &item.node {
-                Selection::Field(f) => {
-                    usize::from(f.node.alias.is_some()) + in_set(&f.node.selection_set.node)
-                }
-                Selection::InlineFragment(f) => in_set(&f.node.selection_set.node),
-                Selection::FragmentSpread(_) => 0,
-            })
-            .sum()
-    }
-    doc.operations.iter().map(|(_, op)| in_set(&op.node.selection_set.node)).sum::<usize>()
-        + doc.fragments.values().map(|f| in_set(&f.node.selection_set.node)).sum::<usize>()
 }
 
 /// Kinds of client, each with its own rate limit.
@@ -907,152 +901,6 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Err(_) => {
             tracing::warn!("readiness check timed out");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
-        }
-    }
-}
-
-/// Counts the lexical tokens of a GraphQL document, as the specification's
-/// lexical grammar defines them (names, punctuators, numbers, strings and
-/// block strings; whitespace, line ends, commas, comments and the BOM are
-/// ignored), and the deepest nesting of `{`, `(` and `[`.
-///
-/// Written here rather than taken from a crate: async-graphql's parser has
-/// no token limit and builds the whole tree first, the separate GraphQL
-/// lexer crates pull in a parser stack of their own, and this needs only to
-/// count, in one pass over the bytes, stopping at the limit. A text that is
-/// not valid GraphQL is still counted (an unknown character is one token);
-/// the parser reports what is wrong with it afterwards.
-mod lexer {
-    /// What a scan found.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct Scan {
-        /// Tokens, or `stop_after + 1` when there were more.
-        pub tokens: usize,
-        /// Deepest bracket nesting seen.
-        pub max_nesting: usize,
-    }
-
-    /// Scans `src`, stopping once it has seen more than `stop_after` tokens.
-    pub fn scan(src: &str, stop_after: usize) -> Scan {
-        let b = src.as_bytes();
-        let len = b.len();
-        let (mut i, mut tokens, mut nesting, mut max_nesting) = (0, 0, 0usize, 0);
-        while i < len {
-            match b[i] {
-                b' ' | b'\t' | b'\n' | b'\r' | b',' => {
-                    i += 1;
-                    continue;
-                }
-                b'#' => {
-                    while i < len && b[i] != b'\n' && b[i] != b'\r' {
-                        i += 1;
-                    }
-                    continue;
-                }
-                // U+FEFF, the byte order mark, is ignored like whitespace.
-                0xEF if b[i..].starts_with(&[0xEF, 0xBB, 0xBF]) => {
-                    i += 3;
-                    continue;
-                }
-                _ => {}
-            }
-            if tokens == stop_after {
-                return Scan { tokens: tokens + 1, max_nesting };
-            }
-            tokens += 1;
-            match b[i] {
-                b'{' | b'(' | b'[' => {
-                    nesting += 1;
-                    max_nesting = max_nesting.max(nesting);
-                    i += 1;
-                }
-                b'}' | b')' | b']' => {
-                    nesting = nesting.saturating_sub(1);
-                    i += 1;
-                }
-                b'.' if b[i..].starts_with(b"...") => i += 3,
-                b'"' if b[i..].starts_with(b"\"\"\"") => {
-                    i += 3;
-                    while i < len {
-                        if b[i..].starts_with(b"\\\"\"\"") {
-                            i += 4;
-                        } else if b[i..].starts_with(b"\"\"\"") {
-                            i += 3;
-                            break;
-                        } else {
-                            i += 1;
-                        }
-                    }
-                }
-                b'"' => {
-                    i += 1;
-                    while i < len {
-                        match b[i] {
-                            b'\\' => i += 2,
-                            b'"' => {
-                                i += 1;
-                                break;
-                            }
-                            // An unterminated string ends at the line end.
-                            b'\n' | b'\r' => break,
-                            _ => i += 1,
-                        }
-                    }
-                }
-                b'_' | b'A'..=b'Z' | b'a'..=b'z' => {
-                    i += 1;
-                    while i < len && (b[i] == b'_' || b[i].is_ascii_alphanumeric()) {
-                        i += 1;
-                    }
-                }
-                b'-' | b'0'..=b'9' => {
-                    i += 1;
-                    while i < len {
-                        match b[i] {
-                            b'0'..=b'9' | b'.' | b'e' | b'E' => i += 1,
-                            b'+' | b'-' if matches!(b[i - 1], b'e' | b'E') => i += 1,
-                            _ => break,
-                        }
-                    }
-                }
-                // Any other character (a punctuator or something invalid)
-                // is one token; step over all of its UTF-8 bytes.
-                _ => {
-                    i += src.get(i..).and_then(|s| s.chars().next()).map_or(1, char::len_utf8);
-                }
-            }
-        }
-        Scan { tokens, max_nesting }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::scan;
-
-        fn count(src: &str) -> usize {
-            scan(src, usize::MAX - 1).tokens
-        }
-
-        #[test]
-        fn counts_the_tokens_of_the_lexical_grammar() {
-            assert_eq!(count(""), 0);
-            assert_eq!(count("  ,,\n\t# a comment { with [ brackets\n"), 0);
-            // { a ( b : 1 ) }
-            assert_eq!(count("{ a(b: 1) }"), 8);
-            // query Q ( $ v : [ Int ! ] = [ 1 -2.5e+3 ] ) { ... on X { f } }
-            assert_eq!(count("query Q($v: [Int!] = [1, -2.5e+3]) { ... on X { f } }"), 24);
-            assert_eq!(count(r#"{ f(s: "a \" { b", t: """ x \""" { """) }"#), 11);
-            assert_eq!(count("{ f @include(if: true) }"), 10);
-            assert_eq!(count("\u{feff}{ é }"), 3);
-        }
-
-        #[test]
-        fn stops_past_the_limit_and_measures_nesting() {
-            let deep = "{ a ".repeat(50) + &"}".repeat(50);
-            assert_eq!(scan(&deep, 10), super::Scan { tokens: 11, max_nesting: 5 });
-            assert_eq!(scan(&deep, 1000).max_nesting, 50);
-            // Brackets inside strings and comments do not nest.
-            assert_eq!(scan("{ f(s: \"{{{[[[\") # (((\n }", 100).max_nesting, 2);
         }
     }
 }

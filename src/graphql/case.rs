@@ -16,6 +16,7 @@ use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::CaseId;
 use crate::domain::policy::Action;
+use crate::graphql::cost;
 use crate::http::RequestId;
 use crate::service::records;
 use crate::service::{ServiceError, cases};
@@ -131,6 +132,7 @@ impl Case {
     }
 
     /// What is disputed. Free text: each read is logged with who read it.
+    #[graphql(complexity = cost::FREE_TEXT)]
     async fn summary(&self, ctx: &Context<'_>) -> Result<&str> {
         if let Viewer::Actor(actor) = ctx.data::<Viewer>()? {
             let db = ctx.data::<DatabaseConnection>()?;
@@ -143,6 +145,7 @@ impl Case {
     /// The written records, oldest first (corrections follow what they
     /// correct), a page at a time. Free text: each read is logged with who
     /// read it.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn records(
         &self,
         ctx: &Context<'_>,
@@ -169,6 +172,7 @@ impl Case {
 
     /// The agencies' views of the dispute, oldest first (the latest of each
     /// agency is its current view). Each read is logged.
+    #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
     async fn views(&self, ctx: &Context<'_>) -> Result<Vec<AgencyView>> {
         let (db, actor, request_id) = reader(ctx)?;
         let list = records::views(db, actor, self.0.id, request_id).await.gql()?;
@@ -201,6 +205,7 @@ impl Case {
     }
 
     /// The agreed actions, by due date.
+    #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
     async fn actions(&self, ctx: &Context<'_>) -> Result<Vec<AgreedAction>> {
         let (db, actor, _) = reader(ctx)?;
         let list = records::actions(db, actor, self.0.id).await.gql()?;
@@ -567,6 +572,7 @@ impl CaseQuery {
     /// The caller's cases, newest first (ties by id), a page at a time:
     /// `first` (1 to 100, default 50) after the cursor `after`. Scope,
     /// filters and paging are applied in the database.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn cases(
         &self,
         ctx: &Context<'_>,
@@ -618,6 +624,7 @@ impl CaseQuery {
     /// A case's audit trail, oldest first, a page at a time: every change
     /// with who, when, which agency, the request id and what changed. For the
     /// roles the protocol allows to read it.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn audit_trail(
         &self,
         ctx: &Context<'_>,

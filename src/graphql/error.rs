@@ -26,6 +26,8 @@ pub mod code {
     pub const OUT_OF_SCOPE: &str = "OUT_OF_SCOPE";
     /// Something failed inside the server; details are in its log.
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    /// The response would be larger than `GRAPHQL_MAX_RESPONSE_BYTES`.
+    pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
 }
 
 impl ErrorExtensions for ServiceError {

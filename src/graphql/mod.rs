@@ -1,6 +1,7 @@
 //! The GraphQL API: thin resolvers over `service/`, no business rule here.
 
 pub mod case;
+pub mod cost;
 pub mod directory;
 pub mod error;
 pub mod loaders;
@@ -51,14 +52,16 @@ pub fn build_schema(
     shared: Option<(DatabaseConnection, Arc<Catalog>)>,
     limits: &GraphqlArgs,
 ) -> ApiSchema {
-    // Aliases, tokens and depth are checked in `http` before execution
-    // (depth there lets the standard introspection query through); the
-    // schema's own depth limit is a backstop with room for introspection.
-    // Complexity and directives per field are async-graphql's own checks.
+    // Tokens, fragment cycles, depth, aliases and the document's size are
+    // checked in `http` before execution (depth there lets the standard
+    // introspection query through); the schema's own depth limit is a
+    // backstop with room for introspection. The cost is counted during
+    // validation and held to its limit by `cost::CostLimit`, which says
+    // the cost in the error; directives per field are async-graphql's own.
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth.saturating_add(INTROSPECTION_DEPTH))
-        .limit_complexity(limits.max_complexity)
-        .limit_directives(limits.max_directives);
+        .limit_directives(limits.max_directives)
+        .extension(cost::CostLimit);
     if limits.production {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -9,6 +9,7 @@ use super::loaders::Loaders;
 use super::workflow::{actor, shared};
 use crate::domain::ids::{AgencyId, CaseId};
 use crate::domain::protocol::RecordKind as DomainRecordKind;
+use crate::graphql::cost;
 use crate::service::idempotency::Idempotency;
 use crate::service::{records, tx};
 
@@ -57,10 +58,12 @@ impl Record {
         record_kind(&self.0.kind).map(RecordKind::from)
     }
     /// The facts, as the author recorded them.
+    #[graphql(complexity = cost::FREE_TEXT)]
     async fn facts(&self) -> &str {
         &self.0.facts
     }
     /// Opinions, kept apart from the facts.
+    #[graphql(complexity = cost::FREE_TEXT)]
     async fn opinions(&self) -> &str {
         &self.0.opinions
     }
@@ -120,6 +123,7 @@ impl AgencyView {
         &self.0.stage
     }
     /// The view.
+    #[graphql(complexity = cost::FREE_TEXT)]
     async fn view(&self) -> &str {
         &self.0.view
     }
@@ -144,6 +148,7 @@ impl AgreedAction {
         &self.0.stage
     }
     /// What is to be done.
+    #[graphql(complexity = cost::FREE_TEXT)]
     async fn description(&self) -> &str {
         &self.0.description
     }

@@ -13,6 +13,7 @@ use super::records::{AgencyView, AgreedAction};
 use super::workflow::actor;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::CaseId;
+use crate::graphql::cost;
 use crate::http::RequestId;
 use crate::service::report;
 
@@ -41,6 +42,7 @@ impl Report {
         &self.0.case.category
     }
     /// Summary of the reason for the dispute, as raised.
+    #[graphql(complexity = cost::FREE_TEXT)]
     async fn summary(&self) -> &str {
         &self.0.case.summary
     }
@@ -54,14 +56,17 @@ impl Report {
     }
     /// The professionals who acted on the case, by first action (ids and
     /// designations; names are not kept).
+    #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
     async fn professionals(&self) -> Vec<Professional> {
         self.0.professionals.iter().cloned().map(Professional).collect()
     }
     /// The views of all agencies concerned, oldest first.
+    #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
     async fn views(&self) -> Vec<AgencyView> {
         self.0.views.iter().cloned().map(AgencyView).collect()
     }
     /// Stages reached, in order, with the date each was reached.
+    #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
     async fn stages_reached(&self) -> Vec<StageReached> {
         self.0.stages.iter().cloned().map(StageReached).collect()
     }
@@ -74,14 +79,17 @@ impl Report {
         self.0.closed_at
     }
     /// The agreed outcome (or the reason for withdrawal).
+    #[graphql(complexity = cost::FREE_TEXT)]
     async fn outcome(&self) -> Option<&str> {
         self.0.outcome.as_deref()
     }
     /// Agreed actions, by due date.
+    #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
     async fn agreed_actions(&self) -> Vec<AgreedAction> {
         self.0.actions.iter().cloned().map(AgreedAction).collect()
     }
     /// Learning recorded at resolution.
+    #[graphql(complexity = cost::FREE_TEXT)]
     async fn learning(&self) -> Option<&str> {
         self.0.learning.as_deref()
     }
@@ -158,6 +166,7 @@ impl ReportQuery {
     /// The board chair's queue: the partnership's open cases at the stages
     /// where the protocol tells the board (Western Bay: stages 3 and 4),
     /// longest waiting first. Each case's report is `report(caseId)`.
+    #[graphql(complexity = "cost::list(cost::BOARD_QUEUE, child_complexity)")]
     async fn board_queue(&self, ctx: &Context<'_>) -> Result<Vec<Case>> {
         let actor = actor(ctx)?;
         let db = ctx.data::<sea_orm::DatabaseConnection>()?;

@@ -179,10 +179,9 @@ async fn depth_and_complexity_refusals_carry_the_code() {
     assert_refused(post_spec(app.addr, &app.client, deep).await, "too deep").await;
 
     let mut args = serve_args();
-    args.graphql.max_complexity = 3;
+    args.graphql.max_cost = 3;
     let server = Server::start(args).await;
-    assert_refused(server.post(None, "{ partnerships { id code name } }").await, "too complex")
-        .await;
+    assert_refused(server.post(None, "{ partnerships { id code name } }").await, "costs").await;
     assert_eq!(server.post(None, "{ partnerships { code } }").await.status(), 200);
 }
 
@@ -574,8 +573,17 @@ db_test!(metrics_count_requests_errors_latency_pool_and_statements, |app| {
         res.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4")
     );
     let m = parse_metrics(&res.text().await.unwrap());
-    assert_eq!(m[r#"escalations_graphql_requests_total{operation="Directory",outcome="ok"}"#], 2.0);
-    assert_eq!(m[r#"escalations_graphql_requests_total{operation="Broken",outcome="error"}"#], 1.0);
+    // Callers without a token, and refused requests, do not name the
+    // series: anybody could otherwise fill the label set.
+    assert_eq!(
+        m[r#"escalations_graphql_requests_total{operation="(anonymous)",outcome="ok"}"#],
+        2.0
+    );
+    assert_eq!(
+        m[r#"escalations_graphql_requests_total{operation="(refused)",outcome="error"}"#],
+        1.0
+    );
+    assert!(!m.keys().any(|k| k.contains("Directory") || k.contains("Broken")), "{m:#?}");
     assert!(m[r#"escalations_graphql_errors_total{code="BAD_USER_INPUT"}"#] >= 1.0);
     assert!(m["escalations_graphql_request_duration_seconds_count"] >= 3.0);
     assert_eq!(
@@ -615,3 +623,191 @@ async fn the_standard_introspection_query_passes_the_depth_limit() {
     assert!(body.get("errors").is_none(), "{body:#}");
     assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 20);
 }
+
+/// Times `query` (anonymous, spec media type) against `app` while another
+/// task asks `/healthz` again and again; returns the refusal's body, how
+/// long it took, and the slowest `/healthz` meanwhile.
+async fn refused_while_healthy(app: &crate::helpers::TestApp, query: &str) -> (Value, Duration) {
+    let health = {
+        let client = app.client.clone();
+        let url = app.url("/healthz");
+        tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            for _ in 0..20 {
+                let started = std::time::Instant::now();
+                let res = client.get(&url).send().await.unwrap();
+                assert_eq!(res.status(), 200);
+                slowest = slowest.max(started.elapsed());
+            }
+            slowest
+        })
+    };
+    let started = std::time::Instant::now();
+    let res = post_spec(app.addr, &app.client, query).await;
+    let took = started.elapsed();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body:#}");
+    let slowest = health.await.unwrap();
+    assert!(slowest < Duration::from_millis(500), "/healthz took {slowest:?}");
+    assert!(took < Duration::from_millis(100), "refused in {took:?}");
+    (body, took)
+}
+
+/// A fragment that spreads itself four times is 60 bytes of text and was
+/// unbounded work before the depth check remembered what it had visited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragment_bomb_is_refused_at_once_as_a_cycle() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let bomb = "query{...A} fragment A on Query{...A ...A ...A ...A}";
+    let (body, _) = refused_while_healthy(&app, bomb).await;
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["limit"], "fragmentCycles", "{body:#}");
+    assert!(err["message"].as_str().unwrap().contains("A → A"), "{body:#}");
+    // A longer cycle is named too.
+    let cycle = "{ ...A } fragment A on Query { ...B } fragment B on Query { partnerships { ...C } } fragment C on Partnership { code ...A }";
+    let res = post_spec(app.addr, &app.client, cycle).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["limit"], "fragmentCycles", "{body:#}");
+}
+
+/// A cycle-free chain of fragments that each spread the next three times
+/// stays within the token limit and writes out to 3^40 selections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_fragments_is_measured_once_per_fragment() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let mut chain = String::from("query { ...F0 }");
+    for i in 0..40 {
+        let next = i + 1;
+        chain.push_str(&format!(" fragment F{i} on Query {{ ...F{next} ...F{next} ...F{next} }}"));
+    }
+    chain.push_str(" fragment F40 on Query { __typename }");
+    let (body, _) = refused_while_healthy(&app, &chain).await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!(ext["limit"], "cost", "{body:#}");
+    assert_eq!(ext["max"], 5000, "{body:#}");
+    assert!(ext["value"].as_u64().unwrap() > 5000, "{body:#}");
+    // A chain that writes out small is answered.
+    let small = "{ ...A } fragment A on Query { ...B ...B } fragment B on Query { __typename }";
+    let res = post_spec(app.addr, &app.client, small).await;
+    assert_eq!(res.status(), 200);
+}
+
+const EXPENSIVE_CASE: &str = "summary childReference records(first: 100) { nodes { facts opinions } } views { view } actions { description }";
+
+db_test!(the_alias_multiplication_is_refused_by_cost_before_it_runs, |app| {
+    let token = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    // 15 aliases (the alias limit), each a page of 100 cases with their
+    // free text and 100 records each, through a fragment.
+    let aliases: String =
+        (0..15).map(|i| format!("c{i}: cases(first: 100) {{ ...Page }} ")).collect();
+    let query = format!(
+        "{{ {aliases} }} fragment Page on CaseConnection {{ nodes {{ {EXPENSIVE_CASE} }} }}"
+    );
+    let before = escalations::db::statements_executed();
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .header("accept", SPEC)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "{body:#}");
+    assert_eq!(err["extensions"]["limit"], "cost", "{body:#}");
+    assert_eq!(err["extensions"]["max"], 5000, "{body:#}");
+    // 15 × (1 + 100 × (nodes 1 + summary 10 + childReference 1 + records
+    // (1 + 100 × (nodes 1 + 10 + 10)) + views (1 + 10 × 10) + actions (1 + 10 × 10))).
+    assert_eq!(
+        err["extensions"]["value"],
+        15 * (1 + 100 * (1 + 10 + 1 + 2101 + 101 + 101)),
+        "{body:#}"
+    );
+    assert!(err["message"].as_str().unwrap().contains("costs"), "{body:#}");
+    // Nothing ran: no statement for cases (authentication's directory
+    // look-up is cached after the first request, so allow it).
+    assert!(escalations::db::statements_executed() - before <= 2, "statements ran");
+
+    // A page of 50 cases with both agencies and the current stage costs
+    // well under the limit.
+    let page = "{ cases(first: 50) { totalCount nodes { id status stage dueOn raisingAgency { code name } receivingAgency { code name } currentStage { key name number } } } }";
+    let data = app.gql_as_ok(&token, page, json!({})).await;
+    assert!(data["cases"]["totalCount"].is_number());
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_over_its_size_limit_is_replaced_by_an_error() {
+    let mut args = serve_args();
+    args.graphql.max_response_bytes = 300;
+    let server = Server::start(args).await;
+    let res = server.post(None, "{ partnerships { id code name } }").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["data"].is_null(), "{body:#}");
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!(ext["code"], "RESPONSE_TOO_LARGE", "{body:#}");
+    assert_eq!(ext["max"], 300, "{body:#}");
+    let res = server.post(None, "{ __typename }").await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "Query", "{body:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_before_execution_has_a_deadline() {
+    let mut args = serve_args();
+    args.graphql.prepare_timeout = Duration::ZERO;
+    let server = Server::start(args).await;
+    let res = server.post(None, "{ __typename }").await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!((&ext["code"], &ext["limit"]), (&json!("BAD_USER_INPUT"), &json!("prepareTimeout")));
+}
+
+db_test!(nul_characters_are_refused_in_every_text_input_and_nothing_is_stored, |app| {
+    let token = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    let receiving = app.agency_id("wb-swansea-csc").await;
+    let raise = "mutation($input: RaiseCaseInput!) { raiseCase(input: $input) { case { id } } }";
+    let input = |summary: &str, child: &str, key: Option<&str>| {
+        let mut i = json!({ "receivingAgencyId": receiving, "childReference": child, "category": "referral-response", "summary": summary });
+        if let Some(k) = key {
+            i["idempotencyKey"] = json!(k);
+        }
+        json!({ "input": i })
+    };
+    for (vars, what) in [
+        (input("Referral\u{0}closed.", "SWP-1", None), "summary"),
+        (input("Referral closed.", "SWP-\u{0}1", None), "childReference"),
+        (input("Referral closed.", "SWP-1", Some("key-\u{0}")), "idempotencyKey"),
+    ] {
+        let res = app.gql_as_raw(&token, raise, vars).await;
+        let body: Value = res.json().await.unwrap();
+        let err = &body["errors"][0];
+        assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "{what}: {body:#}");
+        assert_eq!(err["extensions"]["field"], "input", "{what}: {body:#}");
+        assert!(err["message"].as_str().unwrap().contains("U+0000"), "{what}: {body:#}");
+    }
+    // Written into the query text as an escape, too.
+    let literal = format!(
+        r#"mutation {{ raiseCase(input: {{ receivingAgencyId: "{receiving}", childReference: "SWP-1", category: "referral-response", summary: "a\u0000b" }}) {{ case {{ id }} }} }}"#
+    );
+    let body = app.gql_as(&token, &literal, json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input", "{body:#}");
+    let data = app.gql_as_ok(&token, "{ cases { totalCount } }", json!({})).await;
+    assert_eq!(data["cases"]["totalCount"], 0, "nothing was stored");
+});
+
+db_test!(the_operation_names_of_token_holders_are_counted, |app| {
+    let token = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    app.gql_as_ok(&token, "query MyCases { cases { totalCount } }", json!({})).await;
+    // Refused before it ran: not named, whoever sends it.
+    let res = app.gql_as_raw(&token, "query Junk123 { nope }", json!({})).await;
+    assert_eq!(res.status(), 200);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains(r#"operation="MyCases",outcome="ok""#), "{text}");
+    assert!(!text.contains("Junk123"), "{text}");
+});

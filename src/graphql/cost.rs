@@ -1,0 +1,134 @@
+//! The cost of a request, counted before anything of it runs, and the
+//! limit it is held to (`GRAPHQL_MAX_COST`).
+//!
+//! The cost is a bound on the fields the response can hold. Every selected
+//! field costs 1; free text costs [`FREE_TEXT`] (it may be long, and each
+//! read of it is logged); a paged list (a connection with `first`)
+//! multiplies the cost of what it selects by `first`; a list without paging
+//! multiplies it by the most items it is taken to hold ([`PER_CASE_LIST`],
+//! [`BOARD_QUEUE`]). Lists whose size is the directory's or a protocol's
+//! (partnerships, agencies, stages, statistics rows) are not multiplied:
+//! their size is the deployment's, not the caller's choice, and the alias
+//! limit bounds how often they can be asked for. Fragments count where
+//! they are spread. The per-field rules sit on the fields themselves as
+//! `#[graphql(complexity = ...)]`; async-graphql adds them up during
+//! validation, and [`CostLimit`] refuses the request there, saying its cost
+//! and the limit in `extensions`. `http::limits` has already held the
+//! document's size with its fragments written out to the same limit, so
+//! that adding up is bounded too.
+//!
+//! The same extension holds the request to its preparation deadline
+//! ([`Budget::deadline`]): the document checks, authentication and
+//! validation together.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
+use async_graphql::{ErrorExtensionValues, ServerError, ValidationResult};
+
+use crate::graphql::error::code;
+
+/// The cost of one free-text field.
+pub const FREE_TEXT: usize = 10;
+
+/// How many items a per-case list without paging (views, agreed actions)
+/// is taken to hold.
+pub const PER_CASE_LIST: usize = 10;
+
+/// How many cases the board queue is taken to hold.
+pub const BOARD_QUEUE: usize = 50;
+
+/// The largest page a connection returns.
+pub const MAX_PAGE: usize = 100;
+
+/// The cost of a connection of `first` items selecting `child` each.
+pub fn page(first: i32, child: usize) -> usize {
+    let n = usize::try_from(first).unwrap_or(0).min(MAX_PAGE);
+    list(n, child)
+}
+
+/// The cost of a list of at most `items` items selecting `child` each.
+pub fn list(items: usize, child: usize) -> usize {
+    items.saturating_mul(child).saturating_add(1)
+}
+
+/// What one request may spend before it runs: its cost limit and the
+/// instant its preparation must be done by. Attached to each request by
+/// `http`.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// The highest cost accepted.
+    pub max_cost: usize,
+    /// When the work before execution must be done.
+    pub deadline: Instant,
+}
+
+/// The extension that holds each request to its [`Budget`].
+pub struct CostLimit;
+
+impl ExtensionFactory for CostLimit {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(CostLimit)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for CostLimit {
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        let Some(budget) = ctx.data_opt::<Budget>() else { return Ok(result) };
+        if result.complexity > budget.max_cost {
+            return Err(vec![refusal(
+                format!(
+                    "the query costs {} (each field 1, free text {FREE_TEXT}, lists times the \
+                     items they may return); at most {} is accepted: ask for fewer fields or \
+                     smaller pages",
+                    result.complexity, budget.max_cost
+                ),
+                "cost",
+                Some((result.complexity, budget.max_cost)),
+            )]);
+        }
+        if Instant::now() > budget.deadline {
+            return Err(vec![refusal(
+                "the request took too long to prepare; send a simpler query".to_owned(),
+                "prepareTimeout",
+                None,
+            )]);
+        }
+        Ok(result)
+    }
+}
+
+/// A refusal before execution: `BAD_USER_INPUT`, the limit's name, and
+/// the measure against the most accepted.
+pub fn refusal(message: String, limit: &str, measure: Option<(usize, usize)>) -> ServerError {
+    let mut err = ServerError::new(message, None);
+    let ext = err.extensions.get_or_insert_with(ErrorExtensionValues::default);
+    ext.set("code", code::BAD_USER_INPUT);
+    ext.set("limit", limit);
+    if let Some((value, max)) = measure {
+        ext.set("value", value);
+        ext.set("max", max);
+    }
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_multiply_and_pages_are_capped() {
+        assert_eq!(page(50, 4), 201);
+        assert_eq!(page(0, 4), 1);
+        assert_eq!(page(-3, 4), 1);
+        assert_eq!(page(1_000_000, 4), 401, "a page is at most 100 items");
+        assert_eq!(list(usize::MAX, 2), usize::MAX, "saturates");
+    }
+}
