@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{access_log, agency, agency_view, agreed_action, case, case_record};
+use entity::{access_log, agency_view, agreed_action, case, case_record};
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::idempotency::{self, Idempotency};
 use super::{ServiceError, audit, tx};
-use crate::domain::access::check;
+use crate::domain::access::{check, owner_is_party};
 use crate::domain::actor::Actor;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, CaseId};
@@ -160,7 +160,7 @@ pub async fn add_record(
         attendees: serde_json::to_string(&input.attendees).unwrap_or_else(|_| "[]".into()),
         corrects_id: input.corrects,
         author_sub: actor.sub.clone(),
-        author_agency_id: actor.agency.map(|a| a.uuid()),
+        author_agency_id: actor.acting_agency().map(|a| a.uuid()),
         created_at: now,
     };
     case_record::Entity::insert(case_record::ActiveModel {
@@ -216,11 +216,13 @@ pub async fn record_view(
     let txn = tx::begin_write(db).await?;
     // Visibility first: a case outside the caller's scope does not exist.
     let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
-    let agency = actor.agency.ok_or_else(|| {
-        ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
-    })?;
+    // A view is a party's: the rule refuses anyone acting for no party
+    // agency (a board chair acts for the board).
     check(tx::protocol_of(catalog, &row)?, &tx::facts(&row), actor, Action::RecordView)
         .map_err(refused)?;
+    let agency = actor.acting_agency().ok_or_else(|| {
+        ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
+    })?;
     let now = audit::now();
     let view = View {
         id: uuid::Uuid::now_v7(),
@@ -283,15 +285,10 @@ pub async fn agree_action(
     let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
     check(tx::protocol_of(catalog, &row)?, &tx::facts(&row), actor, Action::AgreeAction)
         .map_err(refused)?;
-    let owner_ok = agency::Entity::find_by_id(input.owner.uuid())
-        .filter(agency::Column::PartnershipId.eq(row.partnership_id))
-        .one(&txn)
-        .await?
-        .is_some();
-    if !owner_ok {
+    if !owner_is_party(&tx::facts(&row), input.owner) {
         return Err(ServiceError::bad_input(
             "ownerAgencyId",
-            "no such agency in the case's partnership",
+            "the owner must be the raising or the receiving agency of the case",
         ));
     }
     let now = audit::now();

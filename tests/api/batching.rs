@@ -251,3 +251,118 @@ db_test!(a_single_case_logs_each_free_text_once_however_often_asked, |app| {
     assert_eq!(err["extensions"]["code"], "NOT_FOUND");
     assert_eq!(logged(&app, "user-manager-wb-education", "summary").await, 0);
 });
+
+/// Raises a Western Bay case from the police to children's social care and
+/// escalates it to the board (stage 4); returns its id.
+async fn case_at_the_board(app: &TestApp) -> String {
+    let practitioner = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    let receiving = app.agency_id("wb-swansea-csc").await;
+    let raise = "mutation($i: RaiseCaseInput!) { raiseCase(input: $i) { case { id } } }";
+    let data = app
+        .gql_as_ok(&practitioner, raise, json!({ "i": { "receivingAgencyId": receiving, "childReference": "SWP-2026-0042", "category": "other", "summary": "s" } }))
+        .await;
+    let id = data["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+    let escalate =
+        "mutation($i: EscalateCaseInput!) { escalateCase(input: $i) { case { stage } } }";
+    for role in [Role::Manager, Role::Manager, Role::SafeguardingLead, Role::HeadOfService] {
+        let token = app.token(role, Some("wb-police"), "western-bay");
+        app.gql_as_ok(&token, escalate, json!({ "i": { "caseId": id, "reason": "UNRESOLVED" } }))
+            .await;
+    }
+    id
+}
+
+const VERSION: &str = "query($id: ID!) { case(id: $id) { version stage } }";
+
+db_test!(a_board_chair_acts_for_the_board_not_for_the_agency_in_the_token, |app| {
+    let id = case_at_the_board(&app).await;
+    // A chair whose token names an agency that is no party of the case.
+    let chair = app.token(Role::BoardChair, Some("wb-health"), "western-bay");
+    let data = app.gql_as_ok(&chair, VERSION, json!({ "id": id })).await;
+    assert_eq!(data["case"]["stage"], "stage-4");
+    let version = data["case"]["version"].clone();
+
+    let add = "mutation($i: AddRecordInput!) { addRecord(input: $i) { record { authorAgency { code } } } }";
+    let data = app
+        .gql_as_ok(
+            &chair,
+            add,
+            json!({ "i": { "caseId": id, "kind": "REPORT", "facts": "The Board met." } }),
+        )
+        .await;
+    assert_eq!(data["addRecord"]["record"]["authorAgency"], Value::Null, "the board's record");
+    let trail = app
+        .gql_as_ok(
+            &chair,
+            "query($id: ID!) { auditTrail(caseId: $id) { nodes { action actorAgencyId } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let last = trail["auditTrail"]["nodes"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last, json!({ "action": "add_record", "actorAgencyId": null }));
+
+    // No agency's view: refused, and viewerCan says so beforehand.
+    let can =
+        "query($id: ID!) { case(id: $id) { version viewerCan { recordView addRecord withdraw } } }";
+    let data = app.gql_as_ok(&chair, can, json!({ "id": id })).await;
+    assert_eq!(
+        data["case"]["viewerCan"],
+        json!({ "recordView": false, "addRecord": true, "withdraw": true })
+    );
+    let after_record = data["case"]["version"].clone();
+    assert_eq!(after_record, version.as_i64().unwrap() + 1);
+    let view = "mutation($i: RecordAgencyViewInput!) { recordAgencyView(input: $i) { view { agency { code } } } }";
+    let err = app
+        .gql_as_err(
+            &chair,
+            view,
+            json!({ "i": { "caseId": id, "view": "The health board agrees." } }),
+        )
+        .await;
+    assert_eq!(err["extensions"]["code"], "FORBIDDEN", "{err:#}");
+    assert_eq!(
+        app.gql_as_ok(&chair, VERSION, json!({ "id": id })).await["case"]["version"],
+        after_record,
+        "nothing changed"
+    );
+    // A party's lead still records its agency's view at the board stage.
+    let csc = app.token(Role::HeadOfService, Some("wb-swansea-csc"), "western-bay");
+    let data =
+        app.gql_as_ok(&csc, view, json!({ "i": { "caseId": id, "view": "We disagree." } })).await;
+    assert_eq!(data["recordAgencyView"]["view"]["agency"]["code"], "wb-swansea-csc");
+});
+
+db_test!(an_action_is_owned_by_the_raising_or_the_receiving_agency, |app| {
+    let id = case_at_the_board(&app).await;
+    let chair = app.token(Role::BoardChair, Some("wb-health"), "western-bay");
+    let agree =
+        "mutation($i: AgreeActionInput!) { agreeAction(input: $i) { action { owner { code } } } }";
+    let due = (Utc::now().date_naive() + chrono::Days::new(14)).to_string();
+    let version =
+        app.gql_as_ok(&chair, VERSION, json!({ "id": id })).await["case"]["version"].clone();
+    for (who, owner) in [("the chair's own agency", "wb-health"), ("a bystander", "wb-education")] {
+        let owner = app.agency_id(owner).await;
+        let err = app
+            .gql_as_err(&chair, agree, json!({ "i": { "caseId": id, "description": "Review.", "ownerAgencyId": owner, "dueOn": due } }))
+            .await;
+        assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "{who}: {err:#}");
+        assert_eq!(err["extensions"]["field"], "ownerAgencyId", "{who}");
+    }
+    let other_partnership = app.agency_id("ps-police").await;
+    let err = app
+        .gql_as_err(&chair, agree, json!({ "i": { "caseId": id, "description": "Review.", "ownerAgencyId": other_partnership, "dueOn": due } }))
+        .await;
+    assert_eq!(err["extensions"]["field"], "ownerAgencyId");
+    assert_eq!(
+        app.gql_as_ok(&chair, VERSION, json!({ "id": id })).await["case"]["version"],
+        version,
+        "nothing changed"
+    );
+    for owner in ["wb-police", "wb-swansea-csc"] {
+        let owner_id = app.agency_id(owner).await;
+        let data = app
+            .gql_as_ok(&chair, agree, json!({ "i": { "caseId": id, "description": "Review.", "ownerAgencyId": owner_id, "dueOn": due } }))
+            .await;
+        assert_eq!(data["agreeAction"]["action"]["owner"]["code"], owner);
+    }
+});
