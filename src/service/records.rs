@@ -367,7 +367,9 @@ impl FreeText {
 }
 
 /// Logs that `actor` read each `(case, free text)` of `reads`: one row
-/// each, in one multi-row INSERT, whatever the number of cases.
+/// each, in one multi-row INSERT, whatever the number of cases. The row
+/// keeps the agency the token names (who read), not the agency changes are
+/// attributed to ([`Actor::acting_agency`]).
 #[tracing::instrument(skip_all, fields(reads = reads.len()))]
 pub async fn log_reads(
     db: &impl ConnectionTrait,
