@@ -50,6 +50,10 @@ pub enum Refusal {
         /// The roles that may.
         allowed_roles: Vec<Role>,
     },
+    /// A view is one party agency's position; the caller acts for none (a
+    /// board chair acts for the board).
+    #[error("a view is the raising or the receiving agency's; you act for neither")]
+    NotAParty,
     /// Only one side of the dispute may take the action.
     #[error("only the {side} agency may {action} a case")]
     WrongSide {
@@ -120,11 +124,19 @@ pub fn check(
     if !reads && !case.open {
         return Err(Refusal::Closed);
     }
+    // Sides are agencies'. A board chair acts for the board: on no side,
+    // so the chair records no view, and accepts or withdraws only where the
+    // protocol names the chair (its board stages).
+    let side = actor.acting_agency();
+    let board = actor.acts_for_board();
     match action {
-        Action::Withdraw if actor.agency != Some(case.raising) => {
+        Action::RecordView if side != Some(case.raising) && side != Some(case.receiving) => {
+            return Err(Refusal::NotAParty);
+        }
+        Action::Withdraw if !board && side != Some(case.raising) => {
             return Err(Refusal::WrongSide { action, side: "raising" });
         }
-        Action::Accept if actor.agency != Some(case.receiving) => {
+        Action::Accept if !board && side != Some(case.receiving) => {
             return Err(Refusal::WrongSide { action, side: "receiving" });
         }
         Action::Escalate if protocol.next_stage(case.route, case.stage).is_none() => {
@@ -141,6 +153,13 @@ pub fn check(
         _ => {}
     }
     Ok(())
+}
+
+/// Whether `owner` may own an action agreed on the case: only one of its two
+/// parties, the raising or the receiving agency (the agency that owns an
+/// action must see the case to carry it out).
+pub fn owner_is_party(case: &CaseFacts<'_>, owner: AgencyId) -> bool {
+    owner == case.raising || owner == case.receiving
 }
 
 /// Every case action with whether `actor` may take it now.
@@ -317,6 +336,78 @@ mod tests {
             Action::ReadReport,
             Ok(()),
         );
+        let chair_of_police = actor(&w, Some(Role::BoardChair), Some(w.raising));
+        let chair_of_other = actor(&w, Some(Role::BoardChair), Some(w.bystander));
+        check_row(
+            "a party records its view",
+            &w,
+            "western-bay",
+            "stage-4",
+            true,
+            &receiving_manager,
+            Action::RecordView,
+            Ok(()),
+        );
+        check_row(
+            "a chair records no agency's view, even where the policy names the chair",
+            &w,
+            "western-bay",
+            "stage-4",
+            true,
+            &chair,
+            Action::RecordView,
+            Err("a view is the raising or the receiving agency's; you act for neither"),
+        );
+        check_row(
+            "nor when the token names another agency",
+            &w,
+            "western-bay",
+            "stage-4",
+            true,
+            &chair_of_other,
+            Action::RecordView,
+            Err("a view is the raising or the receiving agency's; you act for neither"),
+        );
+        check_row(
+            "nor when it names a party: the chair acts for the board",
+            &w,
+            "western-bay",
+            "stage-4",
+            true,
+            &chair_of_police,
+            Action::RecordView,
+            Err("a view is the raising or the receiving agency's; you act for neither"),
+        );
+        check_row(
+            "a chair adds records at the board stage",
+            &w,
+            "western-bay",
+            "stage-4",
+            true,
+            &chair_of_other,
+            Action::AddRecord,
+            Ok(()),
+        );
+        check_row(
+            "a chair withdraws where the protocol names the chair, on no side",
+            &w,
+            "western-bay",
+            "stage-4",
+            true,
+            &chair,
+            Action::Withdraw,
+            Ok(()),
+        );
+        check_row(
+            "and accepts there",
+            &w,
+            "western-bay",
+            "stage-4",
+            true,
+            &chair_of_other,
+            Action::Accept,
+            Ok(()),
+        );
         check_row(
             "raise is not a case action",
             &w,
@@ -327,5 +418,27 @@ mod tests {
             Action::Raise,
             Err("raise is not an action on an existing case"),
         );
+    }
+
+    #[track_caller]
+    fn check_owner(name: &str, w: &World, owner: AgencyId, expected: bool) {
+        let case = CaseFacts {
+            partnership: w.partnership,
+            raising: w.raising,
+            receiving: w.receiving,
+            route: "main",
+            stage: "stage-1",
+            open: true,
+        };
+        assert_eq!(owner_is_party(&case, owner), expected, "{name}");
+    }
+
+    #[test]
+    fn an_action_is_owned_by_a_party() {
+        let w = world();
+        check_owner("the raising agency", &w, w.raising, true);
+        check_owner("the receiving agency", &w, w.receiving, true);
+        check_owner("another agency of the partnership", &w, w.bystander, false);
+        check_owner("an agency of nowhere", &w, AgencyId::new(), false);
     }
 }

@@ -18,8 +18,9 @@ pub struct Actor {
     pub scopes: BTreeSet<Scope>,
     /// The partnership the caller belongs to.
     pub partnership: PartnershipId,
-    /// The agency the caller acts for (a board chair or a statistics client
-    /// may have none).
+    /// The agency the token names (a board chair or a statistics client may
+    /// have none). Changes are attributed to [`Actor::acting_agency`], not
+    /// to this.
     pub agency: Option<AgencyId>,
 }
 
@@ -54,11 +55,27 @@ impl Actor {
         self.scopes.contains(&scope)
     }
 
+    /// The agency the caller's changes are attributed to: the token's
+    /// agency, except for a board chair, who acts for the board (the
+    /// partnership), never for an agency, even when the token names one. A
+    /// chair's records, actions and audit events carry no agency, and a
+    /// chair takes no side of a dispute (records no agency's view; accepts
+    /// and withdraws where the protocol names the chair).
+    pub fn acting_agency(&self) -> Option<AgencyId> {
+        if self.acts_for_board() { None } else { self.agency }
+    }
+
+    /// Whether the caller acts for the board rather than an agency (a board
+    /// chair).
+    pub fn acts_for_board(&self) -> bool {
+        self.role == Some(Role::BoardChair)
+    }
+
     /// The cases this caller may see: a board chair sees the partnership's
     /// cases; a person or a `cases:read` client sees the cases its agency is
     /// party to; a `statistics:read` client sees aggregates only, no case.
     pub fn case_visibility(&self) -> CaseVisibility {
-        if self.role == Some(Role::BoardChair) {
+        if self.acts_for_board() {
             return CaseVisibility::Partnership(self.partnership);
         }
         match self.agency {
@@ -173,5 +190,27 @@ mod tests {
         for row in &rows {
             check(row);
         }
+    }
+
+    #[track_caller]
+    fn check_acting(name: &str, role: Option<Role>, has_agency: bool, expected: bool) {
+        let ours = AgencyId::new();
+        let actor = Actor {
+            sub: "s".into(),
+            role,
+            scopes: BTreeSet::new(),
+            partnership: PartnershipId::new(),
+            agency: has_agency.then_some(ours),
+        };
+        assert_eq!(actor.acting_agency(), expected.then_some(ours), "{name}");
+    }
+
+    #[test]
+    fn changes_are_attributed_to_the_agency_a_caller_acts_for() {
+        check_acting("a practitioner acts for their agency", Some(Role::Practitioner), true, true);
+        check_acting("a head of service likewise", Some(Role::HeadOfService), true, true);
+        check_acting("a client acts for its agency", None, true, true);
+        check_acting("a board chair acts for the board", Some(Role::BoardChair), true, false);
+        check_acting("a chair without an agency too", Some(Role::BoardChair), false, false);
     }
 }

@@ -8,17 +8,17 @@ use sea_orm::DatabaseConnection;
 
 use super::directory::{Agency, Partnership, load_agency};
 use super::error::{GqlResult, bad_input};
-use super::loaders::Loaders;
+use super::loaders::{Loaders, RecordPageKey};
 use super::records::{AgencyView, AgreedAction, Record};
 use crate::domain::access::{CaseFacts, case_permissions};
 use crate::domain::actor::{CaseVisibility, Viewer};
 use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
-use crate::domain::ids::CaseId;
+use crate::domain::ids::{AgencyId, CaseId};
 use crate::domain::policy::Action;
 use crate::graphql::cost;
 use crate::http::RequestId;
-use crate::service::records;
+use crate::service::records::{self, FreeText};
 use crate::service::{ServiceError, cases};
 
 /// Whether a case is still being worked on.
@@ -70,9 +70,12 @@ impl Case {
         &self.0.stage
     }
 
-    /// The child's pseudonymous reference (agency case numbers; never a name).
-    async fn child_reference(&self) -> &str {
-        &self.0.child_reference
+    /// The child's pseudonymous reference (agency case numbers; never a
+    /// name). Identifies the child to whoever holds the agency's files, so
+    /// each read is logged like free text.
+    async fn child_reference(&self, ctx: &Context<'_>) -> Result<&str> {
+        log_read(ctx, self.0.id, FreeText::ChildReference).await?;
+        Ok(&self.0.child_reference)
     }
 
     /// Subject category of the difference.
@@ -134,11 +137,7 @@ impl Case {
     /// What is disputed. Free text: each read is logged with who read it.
     #[graphql(complexity = cost::FREE_TEXT)]
     async fn summary(&self, ctx: &Context<'_>) -> Result<&str> {
-        if let Viewer::Actor(actor) = ctx.data::<Viewer>()? {
-            let db = ctx.data::<DatabaseConnection>()?;
-            let request_id = ctx.data::<RequestId>()?.0.as_deref();
-            records::log_read(db, actor, self.0.id, "summary", request_id).await.gql()?;
-        }
+        log_read(ctx, self.0.id, FreeText::Summary).await?;
         Ok(&self.0.summary)
     }
 
@@ -152,21 +151,17 @@ impl Case {
         #[graphql(desc = "Page size, 1 to 100.", default = 50)] first: i32,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<RecordConnection> {
-        let limit = page_size(first)?;
-        let after = match after {
-            None => None,
-            Some(c) => Some(
-                decode_keyset(&c).ok_or_else(|| bad_input("after", "not a cursor of this list"))?,
-            ),
-        };
-        let (db, actor, request_id) = reader(ctx)?;
+        let key = record_page_key(self.0.id, first, after.as_deref())?;
+        reader(ctx)?;
+        log_read(ctx, self.0.id, FreeText::Records).await?;
+        let loaders = ctx.data::<Loaders>()?;
         let (list, has_next_page) =
-            records::records(db, actor, self.0.id, request_id, after, limit).await.gql()?;
+            loaders.record_page.load_one(key).await.gql()?.unwrap_or_default();
         Ok(RecordConnection {
             case: self.0.id,
             nodes: list,
             has_next_page,
-            has_previous_page: after.is_some(),
+            has_previous_page: key.after.is_some(),
         })
     }
 
@@ -174,14 +169,17 @@ impl Case {
     /// agency is its current view). Each read is logged.
     #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
     async fn views(&self, ctx: &Context<'_>) -> Result<Vec<AgencyView>> {
-        let (db, actor, request_id) = reader(ctx)?;
-        let list = records::views(db, actor, self.0.id, request_id).await.gql()?;
+        reader(ctx)?;
+        log_read(ctx, self.0.id, FreeText::Views).await?;
+        let loaders = ctx.data::<Loaders>()?;
+        let list = loaders.views.load_one(self.0.id).await.gql()?.unwrap_or_default();
         Ok(list.into_iter().map(AgencyView).collect())
     }
 
-    /// The latest record (batched across a list: one query for a page).
-    /// Free text: each read is logged.
+    /// The latest record (only that one is read; batched across a list: one
+    /// query for a page). Free text: each read is logged.
     async fn last_record(&self, ctx: &Context<'_>) -> Result<Option<Record>> {
+        log_read(ctx, self.0.id, FreeText::LastRecord).await?;
         let loaders = ctx.data::<Loaders>()?;
         Ok(loaders.last_record.load_one(self.0.id).await.gql()?.map(Record))
     }
@@ -204,11 +202,14 @@ impl Case {
         })
     }
 
-    /// The agreed actions, by due date.
+    /// The agreed actions, by due date. Their descriptions are free text:
+    /// each read is logged.
     #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
     async fn actions(&self, ctx: &Context<'_>) -> Result<Vec<AgreedAction>> {
-        let (db, actor, _) = reader(ctx)?;
-        let list = records::actions(db, actor, self.0.id).await.gql()?;
+        reader(ctx)?;
+        log_read(ctx, self.0.id, FreeText::Actions).await?;
+        let loaders = ctx.data::<Loaders>()?;
+        let list = loaders.actions.load_one(self.0.id).await.gql()?.unwrap_or_default();
         Ok(list.into_iter().map(AgreedAction).collect())
     }
 
@@ -319,6 +320,29 @@ fn reader<'a>(
         return Err(ServiceError::NotFound("case")).gql();
     };
     Ok((ctx.data::<DatabaseConnection>()?, actor, ctx.data::<RequestId>()?.0.as_deref()))
+}
+
+/// Logs the caller's read of a case's free text through the request's
+/// loader: one row per case and free text per request, written before the
+/// text is returned (a list writes its page's rows in one INSERT, see
+/// [`prefetch`]).
+async fn log_read(ctx: &Context<'_>, case: CaseId, what: FreeText) -> Result<()> {
+    if let Viewer::Actor(_) = ctx.data::<Viewer>()? {
+        ctx.data::<Loaders>()?.read_log.load_one((case, what)).await.gql()?;
+    }
+    Ok(())
+}
+
+/// The loader key of `records(first, after)` of a case, or the input error.
+fn record_page_key(case: CaseId, first: i32, after: Option<&str>) -> Result<RecordPageKey> {
+    let limit = page_size(first)?;
+    let after = match after {
+        None => None,
+        Some(c) => {
+            Some(decode_keyset(c).ok_or_else(|| bad_input("after", "not a cursor of this list"))?)
+        }
+    };
+    Ok(RecordPageKey { case, limit, after })
 }
 
 fn standing(
@@ -457,24 +481,118 @@ pub struct PageInfo {
 
 /// Loads, in one batch each, what the selection asks of every case of a
 /// page, so the per-case resolvers find it in the request's loader cache:
-/// a page costs the same number of statements whatever its size.
-async fn prefetch(
+/// a page costs the same number of statements whatever its size. The reads
+/// of free text the selection asks for are logged first, all of them in
+/// one INSERT. A field under `@skip`/`@include` that is left out is not
+/// loaded or logged; one inside a skipped fragment is (logged but not
+/// shown: the log errs on the side of a read).
+pub(crate) async fn prefetch(
     ctx: &Context<'_>,
     selection: &async_graphql::Lookahead<'_>,
     nodes: &[cases::Case],
 ) -> Result<()> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
     let loaders = ctx.data::<Loaders>()?;
-    if selection.field("raisingAgency").exists() || selection.field("receivingAgency").exists() {
-        let ids = nodes.iter().flat_map(|c| [c.raising_agency_id, c.receiving_agency_id]);
-        loaders.agency.load_many(ids).await.gql()?;
+    let ids: Vec<CaseId> = nodes.iter().map(|c| c.id).collect();
+    let fields = selected(selection)?;
+    let asks = |name: &str| fields.iter().any(|f| f.name() == name);
+    if !matches!(ctx.data::<Viewer>()?, Viewer::Anonymous) {
+        let reads: Vec<(CaseId, FreeText)> = [
+            ("summary", FreeText::Summary),
+            ("childReference", FreeText::ChildReference),
+            ("records", FreeText::Records),
+            ("lastRecord", FreeText::LastRecord),
+            ("views", FreeText::Views),
+            ("actions", FreeText::Actions),
+        ]
+        .into_iter()
+        .filter(|(name, _)| asks(name))
+        .flat_map(|(_, what)| ids.iter().map(move |&id| (id, what)))
+        .collect();
+        loaders.read_log.load_many(reads).await.gql()?;
     }
-    if selection.field("partnership").exists() {
-        loaders.partnership.load_many(nodes.iter().map(|c| c.partnership_id)).await.gql()?;
+    // Agencies the page's nested lists name, loaded with the parties below.
+    let mut agencies: Vec<AgencyId> = Vec::new();
+    for field in fields.iter().filter(|f| f.name() == "records") {
+        let args = field.arguments()?;
+        let first = match args.iter().find(|(n, _)| n.as_str() == "first") {
+            None => 50,
+            Some((_, async_graphql::Value::Number(n))) => {
+                n.as_i64().and_then(|n| i32::try_from(n).ok()).unwrap_or(0)
+            }
+            Some(_) => continue,
+        };
+        let after = match args.iter().find(|(n, _)| n.as_str() == "after") {
+            None | Some((_, async_graphql::Value::Null)) => None,
+            Some((_, async_graphql::Value::String(s))) => Some(s.as_str()),
+            Some(_) => continue,
+        };
+        // A bad argument is the resolver's to report, once per case.
+        let Ok(keys) =
+            ids.iter().map(|&id| record_page_key(id, first, after)).collect::<Result<Vec<_>>>()
+        else {
+            continue;
+        };
+        let pages = loaders.record_page.load_many(keys).await.gql()?;
+        agencies.extend(
+            pages
+                .values()
+                .flat_map(|(list, _)| list.iter().filter_map(|r| r.author_agency_id))
+                .map(AgencyId::from_uuid),
+        );
+        if field.selection_set().any(|f| f.name() == "totalCount") {
+            loaders.record_count.load_many(ids.iter().copied()).await.gql()?;
+        }
     }
-    if selection.field("lastRecord").exists() {
-        loaders.last_record.load_many(nodes.iter().map(|c| c.id)).await.gql()?;
+    if asks("lastRecord") {
+        let last = loaders.last_record.load_many(ids.iter().copied()).await.gql()?;
+        agencies.extend(last.values().filter_map(|r| r.author_agency_id).map(AgencyId::from_uuid));
+    }
+    if asks("views") {
+        let views = loaders.views.load_many(ids.iter().copied()).await.gql()?;
+        agencies.extend(views.values().flatten().map(|v| AgencyId::from_uuid(v.agency_id)));
+    }
+    if asks("actions") {
+        let actions = loaders.actions.load_many(ids.iter().copied()).await.gql()?;
+        agencies.extend(actions.values().flatten().map(|a| AgencyId::from_uuid(a.owner_agency_id)));
+    }
+    if asks("raisingAgency") || asks("receivingAgency") || !agencies.is_empty() {
+        agencies.extend(nodes.iter().flat_map(|c| [c.raising_agency_id, c.receiving_agency_id]));
+        loaders.agency.load_many(agencies).await.gql()?;
+    }
+    if asks("partnership") {
+        let partnerships: Vec<_> = nodes.iter().map(|c| c.partnership_id).collect();
+        loaders.partnership.load_many(partnerships.iter().copied()).await.gql()?;
+        if selection.field("partnership").field("agencies").exists() {
+            loaders.agencies_of.load_many(partnerships).await.gql()?;
+        }
     }
     Ok(())
+}
+
+/// The fields of a selection that `@skip`/`@include` leave in.
+fn selected<'a>(
+    selection: &async_graphql::Lookahead<'a>,
+) -> Result<Vec<async_graphql::SelectionField<'a>>> {
+    let mut out = Vec::new();
+    for field in selection.selection_fields().iter().flat_map(|f| f.selection_set()) {
+        let mut keep = true;
+        for d in field.directives()? {
+            let flag = d.arguments.iter().find(|(n, _)| n.node == "if").map(|(_, v)| &v.node);
+            let flag = matches!(flag, Some(async_graphql::Value::Boolean(true)));
+            match d.name.node.as_str() {
+                "skip" if flag => keep = false,
+                "include" if !flag => keep = false,
+                _ => {}
+            }
+        }
+        if keep {
+            out.push(field);
+        }
+    }
+    Ok(out)
 }
 
 // Cursors are opaque to callers: the keyset (raising time in microseconds,
@@ -708,8 +826,8 @@ impl RecordConnection {
     }
     /// How many records the case has in all.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
-        let db = ctx.data::<DatabaseConnection>()?;
-        records::records_count(db, self.case).await.gql()
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders.record_count.load_one(self.case).await.gql()?.unwrap_or(0))
     }
 }
 

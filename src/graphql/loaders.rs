@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::domain::actor::{Actor, Viewer};
 use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
+use crate::service::records::FreeText;
 use crate::service::{ServiceError, directory, records};
 
 /// Loads agencies by id.
@@ -55,11 +56,80 @@ impl Loader<PartnershipId> for AgenciesOfPartnershipLoader {
     }
 }
 
-/// Loads the latest record of cases, for one caller (the read is logged).
-pub struct LastRecordLoader {
+/// What the case loaders share: the pool and the one caller they read for.
+/// Every case loader repeats the caller's scope in its statement and returns
+/// nothing for an anonymous caller (who sees no case).
+pub struct Reader {
     db: DatabaseConnection,
     actor: Option<Actor>,
     request_id: Option<String>,
+}
+
+/// The first page of records of cases: one statement per batch and page
+/// arguments (`first`, `after`), whatever the number of cases.
+pub struct RecordPageLoader(Arc<Reader>);
+/// How many records cases have.
+pub struct RecordCountLoader(Arc<Reader>);
+/// The latest record of cases (only that one row per case is read).
+pub struct LastRecordLoader(Arc<Reader>);
+/// The agencies' views of cases.
+pub struct ViewsLoader(Arc<Reader>);
+/// The agreed actions of cases.
+pub struct ActionsLoader(Arc<Reader>);
+/// Writes the access log: loading `(case, free text)` writes its row, all
+/// of a batch in one INSERT; the request cache keeps it to one row per case
+/// and free text per request, however often the field is asked for.
+pub struct ReadLogLoader(Arc<Reader>);
+
+/// A page of a case's records: the case, the page size, the cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordPageKey {
+    /// The case.
+    pub case: CaseId,
+    /// Page size.
+    pub limit: u64,
+    /// The record the page starts after.
+    pub after: Option<records::RecordsAfter>,
+}
+
+impl Loader<RecordPageKey> for RecordPageLoader {
+    type Value = (Vec<records::Record>, bool);
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[RecordPageKey],
+    ) -> Result<HashMap<RecordPageKey, Self::Value>, Self::Error> {
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        // One statement per distinct (limit, after): a document can ask for
+        // only so many, whatever the page size.
+        let mut groups: HashMap<(u64, Option<records::RecordsAfter>), Vec<CaseId>> = HashMap::new();
+        for k in keys {
+            groups.entry((k.limit, k.after)).or_default().push(k.case);
+        }
+        let mut out = HashMap::new();
+        for ((limit, after), cases) in groups {
+            let mut pages = records::record_pages(&self.0.db, actor, &cases, after, limit)
+                .await
+                .map_err(Arc::new)?;
+            for case in cases {
+                let page = pages.remove(&case).unwrap_or_default();
+                out.insert(RecordPageKey { case, limit, after }, page);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<CaseId> for RecordCountLoader {
+    type Value = u64;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CaseId]) -> Result<HashMap<CaseId, Self::Value>, Self::Error> {
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        let counts = records::record_counts(&self.0.db, actor, keys).await.map_err(Arc::new)?;
+        Ok(keys.iter().map(|k| (*k, counts.get(k).copied().unwrap_or(0))).collect())
+    }
 }
 
 impl Loader<CaseId> for LastRecordLoader {
@@ -67,10 +137,44 @@ impl Loader<CaseId> for LastRecordLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[CaseId]) -> Result<HashMap<CaseId, Self::Value>, Self::Error> {
-        let Some(actor) = &self.actor else { return Ok(HashMap::new()) };
-        records::last_records(&self.db, actor, keys, self.request_id.as_deref())
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        records::latest_records(&self.0.db, actor, keys).await.map_err(Arc::new)
+    }
+}
+
+impl Loader<CaseId> for ViewsLoader {
+    type Value = Vec<records::View>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CaseId]) -> Result<HashMap<CaseId, Self::Value>, Self::Error> {
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        records::views_of(&self.0.db, actor, keys).await.map_err(Arc::new)
+    }
+}
+
+impl Loader<CaseId> for ActionsLoader {
+    type Value = Vec<records::AgreedAction>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CaseId]) -> Result<HashMap<CaseId, Self::Value>, Self::Error> {
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        records::actions_of(&self.0.db, actor, keys).await.map_err(Arc::new)
+    }
+}
+
+impl Loader<(CaseId, FreeText)> for ReadLogLoader {
+    type Value = ();
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[(CaseId, FreeText)],
+    ) -> Result<HashMap<(CaseId, FreeText), Self::Value>, Self::Error> {
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        records::log_reads(&self.0.db, actor, keys, self.0.request_id.as_deref())
             .await
-            .map_err(Arc::new)
+            .map_err(Arc::new)?;
+        Ok(keys.iter().map(|k| (*k, ())).collect())
     }
 }
 
@@ -82,8 +186,25 @@ pub struct Loaders {
     pub partnership: DataLoader<PartnershipLoader, HashMapCache>,
     /// Agencies of a partnership.
     pub agencies_of: DataLoader<AgenciesOfPartnershipLoader, HashMapCache>,
+    /// A page of a case's records.
+    pub record_page: DataLoader<RecordPageLoader, HashMapCache>,
+    /// How many records a case has.
+    pub record_count: DataLoader<RecordCountLoader, HashMapCache>,
     /// The latest record of a case.
     pub last_record: DataLoader<LastRecordLoader, HashMapCache>,
+    /// The views of a case.
+    pub views: DataLoader<ViewsLoader, HashMapCache>,
+    /// The agreed actions of a case.
+    pub actions: DataLoader<ActionsLoader, HashMapCache>,
+    /// The access log of the request's reads of free text.
+    pub read_log: DataLoader<ReadLogLoader, HashMapCache>,
+}
+
+fn loader<T: Loader<K>, K>(inner: T) -> DataLoader<T, HashMapCache>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+{
+    DataLoader::with_cache(inner, tokio::spawn, HashMapCache::default())
 }
 
 impl Loaders {
@@ -93,31 +214,18 @@ impl Loaders {
             Viewer::Actor(a) => Some(a.clone()),
             Viewer::Anonymous => None,
         };
+        let reader =
+            Arc::new(Reader { db: db.clone(), actor, request_id: request_id.map(str::to_owned) });
         Self {
-            last_record: DataLoader::with_cache(
-                LastRecordLoader {
-                    db: db.clone(),
-                    actor,
-                    request_id: request_id.map(str::to_owned),
-                },
-                tokio::spawn,
-                HashMapCache::default(),
-            ),
-            agency: DataLoader::with_cache(
-                AgencyLoader(db.clone()),
-                tokio::spawn,
-                HashMapCache::default(),
-            ),
-            partnership: DataLoader::with_cache(
-                PartnershipLoader(db.clone()),
-                tokio::spawn,
-                HashMapCache::default(),
-            ),
-            agencies_of: DataLoader::with_cache(
-                AgenciesOfPartnershipLoader(db.clone()),
-                tokio::spawn,
-                HashMapCache::default(),
-            ),
+            agency: loader(AgencyLoader(db.clone())),
+            partnership: loader(PartnershipLoader(db.clone())),
+            agencies_of: loader(AgenciesOfPartnershipLoader(db.clone())),
+            record_page: loader(RecordPageLoader(reader.clone())),
+            record_count: loader(RecordCountLoader(reader.clone())),
+            last_record: loader(LastRecordLoader(reader.clone())),
+            views: loader(ViewsLoader(reader.clone())),
+            actions: loader(ActionsLoader(reader.clone())),
+            read_log: loader(ReadLogLoader(reader)),
         }
     }
 }

@@ -219,7 +219,8 @@ pub struct AgreeActionInput {
     pub expected_version: Option<i32>,
     /// What is to be done.
     pub description: String,
-    /// The agency that owns the action.
+    /// The agency that owns the action: the raising or the receiving agency
+    /// of the case (another is `BAD_USER_INPUT`).
     pub owner_agency_id: ID,
     /// By when (not in the past).
     pub due_on: NaiveDate,

@@ -172,6 +172,7 @@ impl ReportQuery {
         let db = ctx.data::<sea_orm::DatabaseConnection>()?;
         let catalog = ctx.data::<Arc<Catalog>>()?;
         let list = report::board_queue(db, catalog, actor).await.gql()?;
+        super::case::prefetch(ctx, &ctx.look_ahead(), &list).await?;
         Ok(list.into_iter().map(Case).collect())
     }
 }

@@ -74,7 +74,7 @@ pub async fn append(
         at,
         actor_sub: actor.sub.clone(),
         actor_role: actor.role.map(|r| r.as_str().to_owned()),
-        actor_agency_id: actor.agency.map(|a| a.uuid()),
+        actor_agency_id: actor.acting_agency().map(|a| a.uuid()),
         action: action.to_owned(),
         request_id: request_id.map(str::to_owned),
         data: data.to_string(),

@@ -98,9 +98,9 @@ pub async fn give(
                 .into(),
         ));
     }
-    let agency = actor.agency.ok_or_else(|| {
+    let agency = actor.acting_agency().ok_or_else(|| {
         ServiceError::Forbidden(
-            "feedback is given by one of the case's two agencies; the token names no agency".into(),
+            "feedback is given by one of the case's two agencies; the token acts for none".into(),
         )
     })?;
     if row.raising_agency_id != agency.uuid() && row.receiving_agency_id != agency.uuid() {

@@ -2,19 +2,22 @@
 //! Each addition is a change of the case (new version, audit event) in one
 //! transaction; nothing is edited, a correction is a new record.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{access_log, agency, agency_view, agreed_action, case, case_record};
+use entity::{access_log, agency_view, agreed_action, case, case_record};
 use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::idempotency::{self, Idempotency};
 use super::{ServiceError, audit, tx};
-use crate::domain::access::check;
+use crate::domain::access::{check, owner_is_party};
 use crate::domain::actor::Actor;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, CaseId};
@@ -157,7 +160,7 @@ pub async fn add_record(
         attendees: serde_json::to_string(&input.attendees).unwrap_or_else(|_| "[]".into()),
         corrects_id: input.corrects,
         author_sub: actor.sub.clone(),
-        author_agency_id: actor.agency.map(|a| a.uuid()),
+        author_agency_id: actor.acting_agency().map(|a| a.uuid()),
         created_at: now,
     };
     case_record::Entity::insert(case_record::ActiveModel {
@@ -213,11 +216,13 @@ pub async fn record_view(
     let txn = tx::begin_write(db).await?;
     // Visibility first: a case outside the caller's scope does not exist.
     let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
-    let agency = actor.agency.ok_or_else(|| {
-        ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
-    })?;
+    // A view is a party's: the rule refuses anyone acting for no party
+    // agency (a board chair acts for the board).
     check(tx::protocol_of(catalog, &row)?, &tx::facts(&row), actor, Action::RecordView)
         .map_err(refused)?;
+    let agency = actor.acting_agency().ok_or_else(|| {
+        ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
+    })?;
     let now = audit::now();
     let view = View {
         id: uuid::Uuid::now_v7(),
@@ -280,15 +285,10 @@ pub async fn agree_action(
     let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
     check(tx::protocol_of(catalog, &row)?, &tx::facts(&row), actor, Action::AgreeAction)
         .map_err(refused)?;
-    let owner_ok = agency::Entity::find_by_id(input.owner.uuid())
-        .filter(agency::Column::PartnershipId.eq(row.partnership_id))
-        .one(&txn)
-        .await?
-        .is_some();
-    if !owner_ok {
+    if !owner_is_party(&tx::facts(&row), input.owner) {
         return Err(ServiceError::bad_input(
             "ownerAgencyId",
-            "no such agency in the case's partnership",
+            "the owner must be the raising or the receiving agency of the case",
         ));
     }
     let now = audit::now();
@@ -326,44 +326,154 @@ pub async fn agree_action(
     Ok(action)
 }
 
-/// Logs that `actor` read the free text (`what`) of a case.
-pub async fn log_read(
+/// A case's free text, whose every read is logged in `access_log` (its
+/// `what`). Free text is what a professional typed about the child or the
+/// dispute: the summary, the child reference (agency case numbers, which
+/// identify a child to whoever holds the agency's files), records (a page
+/// of them or the latest), agencies' views, agreed actions' descriptions,
+/// and the report, which shows them together. Ids, stages, dates and
+/// agencies are not free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FreeText {
+    /// `Case.summary`.
+    Summary,
+    /// `Case.childReference`.
+    ChildReference,
+    /// `Case.records`.
+    Records,
+    /// `Case.lastRecord`.
+    LastRecord,
+    /// `Case.views`.
+    Views,
+    /// `Case.actions`.
+    Actions,
+    /// `report(caseId)`.
+    Report,
+}
+
+impl FreeText {
+    /// The stored spelling (`access_log.what`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Summary => "summary",
+            Self::ChildReference => "child_reference",
+            Self::Records => "records",
+            Self::LastRecord => "last_record",
+            Self::Views => "views",
+            Self::Actions => "actions",
+            Self::Report => "report",
+        }
+    }
+}
+
+/// Logs that `actor` read each `(case, free text)` of `reads`: one row
+/// each, in one multi-row INSERT, whatever the number of cases. The row
+/// keeps the agency the token names (who read), not the agency changes are
+/// attributed to ([`Actor::acting_agency`]).
+#[tracing::instrument(skip_all, fields(reads = reads.len()))]
+pub async fn log_reads(
     db: &impl ConnectionTrait,
     actor: &Actor,
-    case: CaseId,
-    what: &str,
+    reads: &[(CaseId, FreeText)],
     request_id: Option<&str>,
 ) -> Result<(), ServiceError> {
-    access_log::Entity::insert(access_log::ActiveModel {
+    if reads.is_empty() {
+        return Ok(());
+    }
+    let at = audit::now();
+    access_log::Entity::insert_many(reads.iter().map(|&(case, what)| access_log::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         case_id: Set(case.uuid()),
         actor_sub: Set(actor.sub.clone()),
         actor_agency_id: Set(actor.agency.map(|a| a.uuid())),
-        what: Set(what.to_owned()),
+        what: Set(what.as_str().to_owned()),
         request_id: Set(request_id.map(str::to_owned)),
-        at: Set(audit::now()),
-    })
+        at: Set(at),
+    }))
     .exec_without_returning(db)
     .await?;
     Ok(())
 }
 
-/// A page of the records of a case, oldest first (ties by id), after the
-/// record `after` (its time and id), at most `limit`; and whether more
-/// follow. The read is logged.
-pub async fn records(
+/// The ids among `cases` that `actor` may see, as a subquery: every batch
+/// read below repeats the caller's scope inside its one statement, so no
+/// other case's text can leak even if a caller of these functions erred.
+fn visible(actor: &Actor, cases: &[CaseId]) -> SelectStatement {
+    case::Entity::find()
+        .select_only()
+        .column(case::Column::Id)
+        .filter(case::Column::Id.is_in(cases.iter().map(|c| c.uuid())))
+        .filter(super::cases::visibility_condition(actor.case_visibility()))
+        .into_query()
+}
+
+/// Where a page of records starts: after the record of this time and id.
+pub type RecordsAfter = (DateTime<Utc>, uuid::Uuid);
+
+/// For each of `cases`, a page of its records, oldest first (ties by id),
+/// after `after`, at most `limit`; and whether more follow. One statement
+/// for all the cases: `ROW_NUMBER() OVER (PARTITION BY case_id ...)` numbers
+/// each case's records (SQLite 3.25 and PostgreSQL both have it) and the
+/// outer query keeps the first `limit + 1`. Cases with no record (or that
+/// the caller may not see) are missing from the map. Not logged: the
+/// caller logs the read ([`log_reads`]).
+pub async fn record_pages(
     db: &impl ConnectionTrait,
     actor: &Actor,
-    case: CaseId,
-    request_id: Option<&str>,
-    after: Option<(DateTime<Utc>, uuid::Uuid)>,
+    cases: &[CaseId],
+    after: Option<RecordsAfter>,
     limit: u64,
-) -> Result<(Vec<Record>, bool), ServiceError> {
-    use sea_orm::{Condition, QuerySelect};
-    tx::load_visible(db, actor, case, None).await?;
-    let mut query = case_record::Entity::find().filter(case_record::Column::CaseId.eq(case.uuid()));
+) -> Result<HashMap<CaseId, (Vec<Record>, bool)>, ServiceError> {
+    let rows = numbered_records(db, actor, cases, after, limit + 1, false).await?;
+    let mut out: HashMap<CaseId, (Vec<Record>, bool)> = HashMap::new();
+    for row in rows {
+        let (list, more) = out.entry(CaseId::from_uuid(row.case_id)).or_default();
+        if list.len() as u64 == limit {
+            *more = true;
+        } else {
+            list.push(row.into());
+        }
+    }
+    Ok(out)
+}
+
+/// The latest record of each of `cases` (one statement, one row per case:
+/// the same numbering as [`record_pages`], newest first). Not logged.
+pub async fn latest_records(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    cases: &[CaseId],
+) -> Result<HashMap<CaseId, Record>, ServiceError> {
+    let rows = numbered_records(db, actor, cases, None, 1, true).await?;
+    Ok(rows.into_iter().map(|r| (CaseId::from_uuid(r.case_id), Record::from(r))).collect())
+}
+
+/// The first `keep` records of each visible case of `cases` after `after`,
+/// in the list's order (or the reverse, `newest_first`), in one statement.
+async fn numbered_records(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    cases: &[CaseId],
+    after: Option<RecordsAfter>,
+    keep: u64,
+    newest_first: bool,
+) -> Result<Vec<case_record::Model>, ServiceError> {
+    use sea_orm::sea_query::{Alias, Asterisk, ExprTrait, Order, Query};
+    use sea_orm::{Condition, FromQueryResult};
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let order = if newest_first { "DESC" } else { "ASC" };
+    let mut inner = case_record::Entity::find()
+        .filter(case_record::Column::CaseId.in_subquery(visible(actor, cases)))
+        .column_as(
+            Expr::cust(format!(
+                r#"ROW_NUMBER() OVER (PARTITION BY "case_id" ORDER BY "created_at" {order}, "id" {order})"#
+            )),
+            "rn",
+        );
     if let Some((at, id)) = after {
-        query = query.filter(
+        inner = inner.filter(
             Condition::any().add(case_record::Column::CreatedAt.gt(at)).add(
                 Condition::all()
                     .add(case_record::Column::CreatedAt.eq(at))
@@ -371,125 +481,97 @@ pub async fn records(
             ),
         );
     }
-    let mut rows = query
-        .order_by_asc(case_record::Column::CreatedAt)
-        .order_by_asc(case_record::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    log_read(db, actor, case, "records", request_id).await?;
-    Ok((rows.into_iter().map(Record::from).collect(), more))
+    let rn = Alias::new("rn");
+    let outer = Query::select()
+        .column(Asterisk)
+        .from_subquery(inner.into_query(), Alias::new("numbered"))
+        .and_where(Expr::col(rn.clone()).lte(keep))
+        .order_by(Alias::new("case_id"), Order::Asc)
+        .order_by(rn, Order::Asc)
+        .to_owned();
+    let statement = db.get_database_backend().build(&outer);
+    Ok(case_record::Model::find_by_statement(statement).all(db).await?)
 }
 
-/// How many records a case has (the caller already sees the case).
-pub async fn records_count(db: &impl ConnectionTrait, case: CaseId) -> Result<u64, ServiceError> {
-    use sea_orm::PaginatorTrait;
-    Ok(case_record::Entity::find()
-        .filter(case_record::Column::CaseId.eq(case.uuid()))
-        .count(db)
-        .await?)
-}
-
-/// The views of a case, oldest first; the read is logged.
-pub async fn views(
+/// How many records each of `cases` has (one statement; cases without
+/// records are missing from the map).
+pub async fn record_counts(
     db: &impl ConnectionTrait,
     actor: &Actor,
-    case: CaseId,
-    request_id: Option<&str>,
-) -> Result<Vec<View>, ServiceError> {
-    tx::load_visible(db, actor, case, None).await?;
+    cases: &[CaseId],
+) -> Result<HashMap<CaseId, u64>, ServiceError> {
+    if cases.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(uuid::Uuid, i64)> = case_record::Entity::find()
+        .select_only()
+        .column(case_record::Column::CaseId)
+        .column_as(case_record::Column::Id.count(), "n")
+        .filter(case_record::Column::CaseId.in_subquery(visible(actor, cases)))
+        .group_by(case_record::Column::CaseId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(case, n)| (CaseId::from_uuid(case), u64::try_from(n).unwrap_or(0)))
+        .collect())
+}
+
+/// The views of each of `cases`, oldest first (one statement). Not logged.
+pub async fn views_of(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    cases: &[CaseId],
+) -> Result<HashMap<CaseId, Vec<View>>, ServiceError> {
+    if cases.is_empty() {
+        return Ok(HashMap::new());
+    }
     let rows = agency_view::Entity::find()
-        .filter(agency_view::Column::CaseId.eq(case.uuid()))
+        .filter(agency_view::Column::CaseId.in_subquery(visible(actor, cases)))
         .order_by_asc(agency_view::Column::CreatedAt)
         .order_by_asc(agency_view::Column::Id)
         .all(db)
         .await?;
-    log_read(db, actor, case, "views", request_id).await?;
-    Ok(rows
-        .into_iter()
-        .map(|m| View {
+    let mut out: HashMap<CaseId, Vec<View>> = HashMap::new();
+    for m in rows {
+        out.entry(CaseId::from_uuid(m.case_id)).or_default().push(View {
             id: m.id,
             agency_id: m.agency_id,
             stage: m.stage,
             view: m.view,
             created_at: m.created_at,
-        })
-        .collect())
+        });
+    }
+    Ok(out)
 }
 
-/// The agreed actions of a case, by due date.
-pub async fn actions(
+/// The agreed actions of each of `cases`, by due date (one statement). Not
+/// logged.
+pub async fn actions_of(
     db: &impl ConnectionTrait,
     actor: &Actor,
-    case: CaseId,
-) -> Result<Vec<AgreedAction>, ServiceError> {
-    tx::load_visible(db, actor, case, None).await?;
+    cases: &[CaseId],
+) -> Result<HashMap<CaseId, Vec<AgreedAction>>, ServiceError> {
+    if cases.is_empty() {
+        return Ok(HashMap::new());
+    }
     let rows = agreed_action::Entity::find()
-        .filter(agreed_action::Column::CaseId.eq(case.uuid()))
+        .filter(agreed_action::Column::CaseId.in_subquery(visible(actor, cases)))
         .order_by_asc(agreed_action::Column::DueOn)
         .order_by_asc(agreed_action::Column::Id)
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|m| AgreedAction {
+    let mut out: HashMap<CaseId, Vec<AgreedAction>> = HashMap::new();
+    for m in rows {
+        out.entry(CaseId::from_uuid(m.case_id)).or_default().push(AgreedAction {
             id: m.id,
             stage: m.stage,
             description: m.description,
             owner_agency_id: m.owner_agency_id,
             due_on: m.due_on,
             created_at: m.created_at,
-        })
-        .collect())
-}
-
-/// The latest record of each of `cases` (one query), and one access-log row
-/// per case for reading it (one statement).
-pub async fn last_records(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    cases: &[CaseId],
-    request_id: Option<&str>,
-) -> Result<std::collections::HashMap<CaseId, Record>, ServiceError> {
-    use std::collections::HashMap;
-    if cases.is_empty() {
-        return Ok(HashMap::new());
-    }
-    // The caller already sees these cases (they come from a scoped list or
-    // lookup); the filter repeats the scope so no other case's text leaks.
-    let visible: Vec<uuid::Uuid> = case::Entity::find()
-        .filter(case::Column::Id.is_in(cases.iter().map(|c| c.uuid())))
-        .filter(super::cases::visibility_condition(actor.case_visibility()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let rows = case_record::Entity::find()
-        .filter(case_record::Column::CaseId.is_in(visible.iter().copied()))
-        .order_by_asc(case_record::Column::CreatedAt)
-        .order_by_asc(case_record::Column::Id)
-        .all(db)
-        .await?;
-    let mut out: HashMap<CaseId, Record> = HashMap::new();
-    for row in rows {
-        out.insert(CaseId::from_uuid(row.case_id), row.into());
-    }
-    if !out.is_empty() {
-        let now = audit::now();
-        access_log::Entity::insert_many(out.keys().map(|id| access_log::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            case_id: Set(id.uuid()),
-            actor_sub: Set(actor.sub.clone()),
-            actor_agency_id: Set(actor.agency.map(|a| a.uuid())),
-            what: Set("last_record".to_owned()),
-            request_id: Set(request_id.map(str::to_owned)),
-            at: Set(now),
-        }))
-        .exec_without_returning(db)
-        .await?;
+        });
     }
     Ok(out)
 }

@@ -8,7 +8,7 @@ use entity::{case, case_event};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::cases::{Case, CaseStatus};
-use super::records::{self, AgreedAction, View};
+use super::records::{self, AgreedAction, FreeText, View};
 use super::{ServiceError, tx};
 use crate::domain::access::check;
 use crate::domain::actor::Actor;
@@ -117,9 +117,10 @@ pub async fn report(
     let working_days_taken = Calendar::for_id(protocol.calendar())
         .ok()
         .and_then(|c| c.working_days_between(row.raised_at.date_naive(), end).ok());
-    let views = records::views(db, actor, id, request_id).await?;
-    let actions = records::actions(db, actor, id).await?;
-    records::log_read(db, actor, id, "report", request_id).await?;
+    let views = records::views_of(db, actor, &[id]).await?.remove(&id).unwrap_or_default();
+    let actions = records::actions_of(db, actor, &[id]).await?.remove(&id).unwrap_or_default();
+    let reads = [(id, FreeText::Views), (id, FreeText::Actions), (id, FreeText::Report)];
+    records::log_reads(db, actor, &reads, request_id).await?;
     Ok(Report {
         case: row.try_into()?,
         stages,

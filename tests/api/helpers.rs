@@ -213,32 +213,51 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, global_args()).await
 }
 
-/// Like `spawn_app`, with other settings.
-pub async fn spawn_app_with(backend: Backend, global: GlobalArgs) -> Option<TestApp> {
+/// The settings of a test server: the global ones and those of `serve`.
+pub struct Settings {
+    pub global: GlobalArgs,
+    pub serve: ServeArgs,
+}
+
+impl From<GlobalArgs> for Settings {
+    fn from(global: GlobalArgs) -> Self {
+        Settings { global, serve: serve_args() }
+    }
+}
+
+impl From<ServeArgs> for Settings {
+    fn from(serve: ServeArgs) -> Self {
+        Settings { global: global_args(), serve }
+    }
+}
+
+/// Like `spawn_app`, with other settings (`GlobalArgs`, `ServeArgs` or both).
+pub async fn spawn_app_with(backend: Backend, settings: impl Into<Settings>) -> Option<TestApp> {
     let test_db = TestDb::create(backend).await?;
     let url = test_db.url().to_owned();
-    Some(spawn_app_at_with(backend, test_db, &url, global).await)
+    Some(spawn_app_at_with(backend, test_db, &url, settings.into()).await)
 }
 
 /// A server whose pool uses `server_url` (e.g. through a proxy) for the
 /// database of `test_db`.
 pub async fn spawn_app_at(backend: Backend, test_db: TestDb, server_url: &str) -> TestApp {
-    spawn_app_at_with(backend, test_db, server_url, global_args()).await
+    spawn_app_at_with(backend, test_db, server_url, global_args().into()).await
 }
 
 async fn spawn_app_at_with(
     backend: Backend,
     test_db: TestDb,
     server_url: &str,
-    global: GlobalArgs,
+    settings: Settings,
 ) -> TestApp {
-    let settings = DbSettings { url: server_url.to_owned(), max_connections: Some(4) };
-    let server_db = connect(&settings).await.expect("server pool");
+    let pool = DbSettings { url: server_url.to_owned(), max_connections: Some(4) };
+    let server_db = connect(&pool).await.expect("server pool");
     // The demo directory is loaded explicitly: tests run without demo defaults.
     escalations::db::migrate(&server_db).await.expect("migrate");
     escalations::service::demo::seed_directory(&server_db).await.expect("seed");
-    let state =
-        escalations::app::prepare(server_db, &global, &serve_args()).await.expect("prepare");
+    let state = escalations::app::prepare(server_db, &settings.global, &settings.serve)
+        .await
+        .expect("prepare");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -459,7 +478,8 @@ fn urls_are_rewritten() {
 }
 
 /// Like `db_test!`, on a server started with other settings: `$global` is a
-/// `GlobalArgs` expression, evaluated once per backend inside the test module.
+/// `GlobalArgs` or `ServeArgs` expression (anything `Into<Settings>`),
+/// evaluated once per backend inside the test module.
 #[macro_export]
 macro_rules! db_test_with {
     ($name:ident, $global:expr, |$app:ident| $body:block) => {

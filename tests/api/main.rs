@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod batching;
 mod cases;
 mod cli;
 mod directory;

@@ -89,7 +89,7 @@ db_test!(records_views_and_actions_are_kept_and_never_edited, |app| {
         .count(&app.db)
         .await
         .unwrap();
-    assert_eq!(logged, 2, "records and views were read once each");
+    assert_eq!(logged, 3, "records, views and actions were read once each");
     assert_eq!(escalations::service::audit::verify(&app.db).await.unwrap(), None);
 
     // Refusals: another agency, a bad correction target, a past due date.
