@@ -9,6 +9,7 @@ mod auth;
 mod cases;
 mod cli;
 mod directory;
+mod edges;
 mod faults;
 mod generate;
 mod hardening;
