@@ -13,6 +13,7 @@ use crate::auth::{
 use crate::cases::store_case;
 use crate::db_test;
 use crate::helpers::TEST_SECRET;
+use escalations::domain::role::Role;
 
 const CASE_QUERY: &str = "query($id: ID!) { case(id: $id) { id } }";
 const RAISE: &str = "mutation($i: RaiseCaseInput!) { raiseCase(input: $i) { case { id summary childReference raisingAgency { code } } } }";
@@ -156,7 +157,29 @@ db_test!(a_sub_the_columns_cannot_hold_is_refused_before_any_write, |app| {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body:#}");
     }
-    let chair = app.token(escalations::domain::role::Role::BoardChair, None, "western-bay");
+    let chair = app.token(Role::BoardChair, None, "western-bay");
     let data = app.gql_as_ok(&chair, "{ cases { totalCount } }", json!({})).await;
     assert_eq!(data["cases"]["totalCount"], 1);
+});
+
+// --- Child references ------------------------------------------------------
+
+db_test!(a_child_reference_is_an_agency_case_number_never_a_name, |app| {
+    let token = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    let receiving = app.agency_id("wb-swansea-csc").await;
+    let input = |reference: &str| json!({ "i": { "receivingAgencyId": receiving, "childReference": reference, "category": "other", "summary": "s" } });
+    for refused in
+        ["John Smith 1", "J.Smith_1", "SWP--1", "SWP-ABC", &format!("SWP-{}", "1".repeat(40))]
+    {
+        let err = app.gql_as_err(&token, RAISE, input(refused)).await;
+        assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "{refused:?}: {err:#}");
+        assert_eq!(err["extensions"]["field"], "childReference", "{refused:?}: {err:#}");
+    }
+    for accepted in ["SWP-2026-0042", "CP/2025/118", "GEN-000001", "C-1"] {
+        let data = app.gql_as_ok(&token, RAISE, input(accepted)).await;
+        assert_eq!(data["raiseCase"]["case"]["childReference"], accepted);
+    }
+    let chair = app.token(Role::BoardChair, None, "western-bay");
+    let data = app.gql_as_ok(&chair, "{ cases { totalCount } }", json!({})).await;
+    assert_eq!(data["cases"]["totalCount"], 4, "the refused ones changed nothing");
 });
