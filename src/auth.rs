@@ -254,6 +254,13 @@ impl Verifier {
             (None, true) => DEMO_AUDIENCE.to_owned(),
             (None, false) => return Err(AuthConfigError::Missing("JWT_AUDIENCE")),
         };
+        // The issuer is stored with every idempotency key (a 256-character column).
+        if issuer.chars().count() > 256 || issuer.contains('\0') {
+            return Err(AuthConfigError::Invalid {
+                setting: "JWT_ISSUER",
+                reason: "at most 256 characters, no NUL".into(),
+            });
+        }
         if args.jwt_leeway_seconds > MAX_LEEWAY_SECONDS {
             return Err(AuthConfigError::Invalid {
                 setting: "JWT_LEEWAY_SECONDS",

@@ -10,6 +10,8 @@ use super::role::{Role, Scope};
 /// both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
+    /// The token's `iss`: whose identity provider vouches for `sub`.
+    pub issuer: String,
     /// The token's `sub`: the user or client id.
     pub sub: String,
     /// The person's role, if a person is behind the token.
@@ -108,6 +110,7 @@ mod tests {
         let ours = AgencyId::new();
         let (a, b) = (AgencyId::new(), AgencyId::new());
         let actor = Actor {
+            issuer: "i".into(),
             sub: "s".into(),
             role: row.role,
             scopes: row.scopes.iter().copied().collect(),

@@ -53,7 +53,7 @@ pub async fn raise(
     idem: Option<&Idempotency>,
     input: RaiseInput,
 ) -> Result<Case, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+    if let Some(first) = idempotency::replay(db, actor, idem, |c: &Case| c.id).await? {
         return Ok(first);
     }
     let raising = actor
@@ -178,7 +178,7 @@ pub async fn escalate(
     idem: Option<&Idempotency>,
     input: EscalateInput,
 ) -> Result<Case, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+    if let Some(first) = idempotency::replay(db, actor, idem, |c: &Case| c.id).await? {
         return Ok(first);
     }
     let txn = tx::begin_write(db).await?;
@@ -315,7 +315,7 @@ pub async fn close(
     idem: Option<&Idempotency>,
     input: CloseInput,
 ) -> Result<Case, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+    if let Some(first) = idempotency::replay(db, actor, idem, |c: &Case| c.id).await? {
         return Ok(first);
     }
     if input.outcome.trim().is_empty() {

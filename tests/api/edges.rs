@@ -12,8 +12,9 @@ use crate::auth::{
 };
 use crate::cases::store_case;
 use crate::db_test;
-use crate::helpers::TEST_SECRET;
+use crate::helpers::{TEST_SECRET, TestApp};
 use escalations::domain::role::Role;
+use sea_orm::EntityTrait;
 
 const CASE_QUERY: &str = "query($id: ID!) { case(id: $id) { id } }";
 const RAISE: &str = "mutation($i: RaiseCaseInput!) { raiseCase(input: $i) { case { id summary childReference raisingAgency { code } } } }";
@@ -182,4 +183,97 @@ db_test!(a_child_reference_is_an_agency_case_number_never_a_name, |app| {
     let chair = app.token(Role::BoardChair, None, "western-bay");
     let data = app.gql_as_ok(&chair, "{ cases { totalCount } }", json!({})).await;
     assert_eq!(data["cases"]["totalCount"], 4, "the refused ones changed nothing");
+});
+
+// --- Idempotency keys ------------------------------------------------------
+
+/// A person's token with these codes and `sub`.
+fn person(sub: &str, role: &str, agency: &str, partnership: &str) -> String {
+    hs256(&with_all(&[
+        ("sub", json!(sub)),
+        ("role", json!(role)),
+        ("agency", json!(agency)),
+        ("partnership", json!(partnership)),
+    ]))
+}
+
+/// The number of cases of Western Bay.
+async fn western_bay_cases(app: &TestApp) -> i64 {
+    let chair = app.token(Role::BoardChair, None, "western-bay");
+    let data = app.gql_as_ok(&chair, "{ cases { totalCount } }", json!({})).await;
+    data["cases"]["totalCount"].as_i64().unwrap()
+}
+
+const SUMMARY: &str = "Referral closed with no further action after a second incident.";
+
+db_test!(an_idempotency_key_is_scoped_by_partnership_and_agency, |app| {
+    let sub = "shared-sub-7";
+    let receiving = app.agency_id("wb-swansea-csc").await;
+    let input = json!({ "i": {
+        "idempotencyKey": "raise-1",
+        "receivingAgencyId": receiving,
+        "childReference": "SWP-2026-0042",
+        "category": "other",
+        "summary": SUMMARY,
+    }});
+    let western_bay = person(sub, "practitioner", "wb-police", "western-bay");
+    let first = app.gql_as_ok(&western_bay, RAISE, input.clone()).await;
+    let id = first["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+
+    // The same sub in Pan-Sussex sending the same request (every id in it is
+    // public in the directory) used to get the Western Bay case back, summary
+    // and child reference included. Its key is its own now: the request runs
+    // anew and is refused like any raise against another partnership's agency.
+    let pan_sussex = person(sub, "practitioner", "ps-police", "pan-sussex");
+    let body = app.gql_as(&pan_sussex, RAISE, input.clone()).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body:#}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "receivingAgencyId", "{body:#}");
+    assert!(!body.to_string().contains(&id), "{body:#}");
+
+    // The same sub for another Western Bay agency: a new case of its own.
+    let health = person(sub, "practitioner", "wb-health", "western-bay");
+    let other = app.gql_as_ok(&health, RAISE, input.clone()).await;
+    assert_ne!(other["raiseCase"]["case"]["id"], id);
+    assert_eq!(other["raiseCase"]["case"]["raisingAgency"]["code"], "wb-health");
+
+    // Each key is stored with its whole scope, the issuer included (the
+    // verifier accepts one issuer, so that part cannot vary over HTTP).
+    let stored = entity::idempotency_key::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(stored.len(), 2, "one key per scope");
+    assert!(stored.iter().all(|k| k.issuer == crate::helpers::TEST_ISSUER && k.actor_sub == sub));
+
+    // The first caller's retry still gets its first result, and only two
+    // cases exist.
+    let again = app.gql_as_ok(&western_bay, RAISE, input).await;
+    assert_eq!(again, first);
+    assert_eq!(western_bay_cases(&app).await, 2);
+});
+
+db_test!(a_replay_whose_case_the_caller_can_no_longer_see_is_not_returned, |app| {
+    let receiving = app.agency_id("wb-swansea-csc").await;
+    let input = json!({ "i": {
+        "idempotencyKey": "raise-2",
+        "receivingAgencyId": receiving,
+        "childReference": "SWP-2026-0043",
+        "category": "other",
+        "summary": SUMMARY,
+    }});
+    let first = app
+        .gql_as_ok(
+            &person("sub-9", "practitioner", "wb-police", "western-bay"),
+            RAISE,
+            input.clone(),
+        )
+        .await;
+    let id = first["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+    // The same issuer, sub, partnership and agency, now a statistics client:
+    // the scope is the same, but it sees no case.
+    let mut statistics = client(json!("statistics:read"), Some("wb-police"));
+    statistics["sub"] = json!("sub-9");
+    let body = app.gql_as(&hs256(&statistics), RAISE, input).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{body:#}");
+    assert_eq!(body["data"], Value::Null, "{body:#}");
+    assert!(!body.to_string().contains(&id), "{body:#}");
+    assert!(!body.to_string().contains(SUMMARY), "{body:#}");
+    assert_eq!(western_bay_cases(&app).await, 1);
 });
