@@ -277,3 +277,23 @@ db_test!(a_replay_whose_case_the_caller_can_no_longer_see_is_not_returned, |app|
     assert!(!body.to_string().contains(SUMMARY), "{body:#}");
     assert_eq!(western_bay_cases(&app).await, 1);
 });
+
+// --- The SQLite file -------------------------------------------------------
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_file_and_its_wal_and_shm_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await.unwrap();
+    // A write, so that the write-ahead log has content and both files exist.
+    let token = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    let receiving = app.agency_id("wb-swansea-csc").await;
+    app.gql_as_ok(&token, RAISE, json!({ "i": { "receivingAgencyId": receiving, "childReference": "SWP-1", "category": "other", "summary": "s" } }))
+        .await;
+    let url = app.db_url();
+    let file = url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
+    for path in [file.clone(), format!("{file}-wal"), format!("{file}-shm")] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{path}: {mode:o}");
+    }
+}
