@@ -24,10 +24,12 @@
 //! `JWT_MAX_LIFETIME` (a token with a role) or `JWT_MAX_CLIENT_LIFETIME`
 //! (a machine client), and when a claim the server stores or looks up
 //! (`sub`, `partnership`, `agency`) holds a NUL character or, for `sub`, is
-//! longer than its column ([`MAX_SUB_CHARS`]). A person carries `role` (one of the five roles) and
-//! `agency` (agency code; optional for a board chair); a machine client
-//! carries `scope` (`cases:read`, `statistics:read`, space-separated) instead
-//! of or beside `role`. `partnership` (partnership code) is always required.
+//! longer than its column ([`MAX_SUB_CHARS`]).
+//!
+//! A person carries `role` (one of the five roles) and `agency` (agency code;
+//! optional for a board chair); a machine client carries `scope`
+//! (`cases:read`, `statistics:read`, space-separated) instead of or beside
+//! `role`. `partnership` (partnership code) is always required.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;

@@ -3,7 +3,9 @@
 //! the scope of idempotency keys, child references, the SQLite file's mode.
 
 use escalations::auth::{AuthError, MAX_SUB_CHARS, MAX_TOKEN_BYTES};
+use escalations::domain::role::Role;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 use crate::auth::{
@@ -13,8 +15,6 @@ use crate::auth::{
 use crate::cases::store_case;
 use crate::db_test;
 use crate::helpers::{TEST_SECRET, TestApp};
-use escalations::domain::role::Role;
-use sea_orm::EntityTrait;
 
 const CASE_QUERY: &str = "query($id: ID!) { case(id: $id) { id } }";
 const RAISE: &str = "mutation($i: RaiseCaseInput!) { raiseCase(input: $i) { case { id summary childReference raisingAgency { code } } } }";
