@@ -16,10 +16,20 @@
 //! the reason, never a token).
 //!
 //! The token contract: `sub`, `iss`, `aud`, `exp`, `nbf` are required; `iat`
-//! and `name` optional. A person carries `role` (one of the five roles) and
-//! `agency` (agency code; optional for a board chair); a machine client
-//! carries `scope` (`cases:read`, `statistics:read`, space-separated) instead
-//! of or beside `role`. `partnership` (partnership code) is always required.
+//! and `name` optional. Before anything else a token longer than
+//! [`MAX_TOKEN_BYTES`] is refused, unread. A verified token is still refused
+//! when its header lists `crit` extensions (RFC 7515 §4.1.11: this server
+//! understands none), when `iat` lies in the future beyond the leeway, when
+//! its lifetime (`exp` − `iat`, or `exp` − `nbf` without `iat`) exceeds
+//! `JWT_MAX_LIFETIME` (a token with a role) or `JWT_MAX_CLIENT_LIFETIME`
+//! (a machine client), and when a claim the server stores or looks up
+//! (`sub`, `partnership`, `agency`) holds a NUL character or, for `sub`, is
+//! longer than its column ([`MAX_SUB_CHARS`]).
+//!
+//! A person carries `role` (one of the five roles) and `agency` (agency code;
+//! optional for a board chair); a machine client carries `scope`
+//! (`cases:read`, `statistics:read`, space-separated) instead of or beside
+//! `role`. `partnership` (partnership code) is always required.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -49,6 +59,15 @@ pub const MAX_LEEWAY_SECONDS: u64 = 300;
 pub const DEFAULT_JWKS_MIN_REFRESH_SECONDS: u64 = 60;
 /// `JWT_JWKS_REFRESH_SECONDS` when unset.
 pub const DEFAULT_JWKS_REFRESH_SECONDS: u64 = 3600;
+/// `JWT_MAX_LIFETIME` and `JWT_MAX_CLIENT_LIFETIME` when unset: one day.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The longest token read, in bytes; a longer one is refused before it is
+/// decoded. 8 KiB is what common reverse proxies allow for a header line
+/// and far more than a token of this contract needs.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The longest `sub` accepted, in characters: the length of the columns that
+/// store it (`author_sub`, `actor_sub`).
+pub const MAX_SUB_CHARS: usize = 256;
 /// How long one JWKS fetch may take, connection to last byte.
 const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest JWKS document read (providers publish a few kilobytes).
@@ -117,11 +136,35 @@ pub enum AuthError {
     /// `agency` names no agency of that partnership.
     #[error("the token's agency is unknown in its partnership")]
     UnknownAgency,
+    /// Longer than [`MAX_TOKEN_BYTES`].
+    #[error("the token is longer than {MAX_TOKEN_BYTES} bytes")]
+    TooLarge,
+    /// The header lists critical extensions (`crit`), none of which this
+    /// server understands.
+    #[error("the token's header names critical extensions (crit) this server does not understand")]
+    CriticalExtension,
+    /// `iat` is in the future beyond the leeway.
+    #[error("the token's issue time (iat) is in the future")]
+    IssuedInFuture,
+    /// `exp` − `iat` (or `exp` − `nbf`) exceeds the configured maximum.
+    #[error("the token's lifetime exceeds {max_seconds} s")]
+    TooLongLived {
+        /// The maximum, in seconds.
+        max_seconds: u64,
+    },
+    /// `sub` is longer than [`MAX_SUB_CHARS`] characters.
+    #[error("the token's sub claim is longer than {MAX_SUB_CHARS} characters")]
+    SubTooLong,
+    /// A text claim holds U+0000, which no database column stores.
+    #[error("the token's {0} claim holds a NUL character")]
+    NulInClaim(&'static str),
 }
 
 /// What a verified token says (codes not yet resolved against the directory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedClaims {
+    /// The issuer (`iss`): with `sub`, who the caller is.
+    pub issuer: String,
     /// The user or client id.
     pub sub: String,
     /// Display name.
@@ -152,6 +195,14 @@ struct RawClaims {
     agency: Option<String>,
     #[serde(default)]
     partnership: Option<String>,
+    // NumericDate may be fractional (RFC 7519 §2); `exp` and `nbf` are
+    // required and checked by jsonwebtoken before these are read.
+    #[serde(default)]
+    exp: Option<f64>,
+    #[serde(default)]
+    nbf: Option<f64>,
+    #[serde(default)]
+    iat: Option<f64>,
 }
 
 /// `scope` as a space-separated string (RFC 8693) or an array of strings.
@@ -177,6 +228,9 @@ pub struct Verifier {
     issuer: String,
     audience: String,
     anonymous: BTreeSet<AnonymousAccessKind>,
+    leeway: u64,
+    max_lifetime: Duration,
+    max_client_lifetime: Duration,
 }
 
 /// What anonymous callers may do (resolved setting).
@@ -202,11 +256,30 @@ impl Verifier {
             (None, true) => DEMO_AUDIENCE.to_owned(),
             (None, false) => return Err(AuthConfigError::Missing("JWT_AUDIENCE")),
         };
+        // The issuer is stored with every idempotency key (a 256-character column).
+        if issuer.chars().count() > 256 || issuer.contains('\0') {
+            return Err(AuthConfigError::Invalid {
+                setting: "JWT_ISSUER",
+                reason: "at most 256 characters, no NUL".into(),
+            });
+        }
         if args.jwt_leeway_seconds > MAX_LEEWAY_SECONDS {
             return Err(AuthConfigError::Invalid {
                 setting: "JWT_LEEWAY_SECONDS",
                 reason: format!("at most {MAX_LEEWAY_SECONDS}"),
             });
+        }
+        let max_lifetime = args.jwt_max_lifetime.unwrap_or(DEFAULT_MAX_LIFETIME);
+        let max_client_lifetime = args.jwt_max_client_lifetime.unwrap_or(DEFAULT_MAX_LIFETIME);
+        for (setting, value) in
+            [("JWT_MAX_LIFETIME", max_lifetime), ("JWT_MAX_CLIENT_LIFETIME", max_client_lifetime)]
+        {
+            if value.as_secs() == 0 {
+                return Err(AuthConfigError::Invalid {
+                    setting,
+                    reason: "must be at least one second".into(),
+                });
+            }
         }
         let algorithm = match args.jwt_algorithm {
             JwtAlgorithm::Hs256 => Algorithm::HS256,
@@ -254,7 +327,18 @@ impl Verifier {
             }
             None => [AnonymousAccessKind::Introspection].into(),
         };
-        Ok(Self { keys, algorithm, validation, hs256_secret, issuer, audience, anonymous })
+        Ok(Self {
+            keys,
+            algorithm,
+            validation,
+            hs256_secret,
+            issuer,
+            audience,
+            anonymous,
+            leeway: args.jwt_leeway_seconds,
+            max_lifetime,
+            max_client_lifetime,
+        })
     }
 
     /// [`Verifier::from_args`], then, with `JWT_JWKS_URL`, the first fetch of
@@ -276,6 +360,9 @@ impl Verifier {
     /// Verifies a compact JWT and reads its claims. With a JWKS URL this may
     /// wait for a fetch of the keys (see the module documentation).
     pub async fn verify(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::TooLarge);
+        }
         let fetched;
         let key = match &self.keys {
             Keys::Single(key) => key,
@@ -288,14 +375,31 @@ impl Verifier {
         };
         let data = jsonwebtoken::decode::<RawClaims>(token, key, &self.validation)
             .map_err(map_jwt_error)?;
+        if data.header.crit.is_some() {
+            return Err(AuthError::CriticalExtension);
+        }
         let raw = data.claims;
         if raw.sub.trim().is_empty() {
             return Err(AuthError::MissingClaim("sub".into()));
+        }
+        if raw.sub.contains('\0') {
+            return Err(AuthError::NulInClaim("sub"));
+        }
+        if raw.sub.chars().count() > MAX_SUB_CHARS {
+            return Err(AuthError::SubTooLong);
+        }
+        for (claim, value) in [("partnership", &raw.partnership), ("agency", &raw.agency)] {
+            if value.as_deref().is_some_and(|v| v.contains('\0')) {
+                return Err(AuthError::NulInClaim(claim));
+            }
         }
         let role = match raw.role.as_deref() {
             None => None,
             Some(r) => Some(Role::parse(r).ok_or(AuthError::UnknownRole)?),
         };
+        let max_lifetime =
+            if role.is_some() { self.max_lifetime } else { self.max_client_lifetime };
+        check_times(&raw, chrono::Utc::now().timestamp(), self.leeway, max_lifetime)?;
         let scopes: BTreeSet<Scope> = match raw.scope {
             None => BTreeSet::new(),
             Some(ScopeClaim::Text(s)) => s.split_whitespace().filter_map(Scope::parse).collect(),
@@ -316,7 +420,15 @@ impl Verifier {
         if needs_agency && agency.is_none() {
             return Err(AuthError::MissingClaim("agency".into()));
         }
-        Ok(VerifiedClaims { sub: raw.sub, name: raw.name, role, scopes, agency, partnership })
+        Ok(VerifiedClaims {
+            issuer: self.issuer.clone(),
+            sub: raw.sub,
+            name: raw.name,
+            role,
+            scopes,
+            agency,
+            partnership,
+        })
     }
 
     /// The `kid` of a token signed with the configured algorithm (checked
@@ -337,6 +449,17 @@ impl Verifier {
             reason: "tokens can be minted only with an HS256 secret; ask your identity provider"
                 .into(),
         })?;
+        let max = if claims.role.is_some() { self.max_lifetime } else { self.max_client_lifetime };
+        if ttl > max {
+            return Err(AuthConfigError::Invalid {
+                setting: "--ttl",
+                reason: format!(
+                    "longer than the {} s this server accepts (JWT_MAX_LIFETIME, \
+                     JWT_MAX_CLIENT_LIFETIME)",
+                    max.as_secs()
+                ),
+            });
+        }
         let now = chrono::Utc::now().timestamp();
         let body = MintBody {
             sub: &claims.sub,
@@ -743,6 +866,36 @@ fn unusable(jwk: &Jwk, algorithm: Algorithm) -> Option<String> {
     (!fits).then(|| format!("not a {expected} key"))
 }
 
+/// The time rules jsonwebtoken does not know: `iat` no later than `now`
+/// plus the leeway, and a lifetime, from `iat` (or `nbf` when `iat` is
+/// absent) to `exp`, of at most `max_lifetime`. (`exp` and `nbf` themselves
+/// were checked by jsonwebtoken.)
+fn check_times(
+    raw: &RawClaims,
+    now: i64,
+    leeway: u64,
+    max_lifetime: Duration,
+) -> Result<(), AuthError> {
+    let leeway = i64::try_from(leeway).unwrap_or(i64::MAX);
+    // Whole seconds, saturating: a lifetime is compared with a setting in
+    // seconds, and jsonwebtoken rounds `exp` and `nbf` the same way.
+    let seconds = |t: f64| t.round() as i64;
+    if let Some(iat) = raw.iat
+        && seconds(iat) > now.saturating_add(leeway)
+    {
+        return Err(AuthError::IssuedInFuture);
+    }
+    let (Some(exp), Some(start)) = (raw.exp, raw.iat.or(raw.nbf)) else {
+        return Err(AuthError::Malformed);
+    };
+    let lifetime = seconds(exp).saturating_sub(seconds(start));
+    let max_seconds = max_lifetime.as_secs();
+    if u64::try_from(lifetime).is_ok_and(|l| l > max_seconds) {
+        return Err(AuthError::TooLongLived { max_seconds });
+    }
+    Ok(())
+}
+
 fn map_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {
     match err.kind() {
         ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -755,5 +908,54 @@ fn map_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {
         ErrorKind::InvalidAudience => AuthError::WrongAudience,
         ErrorKind::MissingRequiredClaim(c) => AuthError::MissingClaim(c.clone()),
         _ => AuthError::Malformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+    const DAY: i64 = 24 * 3600;
+
+    fn raw(iat: Option<i64>, nbf: i64, exp: i64) -> RawClaims {
+        #[allow(clippy::cast_precision_loss)]
+        let t = |v: i64| v as f64;
+        RawClaims {
+            sub: "s".into(),
+            name: None,
+            role: None,
+            scope: None,
+            agency: None,
+            partnership: None,
+            exp: Some(t(exp)),
+            nbf: Some(t(nbf)),
+            iat: iat.map(t),
+        }
+    }
+
+    #[track_caller]
+    fn check(name: &str, claims: RawClaims, expected: Result<(), AuthError>) {
+        let got = check_times(&claims, NOW, 30, Duration::from_secs(DAY as u64));
+        assert_eq!(got, expected, "{name}");
+    }
+
+    #[test]
+    fn issue_time_and_lifetime() {
+        let too_long = Err(AuthError::TooLongLived { max_seconds: DAY as u64 });
+        check("ten minutes", raw(Some(NOW), NOW, NOW + 600), Ok(()));
+        check("exactly the maximum", raw(Some(NOW), NOW, NOW + DAY), Ok(()));
+        check("a second over", raw(Some(NOW), NOW, NOW + DAY + 1), too_long.clone());
+        check("iat inside the leeway", raw(Some(NOW + 30), NOW, NOW + 600), Ok(()));
+        check(
+            "iat beyond the leeway",
+            raw(Some(NOW + 31), NOW, NOW + 600),
+            Err(AuthError::IssuedInFuture),
+        );
+        check("without iat, from nbf", raw(None, NOW - 3600, NOW + DAY - 3600), Ok(()));
+        check("without iat, nbf long ago", raw(None, NOW - 3600, NOW + DAY), too_long.clone());
+        // iat counts when present: an old issue time is an old token, whatever nbf says.
+        check("old iat, recent nbf", raw(Some(NOW - 2 * DAY), NOW, NOW + 600), too_long);
+        check("expired before issued", raw(Some(NOW), NOW, NOW - 1), Ok(()));
     }
 }

@@ -98,9 +98,19 @@ pub struct AuthArgs {
     #[arg(long, env = "JWT_AUDIENCE", global = true)]
     pub jwt_audience: Option<String>,
 
-    /// Clock skew allowed on `exp` and `nbf`, in seconds (at most 300).
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds (at most 300).
     #[arg(long, env = "JWT_LEEWAY_SECONDS", default_value_t = 30, global = true)]
     pub jwt_leeway_seconds: u64,
+
+    /// Longest lifetime of a token with a role (a person): `exp` − `iat`, or
+    /// `exp` − `nbf` when `iat` is absent, e.g. `24h` (the default), `8h`.
+    #[arg(long, env = "JWT_MAX_LIFETIME", value_parser = humantime::parse_duration, global = true)]
+    pub jwt_max_lifetime: Option<Duration>,
+
+    /// Longest lifetime of a machine client's token (no role), measured like
+    /// `JWT_MAX_LIFETIME`; default `24h`.
+    #[arg(long, env = "JWT_MAX_CLIENT_LIFETIME", value_parser = humantime::parse_duration, global = true)]
+    pub jwt_max_client_lifetime: Option<Duration>,
 
     /// What works without a token, comma-separated: `introspection`,
     /// `directory` (partnerships and agencies). Default: `introspection`

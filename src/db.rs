@@ -1,4 +1,9 @@
 //! Database connection: one pool per process, SQLite or PostgreSQL by URL.
+//!
+//! A new SQLite file is created here, before sqlx opens it, readable and
+//! writable by its owner only (0600, whatever the umask): it holds every
+//! case. SQLite gives the `-wal` and `-shm` files it creates the main file's
+//! permissions (its unix VFS copies them), so they are owner-only too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -50,6 +55,7 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
     let acquire = seconds_from_env(ACQUIRE_TIMEOUT_ENV, DEFAULT_ACQUIRE_TIMEOUT_SECONDS)?;
     let busy = seconds_from_env(BUSY_TIMEOUT_ENV, DEFAULT_BUSY_TIMEOUT_SECONDS)?;
+    create_sqlite_file(&settings.url)?;
     let mut opts = ConnectOptions::new(settings.url.clone());
     opts.max_connections(settings.max_connections.unwrap_or(cores * 2))
         .min_connections(1)
@@ -70,6 +76,46 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
     });
     Ok(db)
+}
+
+/// With an SQLite URL that lets sqlx create the file (`mode=rwc`) and no
+/// file yet: creates it, empty, with mode 0600. An existing file keeps its
+/// mode; a warning says when others may read it.
+fn create_sqlite_file(url: &str) -> Result<(), DbErr> {
+    use sea_orm::sqlx::ConnectOptions as _;
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+    if !url.starts_with("sqlite:") {
+        return Ok(());
+    }
+    // A URL sqlx cannot read is reported by sqlx itself, next.
+    let Ok(options) = url.parse::<SqliteConnectOptions>() else { return Ok(()) };
+    let creates = options.to_url_lossy().query_pairs().any(|(k, v)| k == "mode" && v == "rwc");
+    let path = options.get_filename();
+    if !creates {
+        return Ok(());
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            if let Ok(meta) = std::fs::metadata(path) {
+                let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        db.file = %path.display(),
+                        db.mode = format!("{:o}", mode & 0o777),
+                        "the SQLite file is readable by others than its owner; chmod 600 it"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(DbErr::Custom(format!("creating {}: {e}", path.display()))),
+    }
 }
 
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);

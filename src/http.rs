@@ -748,6 +748,7 @@ async fn authenticate(
         })?;
     match resolved {
         Resolved::Found { partnership, agency } => Ok(Viewer::Actor(Actor {
+            issuer: claims.issuer,
             sub: claims.sub,
             role: claims.role,
             scopes: claims.scopes,

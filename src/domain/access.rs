@@ -200,6 +200,7 @@ mod tests {
 
     fn actor(w: &World, role: Option<Role>, agency: Option<AgencyId>) -> Actor {
         Actor {
+            issuer: "i".into(),
             sub: "s".into(),
             role,
             scopes: BTreeSet::from([Scope::CasesRead]),

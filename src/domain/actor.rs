@@ -10,6 +10,8 @@ use super::role::{Role, Scope};
 /// both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
+    /// The token's `iss`: whose identity provider vouches for `sub`.
+    pub issuer: String,
     /// The token's `sub`: the user or client id.
     pub sub: String,
     /// The person's role, if a person is behind the token.
@@ -125,6 +127,7 @@ mod tests {
         let ours = AgencyId::new();
         let (a, b) = (AgencyId::new(), AgencyId::new());
         let actor = Actor {
+            issuer: "i".into(),
             sub: "s".into(),
             role: row.role,
             scopes: row.scopes.iter().copied().collect(),
@@ -196,6 +199,7 @@ mod tests {
     fn check_acting(name: &str, role: Option<Role>, has_agency: bool, expected: bool) {
         let ours = AgencyId::new();
         let actor = Actor {
+            issuer: "i".into(),
             sub: "s".into(),
             role,
             scopes: BTreeSet::new(),

@@ -430,6 +430,7 @@ mod tests {
 
         fn actor(&self, role: Role, agency: Option<AgencyId>) -> Actor {
             Actor {
+                issuer: "i".into(),
                 sub: "s".into(),
                 role: Some(role),
                 scopes: BTreeSet::new(),

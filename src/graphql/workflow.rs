@@ -10,7 +10,7 @@ use super::case::Case;
 use super::error::{GqlResult, bad_input};
 use crate::domain::actor::{Actor, Viewer};
 use crate::domain::catalog::Catalog;
-use crate::domain::ids::{AgencyId, CaseId};
+use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::protocol::ExclusionKind as DomainExclusion;
 use crate::domain::workflow::EscalationReason as DomainReason;
 use crate::http::RequestId;
@@ -67,9 +67,10 @@ pub struct RaiseCaseInput {
     /// The agency whose decision or action you dispute (same partnership,
     /// another agency than yours).
     pub receiving_agency_id: ID,
-    /// The child's pseudonymous reference: agency case numbers, never a
-    /// name (letters, digits, `-`, `/`, `_`, `.` and spaces, with at least
-    /// one digit; at most 128 characters).
+    /// The child's pseudonymous reference: an agency case number such as
+    /// `SWP-2026-0042` or `CP/2025/118`, never a name: ASCII letters and
+    /// digits with one `-` or `/` between them, at least one digit, no
+    /// spaces, at most 40 characters.
     pub child_reference: String,
     /// Subject category key of the partnership's protocol (see `protocols`).
     pub category: String,
@@ -165,20 +166,8 @@ fn case_id(id: &ID, field: &'static str) -> Result<CaseId> {
     id.parse().map_err(|_| bad_input(field, "not a valid identifier"))
 }
 
-fn child_reference(text: &str) -> Result<String> {
-    let t = text.trim();
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '_' | '.' | ' ');
-    if t.is_empty()
-        || t.len() > 128
-        || !t.chars().all(allowed)
-        || !t.chars().any(|c| c.is_ascii_digit())
-    {
-        return Err(bad_input(
-            "childReference",
-            "a pseudonymous reference (agency case numbers), never a name",
-        ));
-    }
-    Ok(t.to_owned())
+fn child_reference(text: &str) -> Result<ChildReference> {
+    ChildReference::parse(text).map_err(|e| bad_input("childReference", e.to_string()))
 }
 
 fn version(v: Option<i32>) -> Result<Option<i32>> {

@@ -79,7 +79,7 @@ pub async fn give(
     idem: Option<&Idempotency>,
     input: GiveFeedbackInput,
 ) -> Result<Given, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+    if let Some(first) = idempotency::replay(db, actor, idem, |_| input.case).await? {
         return Ok(first);
     }
     if let Some(r) = input.felt_duration_rating

@@ -61,6 +61,8 @@ use crate::domain::protocol::{Protocol, Stage};
 use crate::domain::role::Role;
 use crate::domain::workflow::{Escalate, EscalationReason, RaiseCase, plan_escalation, plan_raise};
 
+/// The issuer of the generated actors (they hold no token).
+const GENERATOR_ISSUER: &str = "escalations-generate";
 /// The prefix of generated child references.
 pub const REFERENCE_PREFIX: &str = "GEN-";
 
@@ -800,6 +802,7 @@ impl Generator {
         let area = sides.area;
         if role == Role::BoardChair {
             return Ok(Actor {
+                issuer: GENERATOR_ISSUER.into(),
                 sub: format!("gen-{}-board-chair", area.code),
                 role: Some(role),
                 scopes: Default::default(),
@@ -814,6 +817,7 @@ impl Generator {
         };
         let person = self.rng.range(1, 12);
         Ok(Actor {
+            issuer: GENERATOR_ISSUER.into(),
             sub: format!("gen-{code}-{}-{person:02}", role.as_str().replace('_', "-")),
             role: Some(role),
             scopes: Default::default(),

@@ -2,6 +2,14 @@
 //! returns the first result without a second change; the same key with a
 //! different input is `Conflict`. The first result is stored in the same
 //! transaction as the change, so a change and its key commit together.
+//!
+//! A key belongs to the caller's scope: the token's issuer and subject and
+//! the partnership and agency it acts for. The same key sent from another
+//! scope (the same `sub` in another partnership or agency) is another key:
+//! it runs as a new request, with every check. Within the scope, the first
+//! result is returned only while its case is still visible to the caller
+//! (a role can change between the first call and a retry); otherwise the
+//! case is `NotFound`, as it would be to any read.
 
 use chrono::Utc;
 use entity::idempotency_key;
@@ -9,8 +17,9 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, SqlErr};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
-use super::ServiceError;
+use super::{ServiceError, tx};
 use crate::domain::actor::Actor;
+use crate::domain::ids::CaseId;
 
 /// The key of one mutation call with what identifies its input.
 #[derive(Debug, Clone)]
@@ -38,16 +47,28 @@ impl Idempotency {
     }
 }
 
-/// The first result of this call, if it was made before.
+/// The primary key of `idem` in `actor`'s scope.
+fn scoped(actor: &Actor, idem: &Idempotency) -> (String, String, uuid::Uuid, uuid::Uuid, String) {
+    (
+        actor.issuer.clone(),
+        actor.sub.clone(),
+        actor.partnership.uuid(),
+        actor.agency.map_or(uuid::Uuid::nil(), |a| a.uuid()),
+        idem.key.clone(),
+    )
+}
+
+/// The first result of this call, if it was made before in the caller's
+/// scope and the case it concerns (`case_of` the result) is still visible
+/// to the caller.
 pub async fn replay<T: DeserializeOwned>(
     db: &impl ConnectionTrait,
     actor: &Actor,
     idem: Option<&Idempotency>,
+    case_of: impl FnOnce(&T) -> CaseId,
 ) -> Result<Option<T>, ServiceError> {
     let Some(idem) = idem else { return Ok(None) };
-    let Some(row) =
-        idempotency_key::Entity::find_by_id((actor.sub.clone(), idem.key.clone())).one(db).await?
-    else {
+    let Some(row) = idempotency_key::Entity::find_by_id(scoped(actor, idem)).one(db).await? else {
         return Ok(None);
     };
     if row.operation != idem.operation || row.fingerprint != idem.fingerprint {
@@ -55,9 +76,10 @@ pub async fn replay<T: DeserializeOwned>(
             "this idempotency key was used for a different request".into(),
         ));
     }
-    serde_json::from_str(&row.result)
-        .map(Some)
-        .map_err(|e| ServiceError::Db(sea_orm::DbErr::Json(e.to_string())))
+    let first: T = serde_json::from_str(&row.result)
+        .map_err(|e| ServiceError::Db(sea_orm::DbErr::Json(e.to_string())))?;
+    tx::load_visible(db, actor, case_of(&first), None).await?;
+    Ok(Some(first))
 }
 
 /// Stores the result with the change, inside its transaction.
@@ -70,9 +92,13 @@ pub async fn remember<T: Serialize>(
     let Some(idem) = idem else { return Ok(()) };
     let json = serde_json::to_string(result)
         .map_err(|e| ServiceError::Db(sea_orm::DbErr::Json(e.to_string())))?;
+    let (issuer, actor_sub, partnership_id, agency_id, key) = scoped(actor, idem);
     let insert = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
-        actor_sub: Set(actor.sub.clone()),
-        key: Set(idem.key.clone()),
+        issuer: Set(issuer),
+        actor_sub: Set(actor_sub),
+        partnership_id: Set(partnership_id),
+        agency_id: Set(agency_id),
+        key: Set(key),
         operation: Set(idem.operation.to_owned()),
         fingerprint: Set(idem.fingerprint.clone()),
         result: Set(json),

@@ -132,7 +132,7 @@ pub async fn add_record(
     idem: Option<&Idempotency>,
     input: AddRecordInput,
 ) -> Result<Record, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+    if let Some(first) = idempotency::replay(db, actor, idem, |_| input.case).await? {
         return Ok(first);
     }
     let txn = tx::begin_write(db).await?;
@@ -210,7 +210,7 @@ pub async fn record_view(
     idem: Option<&Idempotency>,
     input: RecordViewInput,
 ) -> Result<View, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+    if let Some(first) = idempotency::replay(db, actor, idem, |_| input.case).await? {
         return Ok(first);
     }
     let txn = tx::begin_write(db).await?;
@@ -278,7 +278,7 @@ pub async fn agree_action(
     idem: Option<&Idempotency>,
     input: AgreeActionInput,
 ) -> Result<AgreedAction, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+    if let Some(first) = idempotency::replay(db, actor, idem, |_| input.case).await? {
         return Ok(first);
     }
     let txn = tx::begin_write(db).await?;

@@ -17,7 +17,7 @@ use super::{ServiceError, audit, tx};
 use crate::domain::access::check;
 use crate::domain::actor::Actor;
 use crate::domain::catalog::Catalog;
-use crate::domain::ids::{AgencyId, CaseId};
+use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::policy::Action;
 use crate::domain::protocol::ExclusionKind;
 use crate::domain::workflow::{Escalate, EscalationReason, RaiseCase, plan_escalation, plan_raise};
@@ -28,7 +28,7 @@ pub struct RaiseInput {
     /// The agency whose decision is disputed.
     pub receiving_agency: AgencyId,
     /// The child's pseudonymous reference.
-    pub child_reference: String,
+    pub child_reference: ChildReference,
     /// Subject category key.
     pub category: String,
     /// Route id.
@@ -53,7 +53,7 @@ pub async fn raise(
     idem: Option<&Idempotency>,
     input: RaiseInput,
 ) -> Result<Case, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+    if let Some(first) = idempotency::replay(db, actor, idem, |c: &Case| c.id).await? {
         return Ok(first);
     }
     let raising = actor
@@ -99,7 +99,7 @@ pub async fn raise(
         status: CaseStatus::Open.as_str().to_owned(),
         raising_agency_id: raising.uuid(),
         receiving_agency_id: receiving.id,
-        child_reference: input.child_reference,
+        child_reference: input.child_reference.into_string(),
         category: input.category,
         summary: input.summary,
         version: 1,
@@ -178,7 +178,7 @@ pub async fn escalate(
     idem: Option<&Idempotency>,
     input: EscalateInput,
 ) -> Result<Case, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+    if let Some(first) = idempotency::replay(db, actor, idem, |c: &Case| c.id).await? {
         return Ok(first);
     }
     let txn = tx::begin_write(db).await?;
@@ -315,7 +315,7 @@ pub async fn close(
     idem: Option<&Idempotency>,
     input: CloseInput,
 ) -> Result<Case, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem).await? {
+    if let Some(first) = idempotency::replay(db, actor, idem, |c: &Case| c.id).await? {
         return Ok(first);
     }
     if input.outcome.trim().is_empty() {

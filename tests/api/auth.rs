@@ -23,13 +23,13 @@ const SCHEMA_QUERY: &str = "{ __schema { queryType { name } } }";
 
 // --- Tokens built by hand --------------------------------------------------
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// The claims of a valid token: a manager of South Wales Police in Western
 /// Bay, valid for ten minutes.
-fn claims() -> Value {
+pub(crate) fn claims() -> Value {
     let now = now();
     json!({
         "sub": "user-42",
@@ -46,14 +46,14 @@ fn claims() -> Value {
 }
 
 /// Valid claims with one claim set to `value`.
-fn with(key: &str, value: Value) -> Value {
+pub(crate) fn with(key: &str, value: Value) -> Value {
     let mut c = claims();
     c[key] = value;
     c
 }
 
 /// Valid claims without some claims.
-fn without(keys: &[&str]) -> Value {
+pub(crate) fn without(keys: &[&str]) -> Value {
     let mut c = claims();
     for key in keys {
         c.as_object_mut().unwrap().remove(*key);
@@ -62,7 +62,7 @@ fn without(keys: &[&str]) -> Value {
 }
 
 /// The claims of a machine client (no role) with `scope` (a string or a list).
-fn client(scope: Value, agency: Option<&str>) -> Value {
+pub(crate) fn client(scope: Value, agency: Option<&str>) -> Value {
     let mut c = without(&["role", "agency", "name"]);
     c["scope"] = scope;
     if let Some(agency) = agency {
@@ -71,12 +71,12 @@ fn client(scope: Value, agency: Option<&str>) -> Value {
     c
 }
 
-fn sign(header: &Header, key: &EncodingKey, claims: &Value) -> String {
+pub(crate) fn sign(header: &Header, key: &EncodingKey, claims: &Value) -> String {
     jsonwebtoken::encode(header, claims, key).unwrap()
 }
 
 /// Signed as the server expects: HS256 with the test secret.
-fn hs256(claims: &Value) -> String {
+pub(crate) fn hs256(claims: &Value) -> String {
     sign(&Header::new(Algorithm::HS256), &EncodingKey::from_secret(TEST_SECRET.as_bytes()), claims)
 }
 
@@ -133,7 +133,7 @@ fn hand_encoding_agrees_with_jsonwebtoken() {
     assert_eq!(b64url(&[0xfb, 0xff]), "-_8");
 }
 
-fn bearer(token: &str) -> String {
+pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
@@ -141,7 +141,7 @@ fn bearer(token: &str) -> String {
 
 /// What came back, kept whole for failure messages.
 #[derive(Debug)]
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     www_authenticate: Option<String>,
     request_id: Option<String>,
@@ -149,7 +149,12 @@ struct Reply {
 }
 
 /// Posts `query` with `authorization` as the raw `Authorization` header.
-async fn post(app: &TestApp, authorization: Option<&str>, query: &str, variables: Value) -> Reply {
+pub(crate) async fn post(
+    app: &TestApp,
+    authorization: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Reply {
     let mut req = app
         .client
         .post(app.url("/graphql"))
@@ -170,7 +175,7 @@ async fn post(app: &TestApp, authorization: Option<&str>, query: &str, variables
 /// A 401 with the bearer challenge, `data: null` and one `UNAUTHENTICATED`
 /// error saying `expected`.
 #[track_caller]
-fn assert_unauthenticated(name: &str, reply: &Reply, expected: &AuthError) {
+pub(crate) fn assert_unauthenticated(name: &str, reply: &Reply, expected: &AuthError) {
     assert_eq!(reply.status, 401, "{name}: {reply:#?}");
     let challenge = reply.www_authenticate.as_deref().unwrap_or_default();
     assert!(
@@ -187,7 +192,7 @@ fn assert_unauthenticated(name: &str, reply: &Reply, expected: &AuthError) {
 
 /// A 200 whose body has data and no errors.
 #[track_caller]
-fn assert_ok(name: &str, reply: &Reply) -> Value {
+pub(crate) fn assert_ok(name: &str, reply: &Reply) -> Value {
     assert_eq!(reply.status, 200, "{name}: {reply:#?}");
     assert!(reply.body.get("errors").is_none(), "{name}: {reply:#?}");
     reply.body["data"].clone()

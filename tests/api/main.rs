@@ -10,6 +10,7 @@ mod batching;
 mod cases;
 mod cli;
 mod directory;
+mod edges;
 mod faults;
 mod generate;
 mod hardening;

@@ -169,6 +169,7 @@ db_test!(pan_sussex_reaches_step_5_through_repeated_disagreements, |app| {
     .unwrap();
     // With its raise event, as the service would have written it.
     let raiser = escalations::domain::actor::Actor {
+        issuer: crate::helpers::TEST_ISSUER.into(),
         sub: "old-raiser".into(),
         role: Some(escalations::domain::role::Role::Practitioner),
         scopes: Default::default(),
