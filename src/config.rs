@@ -326,6 +326,29 @@ pub struct HttpArgs {
     /// e.g. `https://portal.example.org`. None by default.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
+
+    /// Time a client has to send a complete request header, counted from
+    /// the connection's opening or from the end of the previous response
+    /// (so it also bounds a kept-alive connection's wait); then the
+    /// connection is closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Time a kept-alive connection may stay idle between a response and
+    /// the next request; `0s` turns keep-alive off.
+    #[arg(long, env = "HTTP_KEEP_ALIVE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub keep_alive_timeout: Duration,
+
+    /// Requests served on one connection; the last is answered with
+    /// `Connection: close`.
+    #[arg(long, env = "MAX_REQUESTS_PER_CONNECTION", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests_per_connection: u32,
+
+    /// Connections open at once (lowered at start to fit the process's
+    /// open-files limit). When full, the oldest connection that is not
+    /// executing a request is closed to admit a new one.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 }
 
 impl Default for HttpArgs {
@@ -334,6 +357,10 @@ impl Default for HttpArgs {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             cors_allowed_origins: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
+            max_requests_per_connection: 1000,
+            max_connections: 1024,
         }
     }
 }

@@ -14,6 +14,8 @@
 //! `extensions.code` `BAD_USER_INPUT` (a 400 under the GraphQL-over-HTTP
 //! media type). The caller is then authenticated and held to a request rate
 //! per token `sub` (per IP address without a token): 429 with `Retry-After`.
+//! Before all of this, the connection was admitted by `listener` (connection
+//! cap, header-read and keep-alive timeouts, requests per connection).
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -212,9 +214,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let settings = crate::listener::Settings::from(&*state.http);
+    let metrics = state.metrics.clone();
+    crate::listener::serve(listener, router(state), settings, metrics, shutdown).await
 }
 
 async fn count_response(

@@ -51,6 +51,21 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    /// Connection counters, kept by `listener`.
+    pub connections: ConnectionMetrics,
+}
+
+/// What the accept loop counts.
+#[derive(Debug, Default)]
+pub struct ConnectionMetrics {
+    /// Connections open now.
+    pub open: AtomicU64,
+    /// Connections accepted since start.
+    pub accepted: AtomicU64,
+    /// Connections closed to admit a new one at the cap.
+    pub shed: AtomicU64,
+    /// Connections closed at once because every open one was executing.
+    pub refused: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -185,6 +200,34 @@ impl Metrics {
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "{name}_sum {sum}");
         let _ = writeln!(out, "{name}_count {count}");
+
+        let gauge = |out: &mut String, name: &str, kind: &str, help: &str, value: &AtomicU64| {
+            header(out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        };
+        let c = &self.connections;
+        gauge(&mut out, "escalations_http_connections", "gauge", "Open connections.", &c.open);
+        gauge(
+            &mut out,
+            "escalations_http_connections_accepted_total",
+            "counter",
+            "Connections accepted.",
+            &c.accepted,
+        );
+        gauge(
+            &mut out,
+            "escalations_http_connections_shed_total",
+            "counter",
+            "Connections closed at MAX_CONNECTIONS to admit a new one.",
+            &c.shed,
+        );
+        gauge(
+            &mut out,
+            "escalations_http_connections_refused_total",
+            "counter",
+            "Connections closed at once at MAX_CONNECTIONS (every open one was busy).",
+            &c.refused,
+        );
 
         let (size, idle, max) = pool_use(db);
         header(&mut out, "escalations_db_pool_connections", "gauge", "Open database connections.");

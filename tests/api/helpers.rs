@@ -215,15 +215,24 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// Like `spawn_app`, with other settings.
 pub async fn spawn_app_with(backend: Backend, global: GlobalArgs) -> Option<TestApp> {
+    spawn_app_with_args(backend, global, serve_args()).await
+}
+
+/// Like `spawn_app`, with other settings, `serve` ones included.
+pub async fn spawn_app_with_args(
+    backend: Backend,
+    global: GlobalArgs,
+    args: ServeArgs,
+) -> Option<TestApp> {
     let test_db = TestDb::create(backend).await?;
     let url = test_db.url().to_owned();
-    Some(spawn_app_at_with(backend, test_db, &url, global).await)
+    Some(spawn_app_at_with(backend, test_db, &url, global, args).await)
 }
 
 /// A server whose pool uses `server_url` (e.g. through a proxy) for the
 /// database of `test_db`.
 pub async fn spawn_app_at(backend: Backend, test_db: TestDb, server_url: &str) -> TestApp {
-    spawn_app_at_with(backend, test_db, server_url, global_args()).await
+    spawn_app_at_with(backend, test_db, server_url, global_args(), serve_args()).await
 }
 
 async fn spawn_app_at_with(
@@ -231,14 +240,14 @@ async fn spawn_app_at_with(
     test_db: TestDb,
     server_url: &str,
     global: GlobalArgs,
+    args: ServeArgs,
 ) -> TestApp {
     let settings = DbSettings { url: server_url.to_owned(), max_connections: Some(4) };
     let server_db = connect(&settings).await.expect("server pool");
     // The demo directory is loaded explicitly: tests run without demo defaults.
     escalations::db::migrate(&server_db).await.expect("migrate");
     escalations::service::demo::seed_directory(&server_db).await.expect("seed");
-    let state =
-        escalations::app::prepare(server_db, &global, &serve_args()).await.expect("prepare");
+    let state = escalations::app::prepare(server_db, &global, &args).await.expect("prepare");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod cases;
 mod cli;
+mod connections;
 mod directory;
 mod faults;
 mod generate;

@@ -1,0 +1,213 @@
+//! Connections: half-open connections against the connection cap, the
+//! header-read timeout and keep-alive limits.
+//!
+//! The connection tests speak raw HTTP/1.1 over `TcpStream`: a client
+//! library would finish every header it starts.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use escalations::config::ServeArgs;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{Backend, TestApp, global_args, serve_args, spawn_app_with_args};
+
+const HALF_HEADER: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Waiting: ";
+const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+async fn spawn(args: ServeArgs) -> TestApp {
+    spawn_app_with_args(Backend::Sqlite, global_args(), args).await.unwrap()
+}
+
+/// `GET /healthz` on a new connection: its status line and how long it took.
+async fn healthz(app: &TestApp) -> (String, Duration) {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .expect("/healthz answers")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response.lines().next().unwrap_or("").to_owned();
+    (status, started.elapsed())
+}
+
+/// Reads one `/healthz` response (its body is `ok`) from a kept-alive
+/// connection.
+async fn read_healthz(stream: &mut TcpStream) -> String {
+    let mut response = Vec::new();
+    let mut buf = [0; 1024];
+    while !response.ends_with(b"\r\n\r\nok") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("a response")
+            .unwrap();
+        assert!(n > 0, "closed before a whole response: {}", String::from_utf8_lossy(&response));
+        response.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(response).unwrap()
+}
+
+/// Waits until the server closes `stream`; returns what it sent and when.
+async fn until_closed(stream: &mut TcpStream, within: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(within, stream.read_to_end(&mut rest))
+        .await
+        .unwrap_or_else(|_| panic!("the server kept the connection open for {within:?}"));
+    // A close with unread bytes in the server's buffer is a reset.
+    if let Err(err) = read {
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    }
+    (String::from_utf8_lossy(&rest).into_owned(), started.elapsed())
+}
+
+/// A metric's value from `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no metric {name}"))
+        .parse()
+        .unwrap()
+}
+
+/// 5,000 connections that each send half a header, in batches of 500: the
+/// server keeps at most `MAX_CONNECTIONS` of them, closing the oldest to
+/// admit new ones, and `/healthz` answers promptly after every batch.
+/// Before the cap, every one of them stayed open until the process ran
+/// out of file descriptors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_half_open_connections_leave_healthz_answering() {
+    const CAP: u64 = 64;
+    const TOTAL: usize = 5000;
+    const BATCH: usize = 500;
+    // Client and server share this process: room for both ends.
+    escalations::listener::raise_open_files_limit();
+    let mut args = serve_args();
+    args.http.max_connections = CAP as u32;
+    // Long enough that only the cap closes anything here.
+    args.http.header_read_timeout = Duration::from_secs(60);
+    let app = spawn(args).await;
+
+    let mut half_open: VecDeque<TcpStream> = VecDeque::new();
+    let mut slowest = Duration::ZERO;
+    let started = Instant::now();
+    for _ in 0..TOTAL / BATCH {
+        for _ in 0..BATCH {
+            let mut stream = TcpStream::connect(app.addr).await.unwrap();
+            stream.write_all(HALF_HEADER).await.unwrap();
+            half_open.push_back(stream);
+        }
+        let (status, took) = healthz(&app).await;
+        assert_eq!(status, "HTTP/1.1 200 OK", "after {} connections", half_open.len());
+        assert!(took < Duration::from_secs(1), "/healthz took {took:?}");
+        slowest = slowest.max(took);
+        // The client keeps only the last two batches open (its own limit);
+        // the older ones were closed by the server long ago.
+        while half_open.len() > 2 * BATCH {
+            half_open.pop_front();
+        }
+    }
+    // The oldest connection still held by the client was closed by the
+    // server; the newest is still waiting for the rest of its header.
+    let (_, took) = until_closed(half_open.front_mut().unwrap(), Duration::from_secs(2)).await;
+    assert!(took < Duration::from_secs(2));
+    let mut byte = [0; 1];
+    let newest = half_open.back_mut().unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), newest.read(&mut byte)).await.is_err(),
+        "the newest half-open connection is still served"
+    );
+    let shed = metric(&app, "escalations_http_connections_shed_total").await;
+    let open = metric(&app, "escalations_http_connections").await;
+    assert!(shed >= TOTAL as u64 - CAP, "shed {shed}");
+    assert!(open <= CAP, "{open} connections open, cap {CAP}");
+    eprintln!(
+        "{TOTAL} half-open connections in {:?}: /healthz at most {slowest:?}; {shed} shed, {open} open",
+        started.elapsed()
+    );
+}
+
+/// A header that does not arrive in time, even one dribbled a byte at a
+/// time, is cut off at the header-read timeout; other clients are served.
+#[tokio::test]
+async fn a_header_not_complete_in_time_is_cut_off() {
+    let mut args = serve_args();
+    args.http.header_read_timeout = Duration::from_millis(300);
+    let app = spawn(args).await;
+
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let sent = Instant::now();
+    stream.write_all(HALF_HEADER).await.unwrap();
+    let (response, _) = until_closed(&mut stream, Duration::from_secs(5)).await;
+    let took = sent.elapsed();
+    assert!(took >= Duration::from_millis(250), "closed after {took:?}, before the timeout");
+    assert!(response.is_empty() || response.starts_with("HTTP/1.1 408"), "{response}");
+
+    // A byte every 50 ms keeps the connection busy but does not extend
+    // the deadline of the header.
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let sent = Instant::now();
+    let dribble = async {
+        for b in HALF_HEADER.iter().cycle() {
+            if stream.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), dribble).await.expect("the server cut it off");
+    assert!(sent.elapsed() < Duration::from_secs(2), "cut off after {:?}", sent.elapsed());
+
+    let (status, _) = healthz(&app).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+}
+
+/// A kept-alive connection serves at most `MAX_REQUESTS_PER_CONNECTION`
+/// requests: the last answer says `Connection: close` and the server
+/// closes it, leaving a pipelined extra request unanswered.
+#[tokio::test]
+async fn a_kept_alive_connection_closes_after_the_most_requests() {
+    let mut args = serve_args();
+    args.http.max_requests_per_connection = 3;
+    let app = spawn(args).await;
+
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    for _ in 0..2 {
+        stream.write_all(HEALTHZ).await.unwrap();
+        let response = read_healthz(&mut stream).await;
+        assert!(!response.to_ascii_lowercase().contains("connection: close"), "{response}");
+    }
+    // The third and a fourth, pipelined.
+    stream.write_all(&[HEALTHZ, HEALTHZ].concat()).await.unwrap();
+    let (rest, _) = until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(rest.matches("HTTP/1.1 200").count(), 1, "{rest}");
+    assert!(rest.to_ascii_lowercase().contains("connection: close"), "{rest}");
+}
+
+/// A kept-alive connection idle for `HTTP_KEEP_ALIVE_TIMEOUT` is closed;
+/// used within it, it serves the next request.
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() {
+    let mut args = serve_args();
+    args.http.keep_alive_timeout = Duration::from_millis(300);
+    let app = spawn(args).await;
+
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(HEALTHZ).await.unwrap();
+    read_healthz(&mut stream).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream.write_all(HEALTHZ).await.unwrap();
+    read_healthz(&mut stream).await;
+    let (rest, idle) = until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(rest.is_empty(), "{rest}");
+    assert!(idle >= Duration::from_millis(250), "closed after {idle:?} idle");
+    assert!(idle < Duration::from_secs(2), "closed after {idle:?} idle");
+}
