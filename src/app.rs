@@ -169,6 +169,10 @@ pub async fn prepare(
         http: Arc::new(args.http.clone()),
         cors,
         rate_limits: Arc::new(http::RateLimits::new(&args.rate_limits)),
+        in_flight: crate::in_flight::InFlight::new(
+            args.rate_limits.max_in_flight_per_client.0,
+            metrics.clone(),
+        ),
         metrics,
         documents: Arc::default(),
     })

@@ -440,6 +440,41 @@ pub struct RateLimitArgs {
     /// anonymous caller shares the proxy's address: limit there instead).
     #[arg(long, env = "RATE_LIMIT_ANONYMOUS", default_value = "50:100")]
     pub rate_limit_anonymous: RateLimit,
+
+    /// Requests of one client (the key of its rate limit) executing at
+    /// once, or `off`. Over it: 429 with `Retry-After: 1`.
+    #[arg(long, env = "MAX_IN_FLIGHT_PER_CLIENT", default_value = "8")]
+    pub max_in_flight_per_client: InFlightCap,
+}
+
+/// Most requests of one client executing at once: a number, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlightCap(pub Option<std::num::NonZeroU32>);
+
+impl std::str::FromStr for InFlightCap {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        match s.parse::<u32>() {
+            Ok(n) => std::num::NonZeroU32::new(n)
+                .map(|n| Self(Some(n)))
+                .ok_or_else(|| format!("{s:?}: at least 1 (or say off)")),
+            Err(_) => Err(format!("{s:?}: expected a number or off")),
+        }
+    }
+}
+
+impl std::fmt::Display for InFlightCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("off"),
+            Some(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 impl Default for RateLimitArgs {
@@ -449,6 +484,7 @@ impl Default for RateLimitArgs {
             rate_limit_cases_read: RateLimit::new(50, 100),
             rate_limit_statistics_read: RateLimit::new(50, 100),
             rate_limit_anonymous: RateLimit::new(50, 100),
+            max_in_flight_per_client: InFlightCap(std::num::NonZeroU32::new(8)),
         }
     }
 }
@@ -457,5 +493,29 @@ impl ServeArgs {
     /// The grace period for shutdown.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InFlightCap;
+
+    #[track_caller]
+    fn check(input: &str, expected: Result<Option<u32>, ()>) {
+        let parsed = input.parse::<InFlightCap>().map(|c| c.0.map(|n| n.get())).map_err(|_| ());
+        assert_eq!(parsed, expected, "{input:?}");
+    }
+
+    #[test]
+    fn in_flight_caps_parse() {
+        check("8", Ok(Some(8)));
+        check(" 1 ", Ok(Some(1)));
+        check("off", Ok(None));
+        check("OFF", Ok(None));
+        check("0", Err(()));
+        check("-1", Err(()));
+        check("many", Err(()));
+        assert_eq!(InFlightCap(None).to_string(), "off");
+        assert_eq!("8".parse::<InFlightCap>().map(|c| c.to_string()), Ok("8".to_owned()));
     }
 }

@@ -13,7 +13,8 @@
 //! and directives per field. Every such refusal is an error with
 //! `extensions.code` `BAD_USER_INPUT` (a 400 under the GraphQL-over-HTTP
 //! media type). The caller is then authenticated and held to a request rate
-//! per token `sub` (per IP address without a token): 429 with `Retry-After`.
+//! per token `sub` (per IP address without a token), and to a number of
+//! requests in flight (`in_flight`): 429 with `Retry-After`.
 //! Before all of this, the connection was admitted by `listener` (connection
 //! cap, header-read and keep-alive timeouts, requests per connection).
 
@@ -63,6 +64,7 @@ use crate::domain::role::Scope;
 use crate::graphql::ApiSchema;
 use crate::graphql::error::code;
 use crate::graphql::loaders::Loaders;
+use crate::in_flight::InFlight;
 use crate::metrics::Metrics;
 use crate::service::identity::{DirectoryCache, Resolved};
 
@@ -99,6 +101,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Documents already checked and parsed, by query text.
     pub documents: Arc<DocumentCache>,
+    /// Requests in flight per client.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// Query texts that passed the limits, with their parsed documents: partner
@@ -439,11 +443,18 @@ async fn execute(
         }
     };
     let (kind, key) = rate_key(&viewer, peer);
+    let in_flight = state.in_flight.try_acquire(kind, &key);
     if let Err(wait) = state.rate_limits.check(kind, key) {
         refused(RATE_LIMITED);
         state.metrics.rate_limited(kind.as_str());
         return too_many_requests(wait, spec_media_type);
     }
+    // Held until the response is built (or the caller goes away).
+    let Some(_in_flight) = in_flight else {
+        refused(RATE_LIMITED);
+        state.metrics.in_flight_limited(kind.as_str());
+        return too_many_in_flight(spec_media_type);
+    };
 
     if let Some(doc) = doc {
         req.set_parsed_query(doc);
@@ -602,7 +613,7 @@ fn count_aliases(doc: &ExecutableDocument) -> usize {
 }
 
 /// Kinds of client, each with its own rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKind {
     /// A token with a role.
     People,
@@ -704,6 +715,19 @@ fn too_many_requests(wait: Duration, spec_media_type: bool) -> Response {
             (header::CONTENT_TYPE, content_type(spec_media_type)),
         ],
         error_body(&format!("too many requests; retry after {secs} s"), RATE_LIMITED),
+    )
+        .into_response()
+}
+
+/// 429: the client has its most requests executing already.
+fn too_many_in_flight(spec_media_type: bool) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::RETRY_AFTER, HeaderValue::from(1)),
+            (header::CONTENT_TYPE, content_type(spec_media_type)),
+        ],
+        error_body("too many requests in flight for this client; retry after 1 s", RATE_LIMITED),
     )
         .into_response()
 }

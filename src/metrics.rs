@@ -53,6 +53,8 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
     /// Connection counters, kept by `listener`.
     pub connections: ConnectionMetrics,
+    /// GraphQL requests executing now (past authentication and limits).
+    pub requests_in_flight: AtomicU64,
 }
 
 /// What the accept loop counts.
@@ -75,6 +77,7 @@ struct Inner {
     errors: BTreeMap<String, u64>,
     responses: BTreeMap<u16, u64>,
     rate_limited: BTreeMap<&'static str, u64>,
+    in_flight_limited: BTreeMap<&'static str, u64>,
 }
 
 impl Metrics {
@@ -123,6 +126,12 @@ impl Metrics {
     /// Counts one request refused by the rate limit of a kind of client.
     pub fn rate_limited(&self, kind: &'static str) {
         *self.lock().rate_limited.entry(kind).or_default() += 1;
+    }
+
+    /// Counts one request refused by the cap on a client's requests in
+    /// flight.
+    pub fn in_flight_limited(&self, kind: &'static str) {
+        *self.lock().in_flight_limited.entry(kind).or_default() += 1;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -182,6 +191,15 @@ impl Metrics {
             for (kind, n) in &inner.rate_limited {
                 let _ = writeln!(out, "escalations_rate_limited_total{{kind=\"{kind}\"}} {n}");
             }
+            header(
+                &mut out,
+                "escalations_in_flight_limited_total",
+                "counter",
+                "Requests refused with 429 for too many in flight, by kind of client.",
+            );
+            for (kind, n) in &inner.in_flight_limited {
+                let _ = writeln!(out, "escalations_in_flight_limited_total{{kind=\"{kind}\"}} {n}");
+            }
         }
 
         let name = "escalations_graphql_request_duration_seconds";
@@ -206,6 +224,13 @@ impl Metrics {
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         };
         let c = &self.connections;
+        gauge(
+            &mut out,
+            "escalations_graphql_requests_in_flight",
+            "gauge",
+            "GraphQL requests executing now.",
+            &self.requests_in_flight,
+        );
         gauge(&mut out, "escalations_http_connections", "gauge", "Open connections.", &c.open);
         gauge(
             &mut out,

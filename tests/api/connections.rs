@@ -1,17 +1,23 @@
-//! Connections: half-open connections against the connection cap, the
-//! header-read timeout and keep-alive limits.
+//! Connections and concurrency: half-open connections against the
+//! connection cap, the header-read timeout, keep-alive limits, and the cap
+//! on one client's requests in flight.
 //!
 //! The connection tests speak raw HTTP/1.1 over `TcpStream`: a client
 //! library would finish every header it starts.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use escalations::config::ServeArgs;
+use escalations::auth::MintClaims;
+use escalations::config::{InFlightCap, ServeArgs};
+use escalations::domain::role::Role;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, TestApp, global_args, serve_args, spawn_app_with_args};
+use crate::helpers::{Backend, TestApp, global_args, mint, serve_args, spawn_app_with_args};
 
 const HALF_HEADER: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Waiting: ";
 const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -210,4 +216,78 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() 
     assert!(rest.is_empty(), "{rest}");
     assert!(idle >= Duration::from_millis(250), "closed after {idle:?} idle");
     assert!(idle < Duration::from_secs(2), "closed after {idle:?} idle");
+}
+
+fn person(sub: &str) -> String {
+    mint(MintClaims {
+        sub: sub.into(),
+        role: Some(Role::Practitioner),
+        agency: Some("wb-police".into()),
+        partnership: "western-bay".into(),
+        ..MintClaims::default()
+    })
+}
+
+/// With `MAX_IN_FLIGHT_PER_CLIENT` 2, a token with two requests waiting on
+/// the database gets 429 `RATE_LIMITED` for a third, while another token is
+/// served; once the two finish, the first token is served again.
+///
+/// The two requests wait for real: a transaction of the test holds the
+/// `case` table in ACCESS EXCLUSIVE mode. PostgreSQL only: SQLite's readers
+/// never wait for a writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_requests_in_flight_gets_429_and_others_do_not() {
+    let mut args = serve_args();
+    args.rate_limits.max_in_flight_per_client = InFlightCap(NonZeroU32::new(2));
+    let Some(app) = spawn_app_with_args(Backend::Postgres, global_args(), args).await else {
+        return;
+    };
+    let (alice, bob) = (person("alice"), person("bob"));
+    // Resolve both tokens' codes once, so that what follows needs no table.
+    for token in [&alice, &bob] {
+        app.gql_as_ok(token, "{ __typename }", json!({})).await;
+    }
+
+    let lock = app.db.begin().await.unwrap();
+    lock.execute_unprepared("LOCK TABLE \"case\" IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let slow = "{ cases(first: 1) { nodes { id } } }";
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, url, alice) = (app.client.clone(), app.url("/graphql"), alice.clone());
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .bearer_auth(alice)
+                    .json(&json!({ "query": slow }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&app, "escalations_graphql_requests_in_flight").await < 2 {
+        assert!(Instant::now() < deadline, "the two requests never got in flight");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let res = app.gql_as_raw(&alice, "{ __typename }", json!({})).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{body:#}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("in flight"), "{body:#}");
+    // Another token is not held back by alice's requests.
+    app.gql_as_ok(&bob, "{ __typename }", json!({})).await;
+
+    lock.rollback().await.unwrap();
+    for w in waiting {
+        let body = tokio::time::timeout(Duration::from_secs(10), w).await.unwrap().unwrap();
+        assert!(body.get("errors").is_none(), "{body:#}");
+    }
+    app.gql_as_ok(&alice, "{ __typename }", json!({})).await;
+    assert_eq!(metric(&app, "escalations_graphql_requests_in_flight").await, 0);
 }
