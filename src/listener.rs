@@ -156,6 +156,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         tasks.spawn(run(stream, peer, conn, conns.clone(), router.clone(), settings.clone()));
+        // A shed connection holds its descriptor until its task has run:
+        // wait for that before accepting more, or a flood of connections
+        // would outrun the closing of the old ones.
+        conns.room().await;
     }
     drop(listener);
     conns.close_all();
@@ -217,11 +221,16 @@ struct Conns {
     cap: usize,
     metrics: Arc<Metrics>,
     inner: Mutex<Inner>,
+    /// A connection's task has ended.
+    ended: Notify,
 }
 
 #[derive(Default)]
 struct Inner {
     next_id: u64,
+    /// Connections whose task has not ended (their sockets are open).
+    live: usize,
+    /// The live connections that may still be shed, oldest first.
     open: BTreeMap<u64, Arc<ConnState>>,
     /// Set while at the cap: what was shed or refused in this episode.
     full: Option<(u64, u64)>,
@@ -235,7 +244,20 @@ struct Admitted {
 
 impl Conns {
     fn new(cap: u32, metrics: Arc<Metrics>) -> Self {
-        Self { cap: cap as usize, metrics, inner: Mutex::default() }
+        Self { cap: cap as usize, metrics, inner: Mutex::default(), ended: Notify::new() }
+    }
+
+    /// Waits (briefly) until at most `cap` connections are live: a shed
+    /// one that turned busy meanwhile finishes its request first, so the
+    /// wait is bounded rather than the count exact.
+    async fn room(&self) {
+        for _ in 0..10 {
+            let ended = self.ended.notified();
+            if self.lock().live <= self.cap {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(10), ended).await;
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -246,7 +268,7 @@ impl Conns {
     /// `None` when every open connection is executing a request.
     fn admit(&self) -> Option<Admitted> {
         let mut inner = self.lock();
-        if inner.open.len() >= self.cap {
+        if inner.live >= self.cap {
             if inner.full.is_none() {
                 tracing::warn!(
                     max_connections = self.cap,
@@ -270,6 +292,7 @@ impl Conns {
         inner.next_id += 1;
         let state = Arc::new(ConnState::default());
         inner.open.insert(id, state.clone());
+        inner.live += 1;
         self.metrics.connections.open.fetch_add(1, Ordering::Relaxed);
         Some(Admitted { id, state })
     }
@@ -299,9 +322,11 @@ impl Conns {
         self.metrics.connections.open.fetch_sub(1, Ordering::Relaxed);
         let mut inner = self.lock();
         inner.open.remove(&id);
+        inner.live -= 1;
+        self.ended.notify_one();
         // The episode ends well under the cap, so that a server hovering
         // at it does not log on every connection.
-        if inner.open.len() <= self.cap * 3 / 4
+        if inner.live <= self.cap * 3 / 4
             && let Some((shed, refused)) = inner.full.take()
         {
             tracing::info!(
