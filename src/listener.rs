@@ -133,6 +133,12 @@ pub async fn serve(
             "MAX_CONNECTIONS does not fit the open-files limit; lowered"
         );
     }
+    tracing::info!(
+        max_connections = cap,
+        header_read_timeout = ?settings.header_read_timeout,
+        keep_alive_timeout = ?settings.keep_alive_timeout,
+        "accepting connections"
+    );
     let conns = Arc::new(Conns::new(cap, metrics.clone()));
     let settings = Arc::new(settings);
     let mut tasks = JoinSet::new();
