@@ -372,3 +372,60 @@ async fn a_client_over_its_requests_in_flight_gets_429_and_others_do_not() {
     app.gql_as_ok(&alice, "{ __typename }", json!({})).await;
     assert_eq!(metric(&app, "escalations_graphql_requests_in_flight").await, 0);
 }
+
+/// The listener on its own, with routes of the test: the caller's address
+/// reaches handlers as `ConnectInfo`, and on shutdown a request in flight
+/// is finished while new connections are refused and idle ones closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_passes_the_peer_address_and_shuts_down_gracefully() {
+    use axum::extract::ConnectInfo;
+    use axum::routing::get;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    let router = axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let settings = escalations::listener::Settings::from(&escalations::config::HttpArgs::default());
+    let metrics = Arc::new(escalations::metrics::Metrics::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server =
+        tokio::spawn(escalations::listener::serve(listener, router, settings, metrics, async {
+            let _ = stopped.await;
+        }));
+
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let local = stream.local_addr().unwrap();
+    stream.write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let (response, _) = until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(response.ends_with(&local.to_string()), "{response}");
+
+    // One connection idle after a request, one with a request in flight.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(HEALTHZ).await.unwrap();
+    read_healthz(&mut idle).await;
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+
+    let (rest, _) = until_closed(&mut idle, Duration::from_secs(2)).await;
+    assert!(rest.is_empty(), "{rest}");
+    let (response, _) = until_closed(&mut busy, Duration::from_secs(5)).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("done"), "{response}");
+    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "a connection after shutdown");
+}
