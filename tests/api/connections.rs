@@ -373,6 +373,61 @@ async fn a_client_over_its_requests_in_flight_gets_429_and_others_do_not() {
     assert_eq!(metric(&app, "escalations_graphql_requests_in_flight").await, 0);
 }
 
+/// At the cap, connections executing a request are never shed: with
+/// `MAX_CONNECTIONS` 3 and two requests waiting on a locked table, 50
+/// half-open connections and a `/healthz` are admitted by shedding each
+/// other, and both waiting requests are answered once the lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_executing_a_request_are_never_shed() {
+    let mut args = serve_args();
+    args.http.max_connections = 3;
+    let Some(app) = spawn_app_with_args(Backend::Postgres, global_args(), args).await else {
+        return;
+    };
+    let alice = person("alice");
+    app.gql_as_ok(&alice, "{ __typename }", json!({})).await;
+    let lock = app.db.begin().await.unwrap();
+    lock.execute_unprepared("LOCK TABLE \"case\" IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            // A client each: a connection each.
+            let (url, alice) = (app.url("/graphql"), alice.clone());
+            tokio::spawn(async move {
+                let res = reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(alice)
+                    .json(&json!({ "query": "{ cases(first: 1) { nodes { id } } }" }))
+                    .send()
+                    .await
+                    .unwrap();
+                (res.status(), res.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&app, "escalations_graphql_requests_in_flight").await < 2 {
+        assert!(Instant::now() < deadline, "the two requests never got in flight");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut half_open = Vec::new();
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        let _ = stream.write_all(HALF_HEADER).await;
+        half_open.push(stream);
+    }
+    let (status, _) = healthz(&app).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+
+    lock.rollback().await.unwrap();
+    for w in waiting {
+        let (status, body) =
+            tokio::time::timeout(Duration::from_secs(10), w).await.unwrap().unwrap();
+        assert_eq!(status, 200, "{body:#}");
+        assert!(body.get("errors").is_none(), "{body:#}");
+    }
+    assert!(metric(&app, "escalations_http_connections_shed_total").await >= 50);
+}
+
 /// The listener on its own, with routes of the test: the caller's address
 /// reaches handlers as `ConnectInfo`, and on shutdown a request in flight
 /// is finished while new connections are refused and idle ones closed.
