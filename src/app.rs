@@ -159,6 +159,7 @@ pub async fn prepare(
     );
     let cors = http::cors_layer(&args.http.cors_allowed_origins).context("CORS settings")?;
     let schema = graphql::build_schema(Some((db.clone(), catalog)), &args.graphql);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     Ok(AppState {
         schema,
         db,
@@ -168,12 +169,18 @@ pub async fn prepare(
         http: Arc::new(args.http.clone()),
         cors,
         rate_limits: Arc::new(http::RateLimits::new(&args.rate_limits)),
-        metrics: Arc::new(crate::metrics::Metrics::default()),
+        in_flight: crate::in_flight::InFlight::new(
+            args.rate_limits.max_in_flight_per_client.0,
+            metrics.clone(),
+        ),
+        metrics,
         documents: Arc::default(),
     })
 }
 
 async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    let open_files = crate::listener::raise_open_files_limit();
+    tracing::debug!(open_files, "open-files limit");
     let db = connect(global).await?;
     let state = prepare(db.clone(), global, args).await?;
     let listener = TcpListener::bind(args.listen_addr)

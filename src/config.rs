@@ -357,6 +357,29 @@ pub struct HttpArgs {
     /// e.g. `https://portal.example.org`. None by default.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
+
+    /// Time a client has to send a complete request header, counted from
+    /// the connection's opening or from the end of the previous response
+    /// (so it also bounds a kept-alive connection's wait); then the
+    /// connection is closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Time a kept-alive connection may stay idle between a response and
+    /// the next request; `0s` turns keep-alive off.
+    #[arg(long, env = "HTTP_KEEP_ALIVE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub keep_alive_timeout: Duration,
+
+    /// Requests served on one connection; the last is answered with
+    /// `Connection: close`.
+    #[arg(long, env = "MAX_REQUESTS_PER_CONNECTION", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests_per_connection: u32,
+
+    /// Connections open at once (lowered at start to fit the process's
+    /// open-files limit). When full, the oldest connection that is not
+    /// executing a request is closed to admit a new one.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 }
 
 impl Default for HttpArgs {
@@ -365,6 +388,10 @@ impl Default for HttpArgs {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             cors_allowed_origins: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
+            max_requests_per_connection: 1000,
+            max_connections: 1024,
         }
     }
 }
@@ -444,6 +471,41 @@ pub struct RateLimitArgs {
     /// anonymous caller shares the proxy's address: limit there instead).
     #[arg(long, env = "RATE_LIMIT_ANONYMOUS", default_value = "50:100")]
     pub rate_limit_anonymous: RateLimit,
+
+    /// Requests of one client (the key of its rate limit) executing at
+    /// once, or `off`. Over it: 429 with `Retry-After: 1`.
+    #[arg(long, env = "MAX_IN_FLIGHT_PER_CLIENT", default_value = "8")]
+    pub max_in_flight_per_client: InFlightCap,
+}
+
+/// Most requests of one client executing at once: a number, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlightCap(pub Option<std::num::NonZeroU32>);
+
+impl std::str::FromStr for InFlightCap {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        match s.parse::<u32>() {
+            Ok(n) => std::num::NonZeroU32::new(n)
+                .map(|n| Self(Some(n)))
+                .ok_or_else(|| format!("{s:?}: at least 1 (or say off)")),
+            Err(_) => Err(format!("{s:?}: expected a number or off")),
+        }
+    }
+}
+
+impl std::fmt::Display for InFlightCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("off"),
+            Some(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 impl Default for RateLimitArgs {
@@ -453,6 +515,7 @@ impl Default for RateLimitArgs {
             rate_limit_cases_read: RateLimit::new(50, 100),
             rate_limit_statistics_read: RateLimit::new(50, 100),
             rate_limit_anonymous: RateLimit::new(50, 100),
+            max_in_flight_per_client: InFlightCap(std::num::NonZeroU32::new(8)),
         }
     }
 }
@@ -461,5 +524,29 @@ impl ServeArgs {
     /// The grace period for shutdown.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InFlightCap;
+
+    #[track_caller]
+    fn check(input: &str, expected: Result<Option<u32>, ()>) {
+        let parsed = input.parse::<InFlightCap>().map(|c| c.0.map(|n| n.get())).map_err(|_| ());
+        assert_eq!(parsed, expected, "{input:?}");
+    }
+
+    #[test]
+    fn in_flight_caps_parse() {
+        check("8", Ok(Some(8)));
+        check(" 1 ", Ok(Some(1)));
+        check("off", Ok(None));
+        check("OFF", Ok(None));
+        check("0", Err(()));
+        check("-1", Err(()));
+        check("many", Err(()));
+        assert_eq!(InFlightCap(None).to_string(), "off");
+        assert_eq!("8".parse::<InFlightCap>().map(|c| c.to_string()), Ok("8".to_owned()));
     }
 }

@@ -17,7 +17,10 @@
 //! field. Every such refusal is an error with `extensions.code`
 //! `BAD_USER_INPUT` and `extensions.limit` (a 400 under the GraphQL-over-HTTP
 //! media type). The caller is then authenticated and held to a request rate
-//! per token `sub` (per IP address without a token): 429 with `Retry-After`.
+//! per token `sub` (per IP address without a token), and to a number of
+//! requests in flight (`in_flight`): 429 with `Retry-After`.
+//! Before all of this, the connection was admitted by `listener` (connection
+//! cap, header-read and keep-alive timeouts, requests per connection).
 
 use std::any::Any;
 use std::convert::Infallible;
@@ -65,6 +68,7 @@ use crate::domain::role::Scope;
 use crate::graphql::error::code;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{ApiSchema, cost};
+use crate::in_flight::InFlight;
 use crate::metrics::Metrics;
 use crate::service::identity::{DirectoryCache, Resolved};
 
@@ -103,6 +107,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Documents already checked and parsed, by query text.
     pub documents: Arc<DocumentCache>,
+    /// Requests in flight per client.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// Query texts that passed the limits, with their parsed documents: partner
@@ -219,9 +225,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let settings = crate::listener::Settings::from(&*state.http);
+    let metrics = state.metrics.clone();
+    crate::listener::serve(listener, router(state), settings, metrics, shutdown).await
 }
 
 async fn count_response(
@@ -461,11 +467,18 @@ async fn execute(
         }
     };
     let (kind, key) = rate_key(&viewer, peer);
+    let in_flight = state.in_flight.try_acquire(kind, &key);
     if let Err(wait) = state.rate_limits.check(kind, key) {
         refused(RATE_LIMITED);
         state.metrics.rate_limited(kind.as_str());
         return too_many_requests(wait, spec_media_type);
     }
+    // Held until the response is built (or the caller goes away).
+    let Some(_in_flight) = in_flight else {
+        refused(RATE_LIMITED);
+        state.metrics.in_flight_limited(kind.as_str());
+        return too_many_in_flight(spec_media_type);
+    };
 
     if let Some(doc) = doc {
         req.set_parsed_query(doc);
@@ -594,7 +607,7 @@ fn set_code(err: &mut ServerError, value: &str) {
 }
 
 /// Kinds of client, each with its own rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKind {
     /// A token with a role.
     People,
@@ -696,6 +709,19 @@ fn too_many_requests(wait: Duration, spec_media_type: bool) -> Response {
             (header::CONTENT_TYPE, content_type(spec_media_type)),
         ],
         error_body(&format!("too many requests; retry after {secs} s"), RATE_LIMITED),
+    )
+        .into_response()
+}
+
+/// 429: the client has its most requests executing already.
+fn too_many_in_flight(spec_media_type: bool) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::RETRY_AFTER, HeaderValue::from(1)),
+            (header::CONTENT_TYPE, content_type(spec_media_type)),
+        ],
+        error_body("too many requests in flight for this client; retry after 1 s", RATE_LIMITED),
     )
         .into_response()
 }

@@ -12,6 +12,8 @@ pub mod db;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod in_flight;
+pub mod listener;
 pub mod metrics;
 pub mod service;
 pub mod telemetry;

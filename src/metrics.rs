@@ -51,6 +51,23 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    /// Connection counters, kept by `listener`.
+    pub connections: ConnectionMetrics,
+    /// GraphQL requests executing now (past authentication and limits).
+    pub requests_in_flight: AtomicU64,
+}
+
+/// What the accept loop counts.
+#[derive(Debug, Default)]
+pub struct ConnectionMetrics {
+    /// Connections open now.
+    pub open: AtomicU64,
+    /// Connections accepted since start.
+    pub accepted: AtomicU64,
+    /// Connections closed to admit a new one at the cap.
+    pub shed: AtomicU64,
+    /// Connections closed at once because every open one was executing.
+    pub refused: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +77,7 @@ struct Inner {
     errors: BTreeMap<String, u64>,
     responses: BTreeMap<u16, u64>,
     rate_limited: BTreeMap<&'static str, u64>,
+    in_flight_limited: BTreeMap<&'static str, u64>,
 }
 
 impl Metrics {
@@ -108,6 +126,12 @@ impl Metrics {
     /// Counts one request refused by the rate limit of a kind of client.
     pub fn rate_limited(&self, kind: &'static str) {
         *self.lock().rate_limited.entry(kind).or_default() += 1;
+    }
+
+    /// Counts one request refused by the cap on a client's requests in
+    /// flight.
+    pub fn in_flight_limited(&self, kind: &'static str) {
+        *self.lock().in_flight_limited.entry(kind).or_default() += 1;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -167,6 +191,15 @@ impl Metrics {
             for (kind, n) in &inner.rate_limited {
                 let _ = writeln!(out, "escalations_rate_limited_total{{kind=\"{kind}\"}} {n}");
             }
+            header(
+                &mut out,
+                "escalations_in_flight_limited_total",
+                "counter",
+                "Requests refused with 429 for too many in flight, by kind of client.",
+            );
+            for (kind, n) in &inner.in_flight_limited {
+                let _ = writeln!(out, "escalations_in_flight_limited_total{{kind=\"{kind}\"}} {n}");
+            }
         }
 
         let name = "escalations_graphql_request_duration_seconds";
@@ -185,6 +218,41 @@ impl Metrics {
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "{name}_sum {sum}");
         let _ = writeln!(out, "{name}_count {count}");
+
+        let gauge = |out: &mut String, name: &str, kind: &str, help: &str, value: &AtomicU64| {
+            header(out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        };
+        let c = &self.connections;
+        gauge(
+            &mut out,
+            "escalations_graphql_requests_in_flight",
+            "gauge",
+            "GraphQL requests executing now.",
+            &self.requests_in_flight,
+        );
+        gauge(&mut out, "escalations_http_connections", "gauge", "Open connections.", &c.open);
+        gauge(
+            &mut out,
+            "escalations_http_connections_accepted_total",
+            "counter",
+            "Connections accepted.",
+            &c.accepted,
+        );
+        gauge(
+            &mut out,
+            "escalations_http_connections_shed_total",
+            "counter",
+            "Connections closed at MAX_CONNECTIONS to admit a new one.",
+            &c.shed,
+        );
+        gauge(
+            &mut out,
+            "escalations_http_connections_refused_total",
+            "counter",
+            "Connections closed at once at MAX_CONNECTIONS (every open one was busy).",
+            &c.refused,
+        );
 
         let (size, idle, max) = pool_use(db);
         header(&mut out, "escalations_db_pool_connections", "gauge", "Open database connections.");

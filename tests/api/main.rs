@@ -9,6 +9,7 @@ mod auth;
 mod batching;
 mod cases;
 mod cli;
+mod connections;
 mod directory;
 mod edges;
 mod faults;
