@@ -157,6 +157,14 @@ pub async fn prepare(
         !(args.graphql.production && global.demo),
         "--demo and --production exclude each other"
     );
+    let cost_rate = args.rate_limits.rate_limit_cost;
+    anyhow::ensure!(
+        cost_rate.per_second == 0 || cost_rate.burst as usize >= args.graphql.max_cost,
+        "RATE_LIMIT_COST's burst ({}) must be at least GRAPHQL_MAX_COST ({}), or no request \
+         at the cost limit could ever run",
+        cost_rate.burst,
+        args.graphql.max_cost
+    );
     let cors = http::cors_layer(&args.http.cors_allowed_origins).context("CORS settings")?;
     let schema = graphql::build_schema(Some((db.clone(), catalog)), &args.graphql);
     let metrics = Arc::new(crate::metrics::Metrics::default());
@@ -170,12 +178,26 @@ pub async fn prepare(
         cors,
         rate_limits: Arc::new(http::RateLimits::new(&args.rate_limits)),
         in_flight: crate::in_flight::InFlight::new(
-            args.rate_limits.max_in_flight_per_client.0,
+            in_flight_cap(args.rate_limits.max_in_flight_per_client, global),
             metrics.clone(),
         ),
         metrics,
         documents: Arc::default(),
     })
+}
+
+/// The per-client cap on requests in flight: the setting, or half the pool
+/// (at least one), so that one client cannot hold every connection.
+fn in_flight_cap(
+    setting: Option<crate::config::InFlightCap>,
+    global: &GlobalArgs,
+) -> Option<std::num::NonZeroU32> {
+    match setting {
+        Some(cap) => cap.0,
+        None => std::num::NonZeroU32::new(
+            (crate::db::pool_size(global.database_max_connections) / 2).max(1),
+        ),
+    }
 }
 
 async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {

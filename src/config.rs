@@ -472,10 +472,20 @@ pub struct RateLimitArgs {
     #[arg(long, env = "RATE_LIMIT_ANONYMOUS", default_value = "50:100")]
     pub rate_limit_anonymous: RateLimit,
 
+    /// Cost each client (the key of its rate limit) may spend, as
+    /// `POINTS_PER_SECOND:BURST` or `off`: a request is charged its cost
+    /// (`GRAPHQL_MAX_COST`) before it runs, so a client sending the most
+    /// expensive requests gets far fewer of them than one polling a case.
+    /// Over it: 429 with `Retry-After`. The burst must be at least the cost
+    /// limit.
+    #[arg(long, env = "RATE_LIMIT_COST", default_value = "1000:10000")]
+    pub rate_limit_cost: RateLimit,
+
     /// Requests of one client (the key of its rate limit) executing at
-    /// once, or `off`. Over it: 429 with `Retry-After: 1`.
-    #[arg(long, env = "MAX_IN_FLIGHT_PER_CLIENT", default_value = "8")]
-    pub max_in_flight_per_client: InFlightCap,
+    /// once, or `off`. Over it: 429 with `Retry-After: 1`. Unset: half the
+    /// database pool (at least 1), so that one client cannot hold it all.
+    #[arg(long, env = "MAX_IN_FLIGHT_PER_CLIENT")]
+    pub max_in_flight_per_client: Option<InFlightCap>,
 }
 
 /// Most requests of one client executing at once: a number, or `off`.
@@ -515,7 +525,8 @@ impl Default for RateLimitArgs {
             rate_limit_cases_read: RateLimit::new(50, 100),
             rate_limit_statistics_read: RateLimit::new(50, 100),
             rate_limit_anonymous: RateLimit::new(50, 100),
-            max_in_flight_per_client: InFlightCap(std::num::NonZeroU32::new(8)),
+            rate_limit_cost: RateLimit::new(1000, 10_000),
+            max_in_flight_per_client: None,
         }
     }
 }

@@ -48,16 +48,21 @@ pub fn seconds_from_env(name: &str, default: u64) -> Result<Duration, DbErr> {
     }
 }
 
+/// The pool's size: the setting, or twice the cores.
+pub fn pool_size(setting: Option<u32>) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+    setting.unwrap_or(cores * 2)
+}
+
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers
 /// never block the writer and a second writer waits instead of failing.
 /// Timeouts come from [`ACQUIRE_TIMEOUT_ENV`] and [`BUSY_TIMEOUT_ENV`].
 pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr> {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
     let acquire = seconds_from_env(ACQUIRE_TIMEOUT_ENV, DEFAULT_ACQUIRE_TIMEOUT_SECONDS)?;
     let busy = seconds_from_env(BUSY_TIMEOUT_ENV, DEFAULT_BUSY_TIMEOUT_SECONDS)?;
     create_sqlite_file(&settings.url)?;
     let mut opts = ConnectOptions::new(settings.url.clone());
-    opts.max_connections(settings.max_connections.unwrap_or(cores * 2))
+    opts.max_connections(pool_size(settings.max_connections))
         .min_connections(1)
         // sea-orm gives both to sqlx as its acquire timeout, which bounds
         // opening a new connection as well as waiting for a free one.

@@ -78,7 +78,7 @@ mod limits;
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 /// `extensions.code` of a request refused by the rate limit (HTTP 429).
-pub const RATE_LIMITED: &str = "RATE_LIMITED";
+pub const RATE_LIMITED: &str = code::RATE_LIMITED;
 
 /// The request id of the request being executed, for audit events.
 #[derive(Debug, Clone)]
@@ -467,6 +467,7 @@ async fn execute(
         }
     };
     let (kind, key) = rate_key(&viewer, peer);
+    let cost_key = format!("{}:{key}", kind.as_str());
     let in_flight = state.in_flight.try_acquire(kind, &key);
     if let Err(wait) = state.rate_limits.check(kind, key) {
         refused(RATE_LIMITED);
@@ -487,7 +488,12 @@ async fn execute(
     let label =
         if matches!(viewer, Viewer::Actor(_)) { operation.as_str() } else { ANONYMOUS_LABEL };
     let loaders = Loaders::new(&state.db, &viewer, request_id.0.as_deref());
-    let budget = cost::Budget { max_cost: state.limits.max_cost, deadline };
+    let charge = state.rate_limits.has_cost_limit().then(|| {
+        let limits = state.rate_limits.clone();
+        let key = cost_key.clone();
+        Arc::new(move |cost: usize| limits.charge(&key, cost)) as Arc<cost::Charge>
+    });
+    let budget = cost::Budget { max_cost: state.limits.max_cost, deadline, charge };
     let req = req.data(loaders).data(viewer).data(request_id.clone()).data(budget);
     let resp = state.schema.execute(req).await;
     respond(state, resp, label, started, spec_media_type, &request_id)
@@ -547,7 +553,10 @@ fn respond(
     );
     // Under the GraphQL-over-HTTP media type a request that could not be
     // executed at all (parse or validation error: no `data`) is a 400.
-    let status = if spec_media_type && !executed && resp.is_err() {
+    let retry_after = (!executed).then(|| retry_after(&resp)).flatten();
+    let status = if retry_after.is_some() {
+        StatusCode::TOO_MANY_REQUESTS
+    } else if spec_media_type && !executed && resp.is_err() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -555,8 +564,15 @@ fn respond(
     let max = state.limits.max_response_bytes;
     let mut body = Bounded { bytes: Vec::with_capacity(4096), room: max };
     match serde_json::to_writer(&mut body, &resp) {
-        Ok(()) => (status, [(header::CONTENT_TYPE, content_type(spec_media_type))], body.bytes)
-            .into_response(),
+        Ok(()) => {
+            let mut res =
+                (status, [(header::CONTENT_TYPE, content_type(spec_media_type))], body.bytes)
+                    .into_response();
+            if let Some(secs) = retry_after {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            res
+        }
         Err(err) if err.is_io() => {
             tracing::warn!(max_bytes = max, "a response was over its size limit and was not sent");
             let mut err = cost::refusal(
@@ -579,6 +595,23 @@ fn respond(
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// The `retryAfter`, in seconds, of a request refused because its client
+/// has spent its allowance of cost (its `RATE_LIMITED` error); `None` for
+/// any other response.
+fn retry_after(resp: &async_graphql::Response) -> Option<u64> {
+    resp.errors.iter().find_map(|e| {
+        let ext = e.extensions.as_ref()?;
+        match (ext.get("code"), ext.get("retryAfter")) {
+            (Some(async_graphql::Value::String(c)), Some(async_graphql::Value::Number(n)))
+                if c == code::RATE_LIMITED =>
+            {
+                n.as_u64()
+            }
+            _ => None,
+        }
+    })
 }
 
 /// A response body that refuses to grow past its room, so that an
@@ -645,6 +678,8 @@ fn rate_key(viewer: &Viewer, peer: Option<IpAddr>) -> (ClientKind, String) {
 /// Request rates per client (GCRA, through `governor`): one keyed limiter
 /// per kind of client; a kind whose setting is `off` has none.
 pub struct RateLimits {
+    /// Cost per client, keyed by kind and key.
+    cost: Option<DefaultKeyedRateLimiter<String>>,
     people: Option<DefaultKeyedRateLimiter<String>>,
     cases_read: Option<DefaultKeyedRateLimiter<String>>,
     statistics_read: Option<DefaultKeyedRateLimiter<String>>,
@@ -662,6 +697,7 @@ impl RateLimits {
             Some(DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
         }
         Self {
+            cost: limiter(args.rate_limit_cost),
             people: limiter(args.rate_limit_people),
             cases_read: limiter(args.rate_limit_cases_read),
             statistics_read: limiter(args.rate_limit_statistics_read),
@@ -686,15 +722,37 @@ impl RateLimits {
         // Now and then, forget clients whose allowance is full again, so
         // that the state does not grow with every `sub` or address seen.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
-            for l in [&self.people, &self.cases_read, &self.statistics_read, &self.anonymous]
-                .into_iter()
-                .flatten()
+            for l in
+                [&self.cost, &self.people, &self.cases_read, &self.statistics_read, &self.anonymous]
+                    .into_iter()
+                    .flatten()
             {
                 l.retain_recent();
                 l.shrink_to_fit();
             }
         }
         limiter.check_key(&key).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+}
+
+impl RateLimits {
+    /// Whether requests are charged their cost.
+    pub fn has_cost_limit(&self) -> bool {
+        self.cost.is_some()
+    }
+
+    /// Takes `cost` from the allowance of the client `key` (kind and key),
+    /// or says how long to wait (`None`: it can never fit).
+    pub fn charge(&self, key: &str, cost: usize) -> Result<(), Option<Duration>> {
+        let Some(limiter) = &self.cost else { return Ok(()) };
+        let Some(n) = u32::try_from(cost).ok().and_then(NonZeroU32::new) else {
+            return if cost == 0 { Ok(()) } else { Err(None) };
+        };
+        match limiter.check_key_n(&key.to_owned(), n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Some(not_until.wait_time_from(self.clock.now()))),
+            Err(_) => Err(None),
+        }
     }
 }
 

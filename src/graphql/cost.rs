@@ -6,7 +6,8 @@
 //! read of it is logged); a paged list (a connection with `first`)
 //! multiplies the cost of what it selects by `first`; a list without paging
 //! multiplies it by the most items it is taken to hold ([`PER_CASE_LIST`],
-//! [`BOARD_QUEUE`]). Lists whose size is the directory's or a protocol's
+//! [`BOARD_QUEUE`]); `boardStatistics` costs [`STATISTICS`] more, since it
+//! scans a partnership's cases. Lists whose size is the directory's or a protocol's
 //! (partnerships, agencies, stages, statistics rows) are not multiplied:
 //! their size is the deployment's, not the caller's choice, and the alias
 //! limit bounds how often they can be asked for. Fragments count where
@@ -22,7 +23,7 @@
 //! validation together.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
 use async_graphql::{ErrorExtensionValues, ServerError, ValidationResult};
@@ -39,6 +40,9 @@ pub const PER_CASE_LIST: usize = 10;
 /// How many cases the board queue is taken to hold.
 pub const BOARD_QUEUE: usize = 50;
 
+/// The cost of `boardStatistics` itself: it scans a partnership's cases.
+pub const STATISTICS: usize = 1000;
+
 /// The largest page a connection returns.
 pub const MAX_PAGE: usize = 100;
 
@@ -53,16 +57,23 @@ pub fn list(items: usize, child: usize) -> usize {
     items.saturating_mul(child).saturating_add(1)
 }
 
-/// What one request may spend before it runs: its cost limit and the
-/// instant its preparation must be done by. Attached to each request by
-/// `http`.
-#[derive(Debug, Clone, Copy)]
+/// What one request may spend before it runs: its cost limit, the instant
+/// its preparation must be done by, and the client's allowance of cost over
+/// time. Attached to each request by `http`.
+#[derive(Clone)]
 pub struct Budget {
     /// The highest cost accepted.
     pub max_cost: usize,
     /// When the work before execution must be done.
     pub deadline: Instant,
+    /// Takes the request's cost from the client's allowance, or says how
+    /// long to wait (`None`: the cost can never fit the allowance).
+    pub charge: Option<Arc<Charge>>,
 }
+
+/// Takes a cost from a client's allowance: `Err(Some(wait))` when it must
+/// wait, `Err(None)` when the cost is larger than the allowance can hold.
+pub type Charge = dyn Fn(usize) -> Result<(), Option<Duration>> + Send + Sync;
 
 /// The extension that holds each request to its [`Budget`].
 pub struct CostLimit;
@@ -94,6 +105,12 @@ impl Extension for CostLimit {
                 Some((result.complexity, budget.max_cost)),
             )]);
         }
+        if let Some(charge) = &budget.charge {
+            match charge(result.complexity) {
+                Ok(()) => {}
+                Err(wait) => return Err(vec![over_allowance(result.complexity, wait)]),
+            }
+        }
         if Instant::now() > budget.deadline {
             return Err(vec![refusal(
                 "the request took too long to prepare; send a simpler query".to_owned(),
@@ -103,6 +120,35 @@ impl Extension for CostLimit {
         }
         Ok(result)
     }
+}
+
+/// A request over its client's allowance of cost: `RATE_LIMITED` with the
+/// cost and, when waiting helps, `retryAfter` in whole seconds (`http`
+/// makes it a 429 with `Retry-After`).
+fn over_allowance(cost: usize, wait: Option<Duration>) -> ServerError {
+    let message = match wait {
+        Some(wait) => {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            format!(
+                "this client has spent its allowance of cost (the query costs {cost}); retry \
+                 after {} s",
+                secs.max(1)
+            )
+        }
+        None => format!(
+            "the query costs {cost}, more than this client's allowance can ever hold; ask for \
+             fewer fields or smaller pages"
+        ),
+    };
+    let mut err = ServerError::new(message, None);
+    let ext = err.extensions.get_or_insert_with(ErrorExtensionValues::default);
+    ext.set("code", code::RATE_LIMITED);
+    ext.set("cost", cost);
+    if let Some(wait) = wait {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ext.set("retryAfter", secs.max(1));
+    }
+    err
 }
 
 /// A refusal before execution: `BAD_USER_INPUT`, the limit's name, and

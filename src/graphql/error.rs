@@ -26,6 +26,9 @@ pub mod code {
     pub const OUT_OF_SCOPE: &str = "OUT_OF_SCOPE";
     /// Something failed inside the server; details are in its log.
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    /// Over a rate, cost or in-flight limit of the client (HTTP 429 with
+    /// `Retry-After`).
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
     /// The response would be larger than `GRAPHQL_MAX_RESPONSE_BYTES`.
     pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
 }

@@ -1,5 +1,6 @@
 //! Board statistics and the agencies' feedback that feeds them.
 
+use crate::graphql::cost;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
@@ -319,6 +320,7 @@ impl StatisticsQuery {
     /// (board chairs) and `statistics:read` clients of that partnership;
     /// others are `FORBIDDEN` (the message names the roles that may), and
     /// another partnership is `NOT_FOUND`. `from` must be before `to`.
+    #[graphql(complexity = "cost::STATISTICS + child_complexity")]
     async fn board_statistics(
         &self,
         ctx: &Context<'_>,

@@ -160,6 +160,7 @@ fn uncapped() -> escalations::config::ServeArgs {
     let mut serve = crate::helpers::serve_args();
     serve.graphql.max_cost = usize::MAX;
     serve.graphql.max_response_bytes = usize::MAX;
+    serve.rate_limits.rate_limit_cost = "off".parse().unwrap();
     serve
 }
 

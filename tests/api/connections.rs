@@ -319,7 +319,7 @@ fn person(sub: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_over_its_requests_in_flight_gets_429_and_others_do_not() {
     let mut args = serve_args();
-    args.rate_limits.max_in_flight_per_client = InFlightCap(NonZeroU32::new(2));
+    args.rate_limits.max_in_flight_per_client = Some(InFlightCap(NonZeroU32::new(2)));
     let Some(app) = spawn_app_with(Backend::Postgres, args).await else {
         return;
     };

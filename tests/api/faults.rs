@@ -341,6 +341,8 @@ async fn sigterm_under_load_loses_no_committed_change_and_stores_no_half_change(
         .env("SHUTDOWN_GRACE_SECONDS", "20")
         // One token drives the load; the default per-client limit would answer 429.
         .env("RATE_LIMIT_PEOPLE", "off")
+        .env("MAX_IN_FLIGHT_PER_CLIENT", "off")
+        .env("RATE_LIMIT_COST", "off")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

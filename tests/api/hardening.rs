@@ -811,3 +811,48 @@ db_test!(the_operation_names_of_token_holders_are_counted, |app| {
     assert!(text.contains(r#"operation="MyCases",outcome="ok""#), "{text}");
     assert!(!text.contains("Junk123"), "{text}");
 });
+
+/// Each client has an allowance of cost per second: expensive requests are
+/// held back long before cheap ones, and one client's spending does not
+/// touch another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_spends_its_own_allowance_of_cost() {
+    let mut args = serve_args();
+    args.graphql.max_cost = 100;
+    args.rate_limits.rate_limit_cost = RateLimit::new(1, 100);
+    let server = Server::start(args).await;
+    let (alice, bob) = (person_token("alice"), person_token("bob"));
+    // `{ cases(first: 30) { nodes { id stage } } }` costs 1 + 30 × 3 = 91.
+    let page = "{ cases(first: 30) { nodes { id stage } } }";
+    let res = server.post(Some(&alice), page).await;
+    assert_eq!(res.status(), 200);
+    let res = server.post(Some(&alice), page).await;
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=91).contains(&wait), "{wait}");
+    let body: Value = res.json().await.unwrap();
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!(ext["code"], "RATE_LIMITED", "{body:#}");
+    assert_eq!(ext["cost"], 91, "{body:#}");
+    assert_eq!(ext["retryAfter"], wait, "{body:#}");
+    assert!(body["data"].is_null(), "nothing ran: {body:#}");
+    // Another client is not touched; a cheap request of the first still
+    // fits what is left.
+    assert_eq!(server.post(Some(&bob), page).await.status(), 200);
+    assert_eq!(
+        server.post(Some(&alice), "{ cases(first: 1) { nodes { id } } }").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_cost_allowance_smaller_than_the_cost_limit_is_refused_at_start() {
+    let test_db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let settings =
+        escalations::db::DbSettings { url: test_db.url().to_owned(), max_connections: Some(2) };
+    let db = escalations::db::connect(&settings).await.unwrap();
+    let mut args = serve_args();
+    args.rate_limits.rate_limit_cost = RateLimit::new(10, 100);
+    let err = escalations::app::prepare(db, &global_args(), &args).await.err().unwrap();
+    assert!(format!("{err:#}").contains("RATE_LIMIT_COST"), "{err:#}");
+}
