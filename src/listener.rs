@@ -10,7 +10,8 @@
 //! - At most `max_connections` connections are open (lowered at start to
 //!   fit the open-files limit). When full, a new connection is admitted by
 //!   closing the oldest one that is not executing a request (one waiting
-//!   for its header, or idle between requests): so `/healthz` still
+//!   for its header or still receiving its body, or idle between
+//!   requests): so `/healthz` still
 //!   answers. A connection executing a request is never shed; when every
 //!   one is, the new connection is closed at once. Both are counted in
 //!   `/metrics`, and the first of an episode at the cap is logged (a WARN),
@@ -203,8 +204,8 @@ struct ConnState {
     idle: Notify,
 }
 
-/// Marks a connection busy while it lives (from the request's header to
-/// the end of its response body).
+/// Marks a connection busy while it lives (from the end of the request's
+/// body to the end of its response body).
 struct Busy(Arc<ConnState>);
 
 impl Busy {
@@ -219,6 +220,61 @@ impl Drop for Busy {
         if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_one();
         }
+    }
+}
+
+/// A request body that marks its connection busy once all of it has
+/// arrived (at once when there is none). Until then the connection can be
+/// shed like one still sending its header: a client trickling bodies holds
+/// no more than one trickling headers.
+struct Arriving {
+    inner: Incoming,
+    /// The connection, until it is marked.
+    conn: Option<Arc<ConnState>>,
+    /// Where the mark is kept, shared with the response.
+    mark: Arc<Mutex<Option<Busy>>>,
+}
+
+impl Arriving {
+    fn new(inner: Incoming, conn: &Arc<ConnState>, mark: &Arc<Mutex<Option<Busy>>>) -> Self {
+        let mut body = Self { inner, conn: Some(conn.clone()), mark: mark.clone() };
+        if hyper::body::Body::is_end_stream(&body.inner) {
+            body.arrived();
+        }
+        body
+    }
+
+    fn arrived(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            *self.mark.lock().unwrap_or_else(PoisonError::into_inner) = Some(Busy::new(&conn));
+        }
+    }
+}
+
+impl hyper::body::Body for Arriving {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None))
+            || hyper::body::Body::is_end_stream(&this.inner)
+        {
+            this.arrived();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        hyper::body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::Body::size_hint(&self.inner)
     }
 }
 
@@ -367,19 +423,20 @@ async fn run(
     let service = {
         let state = state.clone();
         hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            let busy = Busy::new(&state);
+            let mark = Arc::new(Mutex::new(None));
             let last = state.served.fetch_add(1, Ordering::SeqCst) + 1 >= max_requests;
             req.extensions_mut().insert(ConnectInfo(peer));
             let router = router.clone();
+            let req = req.map(|body| Body::new(Arriving::new(body, &state, &mark)));
             async move {
-                let Ok(mut res) = router.oneshot(req.map(Body::new)).await;
+                let Ok(mut res) = router.oneshot(req).await;
                 if last {
                     res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
                 // The connection stays busy until its response is written.
                 Ok::<_, Infallible>(res.map(|body| {
                     Body::new(body.map_frame(move |frame| {
-                        let _ = &busy;
+                        let _ = &mark;
                         frame
                     }))
                 }))
@@ -419,8 +476,12 @@ async fn run(
             }
             () = idle_deadline.as_mut(), if idle_armed => {
                 idle_armed = false;
-                if state.busy.load(Ordering::SeqCst) == 0 {
-                    break;
+                // hyper lets a response go (and with it the connection's
+                // busy mark) once its last bytes are queued, not written:
+                // a graceful shutdown writes them out, then closes.
+                if state.busy.load(Ordering::SeqCst) == 0 && !closing {
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
                 }
             }
         }

@@ -484,3 +484,31 @@ async fn the_listener_passes_the_peer_address_and_shuts_down_gracefully() {
     tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
     assert!(TcpStream::connect(addr).await.is_err(), "a connection after shutdown");
 }
+
+/// A connection whose header is complete but whose body trickles in is not
+/// yet executing anything: at the cap it is shed like one still sending
+/// its header, so bodies sent slowly cannot pin every connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_still_receiving_their_body_are_shed_at_the_cap() {
+    const CAP: u32 = 8;
+    let mut args = serve_args();
+    args.http.max_connections = CAP;
+    args.http.header_read_timeout = Duration::from_secs(60);
+    args.http.request_timeout = Duration::from_secs(60);
+    let app = spawn(args).await;
+    let header = b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 65536\r\n\r\n{";
+    let mut trickling = Vec::new();
+    for _ in 0..(CAP * 4) {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream.write_all(header).await.unwrap();
+        trickling.push(stream);
+        // Let the server read the header and start on the body.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, took) = healthz(&app).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(took < Duration::from_secs(1), "/healthz took {took:?}");
+    // The oldest were shed: the server closed them.
+    let (_, after) = until_closed(&mut trickling[0], Duration::from_secs(5)).await;
+    assert!(after < Duration::from_secs(5));
+}
