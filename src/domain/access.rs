@@ -155,6 +155,21 @@ pub fn check(
     Ok(())
 }
 
+/// The most views one case keeps. A case's views and agreed actions are
+/// read whole, with the case (they are not paged), so what one case holds
+/// is bounded, and so is the cost of reading it (`graphql::cost`). A
+/// protocol's stages and parties need far fewer.
+pub const MOST_VIEWS_PER_CASE: usize = 50;
+
+/// The most agreed actions one case keeps (see [`MOST_VIEWS_PER_CASE`]).
+pub const MOST_ACTIONS_PER_CASE: usize = 50;
+
+/// Whether a case that holds `held` of something may take one more, when
+/// it keeps at most `most`.
+pub fn has_room(held: u64, most: usize) -> bool {
+    usize::try_from(held).is_ok_and(|held| held < most)
+}
+
 /// Whether `owner` may own an action agreed on the case: only one of its two
 /// parties, the raising or the receiving agency (the agency that owns an
 /// action must see the case to carry it out).
@@ -441,5 +456,18 @@ mod tests {
         check_owner("the receiving agency", &w, w.receiving, true);
         check_owner("another agency of the partnership", &w, w.bystander, false);
         check_owner("an agency of nowhere", &w, AgencyId::new(), false);
+    }
+
+    #[test]
+    fn a_case_keeps_a_bounded_number_of_views_and_actions() {
+        #[track_caller]
+        fn check(held: u64, most: usize, expected: bool) {
+            assert_eq!(has_room(held, most), expected, "{held} of {most}");
+        }
+        check(0, MOST_VIEWS_PER_CASE, true);
+        check(49, MOST_VIEWS_PER_CASE, true);
+        check(50, MOST_VIEWS_PER_CASE, false);
+        check(51, MOST_ACTIONS_PER_CASE, false);
+        check(u64::MAX, MOST_ACTIONS_PER_CASE, false);
     }
 }

@@ -5,8 +5,8 @@
 //! field costs 1; free text costs [`FREE_TEXT`] (it may be long, and each
 //! read of it is logged); a paged list (a connection with `first`)
 //! multiplies the cost of what it selects by `first`; a list without paging
-//! multiplies it by the most items it is taken to hold ([`PER_CASE_LIST`],
-//! [`BOARD_QUEUE`]); `boardStatistics` costs [`STATISTICS`] more, since it
+//! multiplies it by the most items a case keeps ([`PER_CASE_LIST`]);
+//! `boardStatistics` costs [`STATISTICS`] more, since it
 //! scans a partnership's cases. Lists whose size is the directory's or a protocol's
 //! (partnerships, agencies, stages, statistics rows) are not multiplied:
 //! their size is the deployment's, not the caller's choice, and the alias
@@ -33,12 +33,9 @@ use crate::graphql::error::code;
 /// The cost of one free-text field.
 pub const FREE_TEXT: usize = 10;
 
-/// How many items a per-case list without paging (views, agreed actions)
-/// is taken to hold.
-pub const PER_CASE_LIST: usize = 10;
-
-/// How many cases the board queue is taken to hold.
-pub const BOARD_QUEUE: usize = 50;
+/// How many items a per-case list without paging (views, agreed actions,
+/// a report's lists) may hold: the most a case keeps.
+pub const PER_CASE_LIST: usize = crate::domain::access::MOST_VIEWS_PER_CASE;
 
 /// The cost of `boardStatistics` itself: it scans a partnership's cases.
 pub const STATISTICS: usize = 1000;

@@ -165,13 +165,23 @@ impl ReportQuery {
 
     /// The board chair's queue: the partnership's open cases at the stages
     /// where the protocol tells the board (Western Bay: stages 3 and 4),
-    /// longest waiting first. Each case's report is `report(caseId)`.
-    #[graphql(complexity = "cost::list(cost::BOARD_QUEUE, child_complexity)")]
-    async fn board_queue(&self, ctx: &Context<'_>) -> Result<Vec<Case>> {
+    /// longest waiting first, the first `first` of them. Each case's
+    /// report is `report(caseId)`; `cases` with a stage filter pages
+    /// through a longer queue.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
+    async fn board_queue(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many of the longest waiting, 1 to 100.", default = 50)] first: i32,
+    ) -> Result<Vec<Case>> {
+        if !(1..=100).contains(&first) {
+            return Err(super::error::bad_input("first", "between 1 and 100"));
+        }
         let actor = actor(ctx)?;
         let db = ctx.data::<sea_orm::DatabaseConnection>()?;
         let catalog = ctx.data::<Arc<Catalog>>()?;
-        let list = report::board_queue(db, catalog, actor).await.gql()?;
+        let limit = u64::try_from(first).unwrap_or(50);
+        let list = report::board_queue(db, catalog, actor, limit).await.gql()?;
         super::case::prefetch(ctx, &ctx.look_ahead(), &list).await?;
         Ok(list.into_iter().map(Case).collect())
     }

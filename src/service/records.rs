@@ -9,15 +9,17 @@ use entity::{access_log, agency_view, agreed_action, case, case_record};
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::idempotency::{self, Idempotency};
 use super::{ServiceError, audit, tx};
-use crate::domain::access::{check, owner_is_party};
+use crate::domain::access::{
+    MOST_ACTIONS_PER_CASE, MOST_VIEWS_PER_CASE, check, has_room, owner_is_party,
+};
 use crate::domain::actor::Actor;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, CaseId};
@@ -223,6 +225,16 @@ pub async fn record_view(
     let agency = actor.acting_agency().ok_or_else(|| {
         ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
     })?;
+    let held = agency_view::Entity::find()
+        .filter(agency_view::Column::CaseId.eq(row.id))
+        .count(&txn)
+        .await?;
+    if !has_room(held, MOST_VIEWS_PER_CASE) {
+        return Err(ServiceError::Conflict(format!(
+            "the case holds the most views it keeps ({MOST_VIEWS_PER_CASE}); record what has \
+             changed as a record instead"
+        )));
+    }
     let now = audit::now();
     let view = View {
         id: uuid::Uuid::now_v7(),
@@ -294,6 +306,15 @@ pub async fn agree_action(
     let now = audit::now();
     if input.due_on < now.date_naive() {
         return Err(ServiceError::bad_input("dueOn", "must not be in the past"));
+    }
+    let held = agreed_action::Entity::find()
+        .filter(agreed_action::Column::CaseId.eq(row.id))
+        .count(&txn)
+        .await?;
+    if !has_room(held, MOST_ACTIONS_PER_CASE) {
+        return Err(ServiceError::Conflict(format!(
+            "the case holds the most agreed actions it keeps ({MOST_ACTIONS_PER_CASE})"
+        )));
     }
     let action = AgreedAction {
         id: uuid::Uuid::now_v7(),

@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use entity::{case, case_event};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::cases::{Case, CaseStatus};
 use super::records::{self, AgreedAction, FreeText, View};
@@ -140,6 +142,7 @@ pub async fn board_queue(
     db: &impl ConnectionTrait,
     catalog: &Catalog,
     actor: &Actor,
+    limit: u64,
 ) -> Result<Vec<Case>, ServiceError> {
     if actor.role != Some(Role::BoardChair) {
         return Err(ServiceError::Forbidden("the board queue is the board chair's".into()));
@@ -163,6 +166,7 @@ pub async fn board_queue(
         .filter(at_board)
         .order_by_asc(case::Column::StageEnteredAt)
         .order_by_asc(case::Column::Id)
+        .limit(limit)
         .all(db)
         .await?;
     rows.into_iter().map(Case::try_from).collect()

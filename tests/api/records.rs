@@ -302,3 +302,43 @@ db_test!(records_and_the_audit_trail_come_a_page_at_a_time, |app| {
     let err = app.gql_as_err(&police, trail, json!({ "id": id, "after": "nonsense" })).await;
     assert_eq!(err["extensions"]["field"], "after");
 });
+
+db_test!(a_case_keeps_at_most_fifty_views_and_fifty_actions, |app| {
+    let id = raise(&app, "wb-swansea-csc", "referral-response").await;
+    let police = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    let csc = app.token(Role::Practitioner, Some("wb-swansea-csc"), "western-bay");
+    let owner = app.agency_id("wb-swansea-csc").await;
+    let due = (chrono::Utc::now().date_naive() + chrono::Days::new(14)).to_string();
+    for i in 0..50 {
+        app.gql_as_ok(
+            &csc,
+            VIEW,
+            json!({ "input": { "caseId": id, "view": format!("View {i}.") } }),
+        )
+        .await;
+        app.gql_as_ok(&police, ACTION, json!({ "input": { "caseId": id, "description": format!("Action {i}."), "ownerAgencyId": owner, "dueOn": due } }))
+            .await;
+    }
+    let version = |data: &serde_json::Value| data["case"]["version"].clone();
+    let before = app
+        .gql_as_ok(&csc, "query($id: ID!) { case(id: $id) { version } }", json!({ "id": id }))
+        .await;
+    let err =
+        app.gql_as_err(&csc, VIEW, json!({ "input": { "caseId": id, "view": "One more." } })).await;
+    assert_eq!(err["extensions"]["code"], "CONFLICT", "{err:#}");
+    assert!(err["message"].as_str().unwrap().contains("50"), "{err:#}");
+    let err = app
+        .gql_as_err(&police, ACTION, json!({ "input": { "caseId": id, "description": "One more.", "ownerAgencyId": owner, "dueOn": due } }))
+        .await;
+    assert_eq!(err["extensions"]["code"], "CONFLICT", "{err:#}");
+    let after = app
+        .gql_as_ok(
+            &csc,
+            "query($id: ID!) { case(id: $id) { version views { view } actions { description } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(version(&after), version(&before), "nothing changed");
+    assert_eq!(after["case"]["views"].as_array().unwrap().len(), 50);
+    assert_eq!(after["case"]["actions"].as_array().unwrap().len(), 50);
+});

@@ -58,6 +58,22 @@ db_test!(a_western_bay_case_at_stage_3_has_its_report_and_is_in_the_board_queue,
     let queue = app.gql_as_ok(&chair, "{ boardQueue { id stage } }", json!({})).await;
     assert_eq!(queue["boardQueue"], json!([{ "id": id, "stage": "stage-3" }]));
     let other_chair = app.token(Role::BoardChair, None, "pan-sussex");
+    let queue = app.gql_as_ok(&chair, "{ boardQueue(first: 1) { id } }", json!({})).await;
+    assert_eq!(queue["boardQueue"], json!([{ "id": id }]));
+    for first in [0, 101] {
+        let err = app
+            .gql_as_err(
+                &chair,
+                "query($n: Int!) { boardQueue(first: $n) { id } }",
+                json!({ "n": first }),
+            )
+            .await;
+        assert_eq!(
+            (&err["extensions"]["code"], &err["extensions"]["field"]),
+            (&json!("BAD_USER_INPUT"), &json!("first")),
+            "{err:#}"
+        );
+    }
     let queue = app.gql_as_ok(&other_chair, "{ boardQueue { id } }", json!({})).await;
     assert_eq!(queue["boardQueue"], json!([]));
     let err = app.gql_as_err(&police_hos, "{ boardQueue { id } }", json!({})).await;
