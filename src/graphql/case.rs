@@ -763,6 +763,8 @@ impl CaseQuery {
         let catalog = ctx.data::<Arc<Catalog>>()?;
         let (events, has_next_page) =
             crate::service::audit::trail(db, catalog, actor, id, after, limit).await.gql()?;
+        // The events' data holds the outcome and learning of a closed case.
+        log_read(ctx, id, FreeText::AuditTrail).await?;
         let nodes = events
             .into_iter()
             .map(|e| AuditEvent {

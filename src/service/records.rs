@@ -370,6 +370,8 @@ pub enum FreeText {
     Actions,
     /// `report(caseId)`.
     Report,
+    /// `auditTrail(caseId)`: its events' `data` holds outcomes and learning.
+    AuditTrail,
 }
 
 impl FreeText {
@@ -383,6 +385,7 @@ impl FreeText {
             Self::Views => "views",
             Self::Actions => "actions",
             Self::Report => "report",
+            Self::AuditTrail => "audit_trail",
         }
     }
 }

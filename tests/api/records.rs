@@ -192,6 +192,14 @@ db_test!(the_audit_trail_is_for_the_roles_the_protocol_allows, |app| {
     assert_eq!(data["auditTrail"]["nodes"][0]["action"], "raise");
     assert_eq!(data["auditTrail"]["nodes"][0]["actorRole"], "practitioner");
     assert_eq!(data["auditTrail"]["nodes"][0]["hash"].as_str().unwrap().len(), 64);
+    // Its events' data holds outcomes and learning: the read is logged.
+    let reads = access_log::Entity::find()
+        .filter(access_log::Column::CaseId.eq(uuid::Uuid::parse_str(&id).unwrap()))
+        .filter(access_log::Column::What.eq("audit_trail"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(reads, 1);
     let practitioner = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
     let err = app.gql_as_err(&practitioner, query, json!({ "id": id })).await;
     assert_eq!(err["extensions"]["code"], "FORBIDDEN");
