@@ -615,7 +615,8 @@ fn retry_after(resp: &async_graphql::Response) -> Option<u64> {
 }
 
 /// A response body that refuses to grow past its room, so that an
-/// over-large response is never built in full.
+/// over-large response is never written out in full (the result it is
+/// written from is bounded before execution, by the cost).
 struct Bounded {
     bytes: Vec<u8>,
     room: usize,
