@@ -33,6 +33,13 @@ pub const DEFAULT_ACQUIRE_TIMEOUT_SECONDS: u64 = 3;
 pub const BUSY_TIMEOUT_ENV: &str = "DATABASE_BUSY_TIMEOUT_SECONDS";
 /// The default of [`BUSY_TIMEOUT_ENV`], in seconds.
 pub const DEFAULT_BUSY_TIMEOUT_SECONDS: u64 = 5;
+/// `DATABASE_STATEMENT_TIMEOUT_SECONDS`: PostgreSQL only, the longest a
+/// statement may run (`statement_timeout`). A request that times out or
+/// whose caller goes away drops its statements, but PostgreSQL would go on
+/// running one it had started; this ends it.
+pub const STATEMENT_TIMEOUT_ENV: &str = "DATABASE_STATEMENT_TIMEOUT_SECONDS";
+/// The default of [`STATEMENT_TIMEOUT_ENV`], in seconds: `REQUEST_TIMEOUT`'s.
+pub const DEFAULT_STATEMENT_TIMEOUT_SECONDS: u64 = 30;
 
 /// A duration in whole seconds from the environment variable `name`
 /// (`default` when unset); a value that is not a number from 1 to 600 is an
@@ -56,10 +63,12 @@ pub fn pool_size(setting: Option<u32>) -> u32 {
 
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers
 /// never block the writer and a second writer waits instead of failing.
-/// Timeouts come from [`ACQUIRE_TIMEOUT_ENV`] and [`BUSY_TIMEOUT_ENV`].
+/// Timeouts come from [`ACQUIRE_TIMEOUT_ENV`], [`BUSY_TIMEOUT_ENV`] and
+/// [`STATEMENT_TIMEOUT_ENV`].
 pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr> {
     let acquire = seconds_from_env(ACQUIRE_TIMEOUT_ENV, DEFAULT_ACQUIRE_TIMEOUT_SECONDS)?;
     let busy = seconds_from_env(BUSY_TIMEOUT_ENV, DEFAULT_BUSY_TIMEOUT_SECONDS)?;
+    let statement = seconds_from_env(STATEMENT_TIMEOUT_ENV, DEFAULT_STATEMENT_TIMEOUT_SECONDS)?;
     create_sqlite_file(&settings.url)?;
     let mut opts = ConnectOptions::new(settings.url.clone());
     opts.max_connections(pool_size(settings.max_connections))
@@ -71,6 +80,7 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
         // Statements are logged only at trace level: they carry no values, but
         // a log is no place for them in normal operation.
         .sqlx_logging(false)
+        .statement_timeout(statement)
         .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(busy)

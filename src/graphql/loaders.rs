@@ -198,13 +198,46 @@ pub struct Loaders {
     pub actions: DataLoader<ActionsLoader, HashMapCache>,
     /// The access log of the request's reads of free text.
     pub read_log: DataLoader<ReadLogLoader, HashMapCache>,
+    /// The loads under way, stopped with the request.
+    _tasks: Tasks,
 }
 
-fn loader<T: Loader<K>, K>(inner: T) -> DataLoader<T, HashMapCache>
+/// The batch loads a request has started. DataLoader runs each in a task
+/// of its own; when the request ends early (its caller went away, or it
+/// timed out) they are aborted with it, so that a client cannot leave work
+/// running in the pool beyond its requests in flight.
+/// Each loader's spawner holds a clone; the last one to go (with the
+/// `Loaders` of the request) aborts what is still running.
+#[derive(Clone, Default)]
+struct Tasks(Arc<TaskList>);
+
+#[derive(Default)]
+struct TaskList(std::sync::Mutex<Vec<tokio::task::AbortHandle>>);
+
+impl Tasks {
+    fn spawn(&self, load: futures_util::future::BoxFuture<'static, ()>) {
+        let handle = tokio::spawn(load).abort_handle();
+        let mut tasks = self.0.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+}
+
+impl Drop for TaskList {
+    fn drop(&mut self) {
+        let tasks = self.0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for task in tasks.iter() {
+            task.abort();
+        }
+    }
+}
+
+fn loader<T: Loader<K>, K>(inner: T, tasks: &Tasks) -> DataLoader<T, HashMapCache>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
 {
-    DataLoader::with_cache(inner, tokio::spawn, HashMapCache::default())
+    let tasks = tasks.clone();
+    DataLoader::with_cache(inner, move |load| tasks.spawn(load), HashMapCache::default())
 }
 
 impl Loaders {
@@ -216,16 +249,60 @@ impl Loaders {
         };
         let reader =
             Arc::new(Reader { db: db.clone(), actor, request_id: request_id.map(str::to_owned) });
+        let tasks = Tasks::default();
         Self {
-            agency: loader(AgencyLoader(db.clone())),
-            partnership: loader(PartnershipLoader(db.clone())),
-            agencies_of: loader(AgenciesOfPartnershipLoader(db.clone())),
-            record_page: loader(RecordPageLoader(reader.clone())),
-            record_count: loader(RecordCountLoader(reader.clone())),
-            last_record: loader(LastRecordLoader(reader.clone())),
-            views: loader(ViewsLoader(reader.clone())),
-            actions: loader(ActionsLoader(reader.clone())),
-            read_log: loader(ReadLogLoader(reader)),
+            agency: loader(AgencyLoader(db.clone()), &tasks),
+            partnership: loader(PartnershipLoader(db.clone()), &tasks),
+            agencies_of: loader(AgenciesOfPartnershipLoader(db.clone()), &tasks),
+            record_page: loader(RecordPageLoader(reader.clone()), &tasks),
+            record_count: loader(RecordCountLoader(reader.clone()), &tasks),
+            last_record: loader(LastRecordLoader(reader.clone()), &tasks),
+            views: loader(ViewsLoader(reader.clone()), &tasks),
+            actions: loader(ActionsLoader(reader.clone()), &tasks),
+            read_log: loader(ReadLogLoader(reader), &tasks),
+            _tasks: tasks,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tasks;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Set when dropped: a task's future is dropped when it is aborted.
+    struct Dropped(Arc<AtomicBool>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn loads_still_running_are_aborted_with_the_request() {
+        let tasks = Tasks::default();
+        let spawner = tasks.clone();
+        let (stopped, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let guard = Dropped(stopped.clone());
+        spawner.spawn(Box::pin(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        }));
+        let finished = done.clone();
+        spawner.spawn(Box::pin(async move { finished.store(true, Ordering::SeqCst) }));
+        tokio::task::yield_now().await;
+        assert!(done.load(Ordering::SeqCst), "a load runs");
+        drop(spawner);
+        assert!(!stopped.load(Ordering::SeqCst), "a clone is still held");
+        drop(tasks);
+        for _ in 0..100 {
+            if stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the pending load was not aborted");
     }
 }

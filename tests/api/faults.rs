@@ -506,3 +506,24 @@ async fn sigterm_under_load_loses_no_committed_change_and_stores_no_half_change(
         exited_after
     );
 }
+
+/// A statement PostgreSQL has started goes on even when the request that
+/// sent it is gone: every pooled connection ends one after 30 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_statements_end_after_the_statement_timeout() {
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    use sea_orm::ConnectionTrait;
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SHOW statement_timeout",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let value: String = row.try_get_by_index(0).unwrap();
+    assert_eq!(value, "30s");
+}
