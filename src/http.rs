@@ -453,7 +453,7 @@ async fn execute(
     .await
     .unwrap_or_else(|_| {
         tracing::warn!("authentication did not finish before the preparation deadline");
-        Err(Refusal::Internal)
+        Err(Refusal::Late)
     });
     let viewer = match authenticated {
         Ok(viewer) => viewer,
@@ -464,6 +464,10 @@ async fn execute(
         Err(Refusal::Internal) => {
             refused(code::INTERNAL_SERVER_ERROR);
             return internal_error(spec_media_type, &request_id);
+        }
+        Err(Refusal::Late) => {
+            refused(code::SERVICE_UNAVAILABLE);
+            return service_unavailable(spec_media_type);
         }
     };
     let (kind, key) = rate_key(&viewer, peer);
@@ -798,6 +802,9 @@ fn refusal(status: StatusCode, message: &str, spec_media_type: bool) -> Response
 enum Refusal {
     Unauthenticated(AuthError),
     Internal,
+    /// Authentication did not finish before the preparation deadline (a
+    /// slow key-set fetch): try again shortly.
+    Late,
 }
 
 /// Who is calling: a verified token whose codes name a partnership (and
@@ -942,6 +949,23 @@ fn unauthenticated(err: &AuthError, spec_media_type: bool) -> Response {
             (header::CONTENT_TYPE, content_type(spec_media_type)),
         ],
         error_body(&err.to_string(), code::UNAUTHENTICATED),
+    )
+        .into_response()
+}
+
+/// 503 with `Retry-After: 1`: the request could not be prepared in time
+/// through no fault of its own.
+fn service_unavailable(spec_media_type: bool) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::RETRY_AFTER, HeaderValue::from(1)),
+            (header::CONTENT_TYPE, content_type(spec_media_type)),
+        ],
+        error_body(
+            "the token could not be checked in time; retry after 1 s",
+            code::SERVICE_UNAVAILABLE,
+        ),
     )
         .into_response()
 }

@@ -29,6 +29,9 @@ pub mod code {
     /// Over a rate, cost or in-flight limit of the client (HTTP 429 with
     /// `Retry-After`).
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The server could not prepare the request in time through no fault
+    /// of the caller's (HTTP 503 with `Retry-After`).
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     /// The response would be larger than `GRAPHQL_MAX_RESPONSE_BYTES`.
     pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
 }

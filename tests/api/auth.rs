@@ -801,6 +801,7 @@ mod jwks_url {
         base: String,
         fetches: Arc<AtomicUsize>,
         document: Arc<Mutex<String>>,
+        delay: Arc<Mutex<Duration>>,
         stop: Option<oneshot::Sender<()>>,
         task: Option<JoinHandle<()>>,
     }
@@ -809,10 +810,13 @@ mod jwks_url {
         async fn start(document: String) -> JwksServer {
             let fetches = Arc::new(AtomicUsize::new(0));
             let document = Arc::new(Mutex::new(document));
+            let delay = Arc::new(Mutex::new(Duration::ZERO));
             let handler = {
-                let (fetches, document) = (fetches.clone(), document.clone());
+                let (fetches, document, delay) = (fetches.clone(), document.clone(), delay.clone());
                 move || async move {
                     fetches.fetch_add(1, Ordering::SeqCst);
+                    let wait = *delay.lock().unwrap();
+                    tokio::time::sleep(wait).await;
                     let body = document.lock().unwrap().clone();
                     ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
                 }
@@ -829,7 +833,7 @@ mod jwks_url {
                     .await
                     .unwrap();
             });
-            JwksServer { base, fetches, document, stop: Some(stop), task: Some(task) }
+            JwksServer { base, fetches, document, delay, stop: Some(stop), task: Some(task) }
         }
 
         async fn serving(fixture_name: &str) -> JwksServer {
@@ -843,6 +847,11 @@ mod jwks_url {
         /// Requests served so far.
         fn fetches(&self) -> usize {
             self.fetches.load(Ordering::SeqCst)
+        }
+
+        /// Answers this late from now on.
+        fn slow_down(&self, by: Duration) {
+            *self.delay.lock().unwrap() = by;
         }
 
         /// Serves another document from now on.
@@ -1014,6 +1023,27 @@ mod jwks_url {
             &AuthError::UnknownKey,
         )
         .await;
+    }
+
+    /// A key-set fetch slower than the preparation deadline is the server's
+    /// trouble, not the caller's: 503 with `Retry-After`, not a 500.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_key_set_fetch_slower_than_the_deadline_is_a_503() {
+        let idp = JwksServer::serving("test-rsa-jwks.json").await;
+        let mut serve = crate::helpers::serve_args();
+        serve.graphql.prepare_timeout = Duration::from_millis(300);
+        let settings =
+            crate::helpers::Settings { global: url_settings(&idp.url(), Some(0), None), serve };
+        let app = spawn_app_with(Backend::Sqlite, settings).await.unwrap();
+        idp.switch_to("test-rsa2-jwks.json");
+        idp.slow_down(Duration::from_secs(2));
+        let res = app
+            .gql_as_raw(&rs256_rotated(Some(KID2), &claims()), "{ __typename }", json!({}))
+            .await;
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()["retry-after"], "1");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE", "{body:#}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
