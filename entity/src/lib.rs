@@ -10,6 +10,7 @@ pub mod agreed_action;
 pub mod case;
 pub mod case_event;
 pub mod case_record;
+pub mod change_event;
 pub mod feedback;
 pub mod idempotency_key;
 pub mod partnership;

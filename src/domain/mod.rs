@@ -10,6 +10,7 @@ pub mod board;
 pub mod calendar;
 pub mod catalog;
 pub mod deadline;
+pub mod event;
 pub mod ids;
 pub mod policy;
 pub mod protocol;

@@ -4,6 +4,7 @@ pub mod case;
 pub mod cost;
 pub mod directory;
 pub mod error;
+pub mod events;
 pub mod loaders;
 pub mod protocols;
 pub mod records;
@@ -25,6 +26,7 @@ use crate::config::GraphqlArgs;
 pub struct Query(
     directory::DirectoryQuery,
     case::CaseQuery,
+    events::EventsQuery,
     protocols::ProtocolQuery,
     report::ReportQuery,
     statistics::StatisticsQuery,

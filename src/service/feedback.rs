@@ -6,6 +6,8 @@
 //! case's `updated_at` is left alone: for a closed case it is the closing
 //! time, which the statistics count time to resolution from.
 
+use super::events;
+use crate::domain::event::EventType;
 use chrono::{DateTime, Utc};
 use entity::feedback;
 use sea_orm::{
@@ -167,6 +169,20 @@ pub async fn give(
     });
     audit::append(&txn, input.case, seq, &prev, now, actor, "give_feedback", request_id, data)
         .await?;
+    events::append(
+        &txn,
+        events::Change {
+            kind: EventType::FeedbackGiven,
+            case: &row,
+            existed: true,
+            stage_after: &row.stage,
+            status_after: &row.status,
+            version_after: seq,
+            at: now,
+            request_id,
+        },
+    )
+    .await?;
     let result = Given { feedback: given, case_version: seq };
     idempotency::remember(&txn, actor, idem, &result).await?;
     txn.commit().await?;

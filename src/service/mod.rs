@@ -8,6 +8,7 @@ pub mod cases;
 pub mod demo;
 pub mod directory;
 mod error;
+pub mod events;
 pub mod feedback;
 pub mod generate;
 pub mod idempotency;

@@ -2,6 +2,8 @@
 //! Each addition is a change of the case (new version, audit event) in one
 //! transaction; nothing is edited, a correction is a new record.
 
+use super::events;
+use crate::domain::event::EventType;
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -185,6 +187,20 @@ pub async fn add_record(
     let prev = audit::last_hash(&txn, input.case).await?;
     let data = json!({ "record_id": model.id, "kind": model.kind, "stage": model.stage, "corrects": model.corrects_id });
     audit::append(&txn, input.case, seq, &prev, now, actor, "add_record", request_id, data).await?;
+    events::append(
+        &txn,
+        events::Change {
+            kind: EventType::RecordAdded,
+            case: &row,
+            existed: true,
+            stage_after: &row.stage,
+            status_after: &row.status,
+            version_after: seq,
+            at: now,
+            request_id,
+        },
+    )
+    .await?;
     let record = Record::from(model);
     idempotency::remember(&txn, actor, idem, &record).await?;
     txn.commit().await?;
@@ -260,6 +276,20 @@ pub async fn record_view(
     let data = json!({ "view_id": view.id, "agency_id": view.agency_id, "stage": view.stage });
     audit::append(&txn, input.case, seq, &prev, now, actor, "record_view", request_id, data)
         .await?;
+    events::append(
+        &txn,
+        events::Change {
+            kind: EventType::ViewRecorded,
+            case: &row,
+            existed: true,
+            stage_after: &row.stage,
+            status_after: &row.status,
+            version_after: seq,
+            at: now,
+            request_id,
+        },
+    )
+    .await?;
     idempotency::remember(&txn, actor, idem, &view).await?;
     txn.commit().await?;
     Ok(view)
@@ -342,6 +372,20 @@ pub async fn agree_action(
     let data = json!({ "action_id": action.id, "owner_agency_id": action.owner_agency_id, "due_on": action.due_on });
     audit::append(&txn, input.case, seq, &prev, now, actor, "agree_action", request_id, data)
         .await?;
+    events::append(
+        &txn,
+        events::Change {
+            kind: EventType::ActionAgreed,
+            case: &row,
+            existed: true,
+            stage_after: &row.stage,
+            status_after: &row.status,
+            version_after: seq,
+            at: now,
+            request_id,
+        },
+    )
+    .await?;
     idempotency::remember(&txn, actor, idem, &action).await?;
     txn.commit().await?;
     Ok(action)

@@ -3,6 +3,8 @@
 //! version check, append the audit event, commit. A stale or concurrent
 //! change finds the version moved and is refused with `Conflict`.
 
+use super::events;
+use crate::domain::event::EventType;
 use entity::{agency, case};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -144,6 +146,20 @@ pub async fn raise(
         "backed_request": plan.reaching.backed_request,
     });
     audit::append(&txn, id, 1, audit::GENESIS, now, actor, "raise", request_id, data).await?;
+    events::append(
+        &txn,
+        events::Change {
+            kind: EventType::CaseRaised,
+            case: &model,
+            existed: false,
+            stage_after: &model.stage,
+            status_after: &model.status,
+            version_after: 1,
+            at: now,
+            request_id,
+        },
+    )
+    .await?;
     let raised = Case::try_from(model)?;
     idempotency::remember(&txn, actor, idem, &raised).await?;
     txn.commit().await?;
@@ -240,6 +256,20 @@ pub async fn escalate(
         "escalate",
         request_id,
         data,
+    )
+    .await?;
+    events::append(
+        &txn,
+        events::Change {
+            kind: EventType::CaseEscalated,
+            case: &row,
+            existed: true,
+            stage_after: &plan.stage,
+            status_after: &row.status,
+            version_after: row.version + 1,
+            at: now,
+            request_id,
+        },
     )
     .await?;
     let updated = reload(&txn, input.case).await?;
@@ -353,6 +383,21 @@ pub async fn close(
     let name = if resolved { "resolve" } else { "withdraw" };
     audit::append(&txn, input.case, row.version + 1, &prev, now, actor, name, request_id, data)
         .await?;
+    let kind = if resolved { EventType::CaseResolved } else { EventType::CaseWithdrawn };
+    events::append(
+        &txn,
+        events::Change {
+            kind,
+            case: &row,
+            existed: true,
+            stage_after: &row.stage,
+            status_after: status.as_str(),
+            version_after: row.version + 1,
+            at: now,
+            request_id,
+        },
+    )
+    .await?;
     let updated = reload(&txn, input.case).await?;
     idempotency::remember(&txn, actor, idem, &updated).await?;
     txn.commit().await?;

@@ -12,6 +12,7 @@ mod cli;
 mod connections;
 mod directory;
 mod edges;
+mod events;
 mod faults;
 mod generate;
 mod hardening;

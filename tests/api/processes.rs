@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, TestDb, mint};
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Server {
@@ -21,7 +21,7 @@ impl Drop for Server {
     }
 }
 
-fn start(db_url: &str) -> Server {
+pub(crate) fn start(db_url: &str) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_escalations"))
         .args(["serve", "--demo", "--listen-addr", &format!("127.0.0.1:{port}")])
@@ -30,6 +30,8 @@ fn start(db_url: &str) -> Server {
         .env("JWT_ISSUER", TEST_ISSUER)
         .env("JWT_AUDIENCE", TEST_AUDIENCE)
         .env("RATE_LIMIT_PEOPLE", "off")
+        .env("RATE_LIMIT_COST", "off")
+        .env("MAX_IN_FLIGHT_PER_CLIENT", "off")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,0 +1,71 @@
+//! The kinds of change a case goes through, as the change feed names them.
+//! An event carries ids and states only: never free text, never the child
+//! reference (a consumer reads details with its own token, so the access
+//! rules and the access log stay in one place).
+
+/// What happened to a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// A case was raised.
+    CaseRaised,
+    /// A case moved to a higher stage.
+    CaseEscalated,
+    /// A case was closed with an agreed outcome.
+    CaseResolved,
+    /// A case was withdrawn by the raising side.
+    CaseWithdrawn,
+    /// A record was written on a case.
+    RecordAdded,
+    /// An agency recorded its view.
+    ViewRecorded,
+    /// An action was agreed.
+    ActionAgreed,
+    /// An agency gave feedback on a closed case.
+    FeedbackGiven,
+}
+
+impl EventType {
+    /// Every type, in the order of the list above.
+    pub const ALL: [EventType; 8] = [
+        Self::CaseRaised,
+        Self::CaseEscalated,
+        Self::CaseResolved,
+        Self::CaseWithdrawn,
+        Self::RecordAdded,
+        Self::ViewRecorded,
+        Self::ActionAgreed,
+        Self::FeedbackGiven,
+    ];
+
+    /// The stored spelling, as the feed shows it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::CaseRaised => "CASE_RAISED",
+            Self::CaseEscalated => "CASE_ESCALATED",
+            Self::CaseResolved => "CASE_RESOLVED",
+            Self::CaseWithdrawn => "CASE_WITHDRAWN",
+            Self::RecordAdded => "RECORD_ADDED",
+            Self::ViewRecorded => "VIEW_RECORDED",
+            Self::ActionAgreed => "ACTION_AGREED",
+            Self::FeedbackGiven => "FEEDBACK_GIVEN",
+        }
+    }
+
+    /// The type of a stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventType;
+
+    #[test]
+    fn every_type_reads_back_from_its_spelling() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t), "{t:?}");
+        }
+        assert_eq!(EventType::parse("case_raised"), None);
+    }
+}

@@ -1,0 +1,244 @@
+//! The change feed: `caseEvents`, every change to the cases the caller may
+//! see, oldest first, a page at a time. Ordering and exactly-once delivery
+//! are `service::events`'s.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+
+use super::case::{CaseStatus, PageInfo};
+use super::error::{GqlResult, bad_input};
+use crate::domain::actor::Viewer;
+use crate::domain::event::EventType;
+use crate::domain::ids::CaseId;
+use crate::graphql::cost;
+use crate::service::events::{self, Cursor, Filter};
+
+/// What happened to a case.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::event::EventType")]
+pub enum CaseEventType {
+    /// The case was raised.
+    CaseRaised,
+    /// The case moved to a higher stage.
+    CaseEscalated,
+    /// The case was closed with an agreed outcome.
+    CaseResolved,
+    /// The case was withdrawn by the raising side.
+    CaseWithdrawn,
+    /// A record was written on the case.
+    RecordAdded,
+    /// An agency recorded its view.
+    ViewRecorded,
+    /// An action was agreed.
+    ActionAgreed,
+    /// An agency gave feedback on the closed case.
+    FeedbackGiven,
+}
+
+/// Which events a page of the feed holds.
+#[derive(InputObject, Default)]
+pub struct CaseEventFilter {
+    /// Only events of these types (all when absent or empty).
+    pub types: Option<Vec<CaseEventType>>,
+    /// Only the events of this case.
+    pub case_id: Option<ID>,
+}
+
+/// GraphQL wrapper; the description is on the `#[Object]` impl.
+pub struct CaseEvent(events::Event);
+
+/// One change to a case: ids and states only, never free text. Read the
+/// details with `case(id)`.
+#[Object]
+impl CaseEvent {
+    /// Opaque identifier of the event.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// What happened.
+    async fn r#type(&self) -> CaseEventType {
+        self.0.kind.into()
+    }
+
+    /// The case.
+    async fn case_id(&self) -> ID {
+        ID(self.0.case.to_string())
+    }
+
+    /// The case's partnership.
+    async fn partnership_id(&self) -> ID {
+        ID(self.0.partnership.to_string())
+    }
+
+    /// The agency raising the professional difference.
+    async fn raising_agency_id(&self) -> ID {
+        ID(self.0.raising.to_string())
+    }
+
+    /// The agency receiving it.
+    async fn receiving_agency_id(&self) -> ID {
+        ID(self.0.receiving.to_string())
+    }
+
+    /// The stage before the change (null for a raise).
+    async fn stage_before(&self) -> Option<&str> {
+        self.0.stage_before.as_deref()
+    }
+
+    /// The stage after the change.
+    async fn stage_after(&self) -> &str {
+        &self.0.stage_after
+    }
+
+    /// The case's status after the change.
+    async fn status(&self) -> CaseStatus {
+        self.0.status.into()
+    }
+
+    /// The case's version after the change.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    /// When the change was made.
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+
+    /// The request that made it (its `x-request-id`).
+    async fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+}
+
+/// GraphQL wrapper; the description is on the `#[Object]` impl.
+pub struct CaseEventEdge(events::Event);
+
+/// An event with its place in the feed.
+#[Object]
+impl CaseEventEdge {
+    /// Pass as `after` to continue after this event.
+    async fn cursor(&self) -> String {
+        encode(self.0.cursor)
+    }
+
+    /// The event.
+    async fn node(&self) -> CaseEvent {
+        CaseEvent(self.0.clone())
+    }
+}
+
+/// GraphQL wrapper; the description is on the `#[Object]` impl.
+pub struct CaseEventConnection {
+    events: Vec<events::Event>,
+    has_next_page: bool,
+    has_previous_page: bool,
+}
+
+/// A page of the change feed (Relay-style connection).
+#[Object]
+impl CaseEventConnection {
+    /// The events of this page with their cursors.
+    async fn edges(&self) -> Vec<CaseEventEdge> {
+        self.events.iter().cloned().map(CaseEventEdge).collect()
+    }
+
+    /// The events of this page.
+    async fn nodes(&self) -> Vec<CaseEvent> {
+        self.events.iter().cloned().map(CaseEvent).collect()
+    }
+
+    /// Where this page stands. Store `endCursor` and ask again with it as
+    /// `after`; an empty page keeps the cursor you sent.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            start_cursor: self.events.first().map(|e| encode(e.cursor)),
+            end_cursor: self.events.last().map(|e| encode(e.cursor)),
+        }
+    }
+}
+
+/// The change feed's root field.
+#[derive(Default)]
+pub struct EventsQuery;
+
+#[Object]
+impl EventsQuery {
+    /// Every change to the cases the caller may see (as `cases`: an agency's
+    /// people and `cases:read` clients the cases it raised or received, a
+    /// board chair the partnership's), oldest first. Follow `endCursor`:
+    /// every event is seen exactly once, in a stable order, also while
+    /// several server processes write; a change's event is there as soon as
+    /// the change is.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
+    async fn case_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size, 1 to 100.", default = 50)] first: i32,
+        #[graphql(desc = "Which events.")] filter: Option<CaseEventFilter>,
+    ) -> Result<CaseEventConnection> {
+        if !(1..=100).contains(&first) {
+            return Err(bad_input("first", "between 1 and 100"));
+        }
+        let after = match after {
+            None => None,
+            Some(c) => {
+                Some(decode(&c).ok_or_else(|| bad_input("after", "not a cursor of this list"))?)
+            }
+        };
+        let filter = filter.unwrap_or_default();
+        let case = match filter.case_id {
+            None => None,
+            Some(id) => Some(
+                id.parse::<CaseId>()
+                    .map_err(|_| bad_input("filter.caseId", "not a valid identifier"))?,
+            ),
+        };
+        let filter = Filter {
+            types: filter.types.unwrap_or_default().into_iter().map(EventType::from).collect(),
+            case,
+        };
+        let db = ctx.data::<DatabaseConnection>()?;
+        let (events, has_next_page) = match ctx.data::<Viewer>()? {
+            Viewer::Actor(actor) => {
+                let first = u64::try_from(first).unwrap_or(50);
+                events::feed(db, actor, after, first, &filter).await.gql()?
+            }
+            Viewer::Anonymous => (Vec::new(), false),
+        };
+        Ok(CaseEventConnection { events, has_next_page, has_previous_page: after.is_some() })
+    }
+}
+
+/// A cursor: the event's sequence number, in hexadecimal.
+fn encode(c: Cursor) -> String {
+    format!("e{:x}", c.seq)
+}
+
+fn decode(cursor: &str) -> Option<Cursor> {
+    let seq = cursor.strip_prefix('e')?;
+    if seq.is_empty() || seq.len() > 15 || !seq.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(Cursor { seq: i64::from_str_radix(seq, 16).ok()? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cursor, decode, encode};
+
+    #[test]
+    fn cursors_read_back_and_nothing_else_does() {
+        for c in [Cursor { seq: 1 }, Cursor { seq: 9_000_000_001 }] {
+            assert_eq!(decode(&encode(c)), Some(c));
+        }
+        for bad in ["", "1", "e", "ex", "e-1", "e1111111111111111"] {
+            assert_eq!(decode(bad), None, "{bad}");
+        }
+    }
+}

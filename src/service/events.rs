@@ -1,0 +1,219 @@
+//! The event log and the change feed.
+//!
+//! Every change to a case appends exactly one event (`append`), in the
+//! transaction of the change and its audit event: an event of a change that
+//! rolls back never exists. Events carry ids and states only.
+//!
+//! The feed (`feed`) must give a poller that follows its cursor every event
+//! it may see exactly once, in a stable order, while several processes
+//! write to one PostgreSQL. A plain sequence is not enough by itself: a
+//! transaction that took `seq` 10 can commit after one that took 11, and a
+//! reader that has seen 11 would skip 10 for ever. So events are appended
+//! one transaction at a time: on PostgreSQL the append first takes a
+//! transaction-scoped advisory lock ([`APPEND_LOCK`]), held until commit,
+//! and only then draws its `seq`. The transaction holding the lock commits
+//! before the next can draw a number, so `seq` is commit order, and a
+//! reader that sees an event sees every event before it. The append is the
+//! last write of a change (only the idempotent result and the commit
+//! follow), so the lock is held briefly and waited for only by other
+//! changes' appends; every lock a change takes on its case comes before
+//! it, so no cycle can form. SQLite has one writer at a time (write
+//! transactions begin `IMMEDIATE`), which gives the same order for free.
+//!
+//! The alternative, PostgreSQL's snapshot functions (show only events older
+//! than every transaction still in flight), was tried first: transaction ids
+//! are the whole cluster's, so any write in another database of the cluster
+//! held the feed back.
+
+use chrono::{DateTime, Utc};
+use entity::{case, change_event};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::ServiceError;
+use crate::domain::actor::{Actor, CaseVisibility};
+use crate::domain::event::EventType;
+use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
+
+/// One event of the feed.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Where it stands in the feed.
+    pub cursor: Cursor,
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// What happened.
+    pub kind: EventType,
+    /// The case.
+    pub case: CaseId,
+    /// The case's partnership.
+    pub partnership: PartnershipId,
+    /// The raising agency.
+    pub raising: AgencyId,
+    /// The receiving agency.
+    pub receiving: AgencyId,
+    /// The stage before the change (none for a raise).
+    pub stage_before: Option<String>,
+    /// The stage after it.
+    pub stage_after: String,
+    /// The case's status after it.
+    pub status: super::cases::CaseStatus,
+    /// The case's version after it.
+    pub version: i32,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The request that made it.
+    pub request_id: Option<String>,
+}
+
+/// A place in the feed: after the event with this sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// The event's sequence number.
+    pub seq: i64,
+}
+
+/// The key of the advisory lock that appends take on PostgreSQL (any fixed
+/// number; this one spells "events").
+pub const APPEND_LOCK: i64 = 0x6576_656e_7473;
+
+/// The change a use case made, for its event.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    /// What happened.
+    pub kind: EventType,
+    /// The case as it was before (for a raise: as it is now).
+    pub case: &'a case::Model,
+    /// Whether the case existed before (false for a raise).
+    pub existed: bool,
+    /// The stage after the change.
+    pub stage_after: &'a str,
+    /// The status after the change.
+    pub status_after: &'a str,
+    /// The version after the change.
+    pub version_after: i32,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The request.
+    pub request_id: Option<&'a str>,
+}
+
+/// Appends the event of `change`, in the change's own transaction.
+pub(crate) async fn append(
+    txn: &impl ConnectionTrait,
+    change: Change<'_>,
+) -> Result<(), ServiceError> {
+    let c = change.case;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_string(
+            DatabaseBackend::Postgres,
+            format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"),
+        ))
+        .await?;
+    }
+    change_event::Entity::insert(change_event::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        kind: Set(change.kind.as_str().to_owned()),
+        case_id: Set(c.id),
+        partnership_id: Set(c.partnership_id),
+        raising_agency_id: Set(c.raising_agency_id),
+        receiving_agency_id: Set(c.receiving_agency_id),
+        stage_before: Set(change.existed.then(|| c.stage.clone())),
+        stage_after: Set(change.stage_after.to_owned()),
+        status: Set(change.status_after.to_owned()),
+        case_version: Set(change.version_after),
+        at: Set(change.at),
+        request_id: Set(change.request_id.map(str::to_owned)),
+        ..Default::default()
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// What a page of the feed is limited to.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only these types (all when empty).
+    pub types: Vec<EventType>,
+    /// Only this case's events.
+    pub case: Option<CaseId>,
+}
+
+/// The events the caller may see after `after`, oldest first, at most
+/// `first` of them, and whether more follow (one statement).
+pub async fn feed(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    after: Option<Cursor>,
+    first: u64,
+    filter: &Filter,
+) -> Result<(Vec<Event>, bool), ServiceError> {
+    let mut query = change_event::Entity::find()
+        .filter(visibility_condition(actor.case_visibility()))
+        .order_by_asc(change_event::Column::Seq)
+        .limit(first + 1);
+    if let Some(a) = after {
+        query = query.filter(change_event::Column::Seq.gt(a.seq));
+    }
+    if !filter.types.is_empty() {
+        query =
+            query.filter(change_event::Column::Kind.is_in(filter.types.iter().map(|t| t.as_str())));
+    }
+    if let Some(case) = filter.case {
+        query = query.filter(change_event::Column::CaseId.eq(case.uuid()));
+    }
+    let mut rows = query.all(db).await?;
+    let more = rows.len() as u64 > first;
+    rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+    let events = rows.into_iter().map(Event::try_from).collect::<Result<Vec<_>, _>>()?;
+    Ok((events, more))
+}
+
+/// The events the caller may see, as a condition on the event's own
+/// columns (the parties are kept with each event).
+fn visibility_condition(visibility: CaseVisibility) -> Condition {
+    match visibility {
+        CaseVisibility::None => Condition::all().add(Expr::cust("1 = 0")),
+        CaseVisibility::Partnership(p) => {
+            Condition::all().add(change_event::Column::PartnershipId.eq(p.uuid()))
+        }
+        CaseVisibility::Parties { partnership, agency } => {
+            Condition::all().add(change_event::Column::PartnershipId.eq(partnership.uuid())).add(
+                Condition::any()
+                    .add(change_event::Column::RaisingAgencyId.eq(agency.uuid()))
+                    .add(change_event::Column::ReceivingAgencyId.eq(agency.uuid())),
+            )
+        }
+    }
+}
+
+impl TryFrom<change_event::Model> for Event {
+    type Error = ServiceError;
+
+    fn try_from(m: change_event::Model) -> Result<Self, Self::Error> {
+        let kind = EventType::parse(&m.kind).ok_or_else(|| {
+            ServiceError::Db(sea_orm::DbErr::Custom(format!("unknown event type {:?}", m.kind)))
+        })?;
+        Ok(Event {
+            cursor: Cursor { seq: m.seq },
+            id: m.id,
+            kind,
+            case: CaseId::from_uuid(m.case_id),
+            partnership: PartnershipId::from_uuid(m.partnership_id),
+            raising: AgencyId::from_uuid(m.raising_agency_id),
+            receiving: AgencyId::from_uuid(m.receiving_agency_id),
+            stage_before: m.stage_before,
+            stage_after: m.stage_after,
+            status: super::cases::CaseStatus::parse(&m.status).ok_or_else(|| {
+                ServiceError::Db(sea_orm::DbErr::Custom(format!("unknown status {:?}", m.status)))
+            })?,
+            version: m.case_version,
+            at: m.at,
+            request_id: m.request_id,
+        })
+    }
+}
