@@ -820,6 +820,35 @@ impl CaseQuery {
         })
     }
 
+    /// Up to 100 cases by id, in the order of `ids`, in one lookup: each id
+    /// of a case the caller may not see, or of no case, is `null` (the two
+    /// cannot be told apart). More than 100 ids, or one that is not an
+    /// identifier, is `BAD_USER_INPUT` on `ids`.
+    #[graphql(complexity = "cost::list(ids.len().min(MAX_NODES), child_complexity)")]
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Identifiers of cases, at most 100; repeats are allowed.")] ids: Vec<ID>,
+    ) -> Result<Vec<Option<Case>>> {
+        if ids.len() > MAX_NODES {
+            return Err(bad_input("ids", format!("at most {MAX_NODES} identifiers")));
+        }
+        let ids = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                id.parse::<CaseId>()
+                    .map_err(|_| bad_input("ids", format!("ids[{i}] is not a valid identifier")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let found = cases::get_many(db, visibility(ctx)?, &ids).await.gql()?;
+        prefetch(ctx, &ctx.look_ahead(), &found).await?;
+        let by_id: std::collections::HashMap<CaseId, cases::Case> =
+            found.into_iter().map(|c| (c.id, c)).collect();
+        Ok(ids.iter().map(|id| by_id.get(id).cloned().map(Case)).collect())
+    }
+
     /// A case's audit trail, oldest first, a page at a time: every change
     /// with who, when, which agency, the request id and what changed. For the
     /// roles the protocol allows to read it.
@@ -868,6 +897,9 @@ impl CaseQuery {
         })
     }
 }
+
+/// The most ids `nodes` takes.
+const MAX_NODES: usize = cost::MAX_PAGE;
 
 /// Which cases the caller may see.
 fn visibility(ctx: &Context<'_>) -> Result<CaseVisibility> {

@@ -1,5 +1,5 @@
 //! What systems that poll for changes use: `cases(filter: {updatedAfter,
-//! childReference})` and `cases(orderBy: UPDATED_AT)`.
+//! childReference})`, `cases(orderBy: UPDATED_AT)` and `nodes(ids:)`.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use entity::{access_log, case};
@@ -16,6 +16,7 @@ const UPDATED_AFTER: &str = "query($t: DateTime!) { cases(filter: { updatedAfter
 const BY_REFERENCE: &str =
     "query($r: String!) { cases(filter: { childReference: $r }) { totalCount nodes { id } } }";
 const BY_UPDATE: &str = "query($after: String) { cases(orderBy: UPDATED_AT, first: 2, after: $after) { nodes { id updatedAt } pageInfo { hasNextPage endCursor } } }";
+const NODES: &str = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }";
 
 /// Raises a case as a practitioner of `raising` (a code) in `partnership`;
 /// returns its id.
@@ -272,4 +273,82 @@ db_test!(updated_at_order_pages_through_every_case_once_oldest_change_first, |ap
     )
     .await;
     assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_USER_INPUT"), &json!("after")));
+});
+
+db_test!(nodes_returns_cases_in_order_with_null_for_what_the_caller_cannot_see, |app| {
+    let one = raise_wb(&app, "wb-police", "wb-swansea-csc", "SWP-1").await;
+    let two = raise_wb(&app, "wb-education", "wb-police", "SWP-2").await;
+    let theirs = raise_wb(&app, "wb-health", "wb-education", "SWP-3").await;
+    let sussex = raise(&app, "pan-sussex", "ps-police", "ps-bh-csc", "timeliness", "SWP-4").await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let police = app.token(Role::Manager, Some("wb-police"), "western-bay");
+    let asked = json!([two, theirs, unknown, one, sussex, two]);
+    let body = app
+        .gql_as(
+            &police,
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id raisingAgency { code } } }",
+            json!({ "ids": asked }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert_eq!(
+        body["data"]["nodes"],
+        json!([
+            { "id": two, "raisingAgency": { "code": "wb-education" } },
+            null,
+            null,
+            { "id": one, "raisingAgency": { "code": "wb-police" } },
+            null,
+            { "id": two, "raisingAgency": { "code": "wb-education" } },
+        ]),
+        "in order; another agency's, another partnership's and an unknown id alike null"
+    );
+    // Another agency sees its own where the police saw null.
+    let health = app.client_token("cases:read", Some("wb-health"), "western-bay");
+    let body = app.gql_as_ok(&health, NODES, json!({ "ids": [one, theirs] })).await;
+    assert_eq!(body["nodes"], json!([null, { "id": theirs }]));
+    let body = app.gql_as_ok(&police, NODES, json!({ "ids": [] })).await;
+    assert_eq!(body["nodes"], json!([]));
+
+    let ext = refusal(&app, &police, NODES, json!({ "ids": [one, "case-1"] })).await;
+    assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_USER_INPUT"), &json!("ids")));
+    let many: Vec<String> = (0..101).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let ext = refusal(&app, &police, NODES, json!({ "ids": many })).await;
+    assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_USER_INPUT"), &json!("ids")));
+    // The cost counts the ids asked for: a heavy selection passes for one
+    // id and is refused for a hundred.
+    let heavy = "query($ids: [ID!]!) { nodes(ids: $ids) { summary childReference records(first: 20) { nodes { facts opinions } } } }";
+    app.gql_as_ok(&police, heavy, json!({ "ids": [one] })).await;
+    let ext = refusal(&app, &police, heavy, json!({ "ids": &many[..100] })).await;
+    assert_eq!((&ext["code"], &ext["limit"]), (&json!("BAD_USER_INPUT"), &json!("cost")));
+});
+
+const NODES_PAGE: &str = "query($ids: [ID!]!) { nodes(ids: $ids) { id childReference raisingAgency { code } receivingAgency { code name } currentStage { key name } lastRecord { facts } } }";
+
+async fn statements_for_nodes(app: &TestApp, token: &str, ids: &[String]) -> u64 {
+    let before = escalations::db::statements_executed();
+    let data = app.gql_as_ok(token, NODES_PAGE, json!({ "ids": ids })).await;
+    let after = escalations::db::statements_executed();
+    let nodes = data["nodes"].as_array().unwrap();
+    assert_eq!(ids_of(&data["nodes"]), ids.to_vec(), "every case, in order");
+    for node in nodes {
+        let i = node["childReference"].as_str().unwrap().trim_start_matches("SWP-");
+        assert_eq!(node["lastRecord"]["facts"], format!("last {i}"), "the latest record");
+        assert_eq!(node["raisingAgency"]["code"], "wb-police");
+    }
+    after - before
+}
+
+db_test!(nodes_runs_the_same_statements_for_ten_and_a_hundred_ids, |app| {
+    crate::lists::store_cases(&app, 100).await;
+    let token = app.token(Role::Manager, Some("wb-police"), "western-bay");
+    let all = app.gql_as_ok(&token, "{ cases(first: 100) { nodes { id } } }", json!({})).await;
+    let mut every = ids_of(&all["cases"]["nodes"]);
+    // Not the list's order.
+    every.reverse();
+    let small = statements_for_nodes(&app, &token, &every[..10]).await;
+    let large = statements_for_nodes(&app, &token, &every).await;
+    assert_eq!(small, large, "statements do not grow with the ids");
+    // The cases, the access-log insert, the latest records, the agencies.
+    assert!(large <= 4, "{large} statements for 100 ids");
 });
