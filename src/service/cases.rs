@@ -273,7 +273,10 @@ pub async fn page(
     let query = match order {
         CaseOrder::RaisedAt => {
             if let Some(a) = after {
-                cond = cond.add(
+                // The first bound is redundant but sargable: without it
+                // PostgreSQL reads the index from the partnership's first
+                // (last) case and filters the OR below row by row.
+                cond = cond.add(case::Column::RaisedAt.lte(a.at)).add(
                     Condition::any().add(case::Column::RaisedAt.lt(a.at)).add(
                         Condition::all()
                             .add(case::Column::RaisedAt.eq(a.at))
@@ -288,7 +291,8 @@ pub async fn page(
         }
         CaseOrder::UpdatedAt => {
             if let Some(a) = after {
-                cond = cond.add(
+                // The same redundant bound as above.
+                cond = cond.add(case::Column::UpdatedAt.gte(a.at)).add(
                     Condition::any().add(case::Column::UpdatedAt.gt(a.at)).add(
                         Condition::all()
                             .add(case::Column::UpdatedAt.eq(a.at))
