@@ -309,6 +309,12 @@ db_test!(nodes_returns_cases_in_order_with_null_for_what_the_caller_cannot_see, 
     assert_eq!(body["nodes"], json!([null, { "id": theirs }]));
     let body = app.gql_as_ok(&police, NODES, json!({ "ids": [] })).await;
     assert_eq!(body["nodes"], json!([]));
+    // A statistics:read client sees no case; an anonymous caller, nothing.
+    let stats = app.client_token("statistics:read", None, "western-bay");
+    let body = app.gql_as_ok(&stats, NODES, json!({ "ids": [one, two] })).await;
+    assert_eq!(body["nodes"], json!([null, null]));
+    let ext = app.gql_err(NODES, json!({ "ids": [one] })).await["extensions"].clone();
+    assert_eq!(ext["code"], "UNAUTHENTICATED");
 
     let ext = refusal(&app, &police, NODES, json!({ "ids": [one, "case-1"] })).await;
     assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_USER_INPUT"), &json!("ids")));
