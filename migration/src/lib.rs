@@ -12,6 +12,7 @@ mod m20261123_000002_add_case_events_and_deadlines;
 mod m20261123_000003_add_records_views_actions;
 mod m20261123_000004_add_feedback;
 mod m20261201_000005_scope_idempotency_keys;
+mod m20261201_000006_index_cases_for_pollers;
 mod m20261201_000007_add_change_events;
 
 /// Applies the migrations in order.
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_add_records_views_actions::Migration),
             Box::new(m20261123_000004_add_feedback::Migration),
             Box::new(m20261201_000005_scope_idempotency_keys::Migration),
+            Box::new(m20261201_000006_index_cases_for_pollers::Migration),
             Box::new(m20261201_000007_add_change_events::Migration),
         ]
     }

@@ -14,7 +14,7 @@ use crate::domain::access::{CaseFacts, case_permissions};
 use crate::domain::actor::{CaseVisibility, Viewer};
 use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
-use crate::domain::ids::{AgencyId, CaseId};
+use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::policy::Action;
 use crate::graphql::cost;
 use crate::http::RequestId;
@@ -31,6 +31,19 @@ pub enum CaseStatus {
     Resolved,
     /// Closed by the raising side without an outcome.
     Withdrawn,
+}
+
+/// The order of the case list.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Default)]
+#[graphql(remote = "crate::service::cases::CaseOrder")]
+pub enum CaseOrder {
+    /// Newest raised first (`raisedAt` descending, ties by id descending).
+    #[default]
+    RaisedAt,
+    /// Least recently changed first (`updatedAt` ascending, ties by id
+    /// ascending): what a system polling for changes follows, with
+    /// `filter.updatedAfter` or page after page by `endCursor`.
+    UpdatedAt,
 }
 
 /// GraphQL wrapper; the description is on the `#[Object]` impl.
@@ -383,6 +396,18 @@ pub struct CaseFilter {
     pub raised_from: Option<DateTime<Utc>>,
     /// Raised before this time.
     pub raised_to: Option<DateTime<Utc>>,
+    /// Changed strictly after this time (`updatedAt` later than it). A
+    /// poller passes the latest `updatedAt` it has seen. A change takes
+    /// its `updatedAt` before it commits, so one that commits late can
+    /// carry a time just before another already seen: ask from a little
+    /// before that time (the overlap comes twice rather than never).
+    /// Feedback on a closed case leaves `updatedAt` (its closing time) as
+    /// it is.
+    pub updated_after: Option<DateTime<Utc>>,
+    /// Only the cases with this child reference (an agency case number,
+    /// checked like `raiseCase`'s `childReference`; exact match). Each case
+    /// returned counts as a read of its `childReference` and is logged.
+    pub child_reference: Option<String>,
 }
 
 /// The stage a case is at.
@@ -403,9 +428,18 @@ pub struct CurrentStage {
 /// A page of cases.
 pub struct CaseConnection {
     nodes: Vec<cases::Case>,
+    order: cases::CaseOrder,
     has_next_page: bool,
     has_previous_page: bool,
     count_query: (CaseVisibility, cases::CaseFilter, NaiveDate),
+}
+
+impl CaseConnection {
+    /// What the page discloses beyond its selection: a filter by child
+    /// reference tells which cases are about that child.
+    fn disclosed(&self) -> Option<FreeText> {
+        self.count_query.1.child_reference.as_ref().map(|_| FreeText::ChildReference)
+    }
 }
 
 /// A page of cases (Relay-style connection).
@@ -413,17 +447,18 @@ pub struct CaseConnection {
 impl CaseConnection {
     /// The cases of this page with their cursors.
     async fn edges(&self, ctx: &Context<'_>) -> Result<Vec<CaseEdge>> {
-        prefetch(ctx, &ctx.look_ahead().field("node"), &self.nodes).await?;
+        prefetch_disclosing(ctx, &ctx.look_ahead().field("node"), &self.nodes, self.disclosed())
+            .await?;
         Ok(self
             .nodes
             .iter()
-            .map(|c| CaseEdge { cursor: encode_cursor(c), node: c.clone() })
+            .map(|c| CaseEdge { cursor: encode_cursor(c, self.order), node: c.clone() })
             .collect())
     }
 
     /// The cases of this page.
     async fn nodes(&self, ctx: &Context<'_>) -> Result<Vec<Case>> {
-        prefetch(ctx, &ctx.look_ahead(), &self.nodes).await?;
+        prefetch_disclosing(ctx, &ctx.look_ahead(), &self.nodes, self.disclosed()).await?;
         Ok(self.nodes.iter().cloned().map(Case).collect())
     }
 
@@ -432,8 +467,8 @@ impl CaseConnection {
         PageInfo {
             has_next_page: self.has_next_page,
             has_previous_page: self.has_previous_page,
-            start_cursor: self.nodes.first().map(encode_cursor),
-            end_cursor: self.nodes.last().map(encode_cursor),
+            start_cursor: self.nodes.first().map(|c| encode_cursor(c, self.order)),
+            end_cursor: self.nodes.last().map(|c| encode_cursor(c, self.order)),
         }
     }
 
@@ -491,6 +526,17 @@ pub(crate) async fn prefetch(
     selection: &async_graphql::Lookahead<'_>,
     nodes: &[cases::Case],
 ) -> Result<()> {
+    prefetch_disclosing(ctx, selection, nodes, None).await
+}
+
+/// [`prefetch`], logging also a read of `disclosed` for every case of the
+/// page (in the same INSERT): what the list's filter told of each case.
+async fn prefetch_disclosing(
+    ctx: &Context<'_>,
+    selection: &async_graphql::Lookahead<'_>,
+    nodes: &[cases::Case],
+    disclosed: Option<FreeText>,
+) -> Result<()> {
     if nodes.is_empty() {
         return Ok(());
     }
@@ -508,7 +554,7 @@ pub(crate) async fn prefetch(
             ("actions", FreeText::Actions),
         ]
         .into_iter()
-        .filter(|(name, _)| asks(name))
+        .filter(|(name, what)| asks(name) || disclosed == Some(*what))
         .flat_map(|(_, what)| ids.iter().map(move |&id| (id, what)))
         .collect();
         loaders.read_log.load_many(reads).await.gql()?;
@@ -630,13 +676,32 @@ fn decode_seq(cursor: &str) -> Option<i32> {
     unhex(cursor)?.strip_prefix("seq|")?.parse().ok()
 }
 
-fn encode_cursor(c: &cases::Case) -> String {
-    encode_keyset(c.raised_at, c.id)
+// A cursor of `UPDATED_AT` carries a prefix, so neither order's cursor
+// decodes as the other's (`RAISED_AT` keeps the cursors it always had).
+const UPDATED_PREFIX: &str = "updated|";
+
+fn encode_cursor(c: &cases::Case, order: cases::CaseOrder) -> String {
+    match order {
+        cases::CaseOrder::RaisedAt => encode_keyset(c.raised_at, c.id),
+        cases::CaseOrder::UpdatedAt => {
+            hex(&format!("{UPDATED_PREFIX}{}|{}", c.updated_at.timestamp_micros(), c.id))
+        }
+    }
 }
 
-fn decode_cursor(cursor: &str) -> Option<cases::After> {
-    let (raised_at, id) = decode_keyset(cursor)?;
-    Some(cases::After { raised_at, id: CaseId::from_uuid(id) })
+fn decode_cursor(cursor: &str, order: cases::CaseOrder) -> Option<cases::After> {
+    let (at, id) = match order {
+        cases::CaseOrder::RaisedAt => decode_keyset(cursor)?,
+        cases::CaseOrder::UpdatedAt => {
+            let raw = unhex(cursor)?;
+            let (micros, id) = raw.strip_prefix(UPDATED_PREFIX)?.split_once('|')?;
+            (
+                DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+                uuid::Uuid::try_parse(id).ok()?,
+            )
+        }
+    };
+    Some(cases::After { at, id: CaseId::from_uuid(id) })
 }
 
 /// One event of a case's audit trail.
@@ -687,35 +752,48 @@ impl CaseQuery {
         cases::get(db, visibility, id).await.map(Case).gql()
     }
 
-    /// The caller's cases, newest first (ties by id), a page at a time:
-    /// `first` (1 to 100, default 50) after the cursor `after`. Scope,
-    /// filters and paging are applied in the database.
+    /// The caller's cases, a page at a time: `first` (1 to 100, default 50)
+    /// after the cursor `after`, newest raised first (`orderBy: RAISED_AT`)
+    /// or least recently changed first (`orderBy: UPDATED_AT`). Scope,
+    /// filters, order and paging are applied in the database.
     #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn cases(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Filters; all optional.", default)] filter: CaseFilter,
+        #[graphql(
+            desc = "The order of the list; a cursor belongs to the order it was read in.",
+            default
+        )]
+        order_by: CaseOrder,
         #[graphql(desc = "Page size, 1 to 100.", default = 50)] first: i32,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "The `endCursor` of the previous page, read in the same `orderBy`.")]
+        after: Option<String>,
     ) -> Result<CaseConnection> {
         if !(1..=100).contains(&first) {
             return Err(bad_input("first", "between 1 and 100"));
         }
+        let order = cases::CaseOrder::from(order_by);
         let after = match after {
             None => None,
             Some(c) => Some(
-                decode_cursor(&c).ok_or_else(|| bad_input("after", "not a cursor of this list"))?,
+                decode_cursor(&c, order)
+                    .ok_or_else(|| bad_input("after", "not a cursor of this list and order"))?,
             ),
         };
-        let visibility = match ctx.data::<Viewer>()? {
-            Viewer::Anonymous => CaseVisibility::None,
-            Viewer::Actor(actor) => actor.case_visibility(),
-        };
+        let visibility = visibility(ctx)?;
         let agency = match &filter.agency_id {
             None => None,
             Some(id) => {
                 Some(id.parse().map_err(|_| bad_input("agencyId", "not a valid identifier"))?)
             }
+        };
+        let child_reference = match &filter.child_reference {
+            None => None,
+            Some(text) => Some(
+                ChildReference::parse(text)
+                    .map_err(|e| bad_input("childReference", e.to_string()))?,
+            ),
         };
         let f = cases::CaseFilter {
             status: filter.status.map(Into::into),
@@ -725,18 +803,50 @@ impl CaseQuery {
             category: filter.category,
             raised_from: filter.raised_from,
             raised_to: filter.raised_to,
+            updated_after: filter.updated_after,
+            child_reference,
         };
         let db = ctx.data::<DatabaseConnection>()?;
         let today = Utc::now().date_naive();
         let limit = u64::try_from(first).unwrap_or(50);
         let (list, has_next_page) =
-            cases::page(db, visibility, &f, today, after, limit).await.gql()?;
+            cases::page(db, visibility, &f, today, order, after, limit).await.gql()?;
         Ok(CaseConnection {
             nodes: list,
+            order,
             has_next_page,
             has_previous_page: after.is_some(),
             count_query: (visibility, f, today),
         })
+    }
+
+    /// Up to 100 cases by id, in the order of `ids`, in one lookup: each id
+    /// of a case the caller may not see, or of no case, is `null` (the two
+    /// cannot be told apart). More than 100 ids, or one that is not an
+    /// identifier, is `BAD_USER_INPUT` on `ids`.
+    #[graphql(complexity = "cost::list(ids.len().min(MAX_NODES), child_complexity)")]
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Identifiers of cases, at most 100; repeats are allowed.")] ids: Vec<ID>,
+    ) -> Result<Vec<Option<Case>>> {
+        if ids.len() > MAX_NODES {
+            return Err(bad_input("ids", format!("at most {MAX_NODES} identifiers")));
+        }
+        let ids = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                id.parse::<CaseId>()
+                    .map_err(|_| bad_input("ids", format!("ids[{i}] is not a valid identifier")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let found = cases::get_many(db, visibility(ctx)?, &ids).await.gql()?;
+        prefetch(ctx, &ctx.look_ahead(), &found).await?;
+        let by_id: std::collections::HashMap<CaseId, cases::Case> =
+            found.into_iter().map(|c| (c.id, c)).collect();
+        Ok(ids.iter().map(|id| by_id.get(id).cloned().map(Case)).collect())
     }
 
     /// A case's audit trail, oldest first, a page at a time: every change
@@ -786,6 +896,17 @@ impl CaseQuery {
             has_previous_page: after.is_some(),
         })
     }
+}
+
+/// The most ids `nodes` takes.
+const MAX_NODES: usize = cost::MAX_PAGE;
+
+/// Which cases the caller may see.
+fn visibility(ctx: &Context<'_>) -> Result<CaseVisibility> {
+    Ok(match ctx.data::<Viewer>()? {
+        Viewer::Anonymous => CaseVisibility::None,
+        Viewer::Actor(actor) => actor.case_visibility(),
+    })
 }
 
 fn page_size(first: i32) -> Result<u64> {

@@ -9,7 +9,7 @@ use sea_orm::{
 
 use super::ServiceError;
 use crate::domain::actor::CaseVisibility;
-use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
+use crate::domain::ids::{AgencyId, CaseId, ChildReference, PartnershipId};
 
 /// Whether a case is still being worked on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -140,6 +140,27 @@ pub async fn get(
         .try_into()
 }
 
+/// The cases among `ids` the caller may see, in one statement, in no
+/// particular order; an id the caller may not see is simply absent, exactly
+/// like an unknown one.
+pub async fn get_many(
+    db: &impl ConnectionTrait,
+    visibility: CaseVisibility,
+    ids: &[CaseId],
+) -> Result<Vec<Case>, ServiceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    case::Entity::find()
+        .filter(case::Column::Id.is_in(ids.iter().map(|id| id.uuid())))
+        .filter(visibility_condition(visibility))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Case::try_from)
+        .collect()
+}
+
 /// Filters of the case list; every one is optional.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
@@ -157,14 +178,31 @@ pub struct CaseFilter {
     pub raised_from: Option<DateTime<Utc>>,
     /// Raised before.
     pub raised_to: Option<DateTime<Utc>>,
+    /// Changed strictly after (`updated_at` later than this).
+    pub updated_after: Option<DateTime<Utc>>,
+    /// Only cases about this child reference (exact match).
+    pub child_reference: Option<ChildReference>,
+}
+
+/// The order of the case list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaseOrder {
+    /// Newest raised first, then by id, descending.
+    #[default]
+    RaisedAt,
+    /// Least recently changed first, then by id, ascending: a poller
+    /// following changes reads them oldest first.
+    UpdatedAt,
 }
 
 /// Where a page of the case list starts: after this case in the list's
-/// order (newest first, then by id).
+/// order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct After {
-    /// The previous page's last case's raising time.
-    pub raised_at: DateTime<Utc>,
+    /// The previous page's last case's time in the list's order: its
+    /// raising time ([`CaseOrder::RaisedAt`]) or its last change
+    /// ([`CaseOrder::UpdatedAt`]).
+    pub at: DateTime<Utc>,
     /// Its id.
     pub id: CaseId,
 }
@@ -210,37 +248,65 @@ fn filter_condition(
     if let Some(to) = filter.raised_to {
         cond = cond.add(case::Column::RaisedAt.lt(to));
     }
+    if let Some(after) = filter.updated_after {
+        cond = cond.add(case::Column::UpdatedAt.gt(after));
+    }
+    if let Some(reference) = &filter.child_reference {
+        cond = cond.add(case::Column::ChildReference.eq(reference.as_str()));
+    }
     cond
 }
 
-/// One page of the caller's cases matching `filter`, newest first (ties by
-/// id), at most `limit`, starting after `after`; and whether more follow.
-/// Scope, filters and the page are all applied in SQL (keyset pagination).
+/// One page of the caller's cases matching `filter` in `order`, at most
+/// `limit`, starting after `after`; and whether more follow. Scope,
+/// filters and the page are all applied in SQL (keyset pagination).
 pub async fn page(
     db: &impl ConnectionTrait,
     visibility: CaseVisibility,
     filter: &CaseFilter,
     today: NaiveDate,
+    order: CaseOrder,
     after: Option<After>,
     limit: u64,
 ) -> Result<(Vec<Case>, bool), ServiceError> {
     let mut cond = filter_condition(visibility, filter, today);
-    if let Some(a) = after {
-        cond = cond.add(
-            Condition::any().add(case::Column::RaisedAt.lt(a.raised_at)).add(
-                Condition::all()
-                    .add(case::Column::RaisedAt.eq(a.raised_at))
-                    .add(case::Column::Id.lt(a.id.uuid())),
-            ),
-        );
-    }
-    let mut rows = case::Entity::find()
-        .filter(cond)
-        .order_by_desc(case::Column::RaisedAt)
-        .order_by_desc(case::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
+    let query = match order {
+        CaseOrder::RaisedAt => {
+            if let Some(a) = after {
+                // The first bound is redundant but sargable: without it
+                // PostgreSQL reads the index from the partnership's first
+                // (last) case and filters the OR below row by row.
+                cond = cond.add(case::Column::RaisedAt.lte(a.at)).add(
+                    Condition::any().add(case::Column::RaisedAt.lt(a.at)).add(
+                        Condition::all()
+                            .add(case::Column::RaisedAt.eq(a.at))
+                            .add(case::Column::Id.lt(a.id.uuid())),
+                    ),
+                );
+            }
+            case::Entity::find()
+                .filter(cond)
+                .order_by_desc(case::Column::RaisedAt)
+                .order_by_desc(case::Column::Id)
+        }
+        CaseOrder::UpdatedAt => {
+            if let Some(a) = after {
+                // The same redundant bound as above.
+                cond = cond.add(case::Column::UpdatedAt.gte(a.at)).add(
+                    Condition::any().add(case::Column::UpdatedAt.gt(a.at)).add(
+                        Condition::all()
+                            .add(case::Column::UpdatedAt.eq(a.at))
+                            .add(case::Column::Id.gt(a.id.uuid())),
+                    ),
+                );
+            }
+            case::Entity::find()
+                .filter(cond)
+                .order_by_asc(case::Column::UpdatedAt)
+                .order_by_asc(case::Column::Id)
+        }
+    };
+    let mut rows = query.limit(limit + 1).all(db).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok((rows.into_iter().map(Case::try_from).collect::<Result<_, _>>()?, more))

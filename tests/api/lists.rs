@@ -11,7 +11,7 @@ use crate::db_test;
 use crate::helpers::TestApp;
 
 /// Stores `n` Western Bay cases with two records each, behind the API.
-async fn store_cases(app: &TestApp, n: usize) {
+pub async fn store_cases(app: &TestApp, n: usize) {
     let data = app.gql_ok("{ partnerships { id code } }", json!({})).await;
     let wb = data["partnerships"]
         .as_array()

@@ -19,6 +19,7 @@ mod hardening;
 mod http;
 mod lists;
 mod migrations;
+mod pollers;
 mod processes;
 mod properties;
 mod records;
