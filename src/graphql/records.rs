@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::directory::{Agency, load_agency};
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
-use super::workflow::{case_id, frame};
+use super::workflow::{case_id, run_change};
 use crate::domain::ids::AgencyId;
 use crate::domain::protocol::RecordKind as DomainRecordKind;
 use crate::graphql::cost;
@@ -324,9 +324,8 @@ impl RecordsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The record.")] input: AddRecordInput,
     ) -> Result<AddRecordPayload> {
-        let frame = frame(ctx)?;
-        let change: Keyed<records::AddRecordInput> = input.try_into()?;
-        Ok(AddRecordPayload { record: Record(frame.run(change).await.gql()?) })
+        let written = run_change::<records::AddRecordInput>(ctx, input).await?;
+        Ok(AddRecordPayload { record: Record(written) })
     }
 
     /// Record your agency's view of the dispute at the case's current stage.
@@ -335,9 +334,8 @@ impl RecordsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The view.")] input: RecordAgencyViewInput,
     ) -> Result<RecordAgencyViewPayload> {
-        let frame = frame(ctx)?;
-        let change: Keyed<records::RecordViewInput> = input.try_into()?;
-        Ok(RecordAgencyViewPayload { view: AgencyView(frame.run(change).await.gql()?) })
+        let written = run_change::<records::RecordViewInput>(ctx, input).await?;
+        Ok(RecordAgencyViewPayload { view: AgencyView(written) })
     }
 
     /// Agree an action with an owner agency and a due date.
@@ -346,8 +344,7 @@ impl RecordsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The action.")] input: AgreeActionInput,
     ) -> Result<AgreeActionPayload> {
-        let frame = frame(ctx)?;
-        let change: Keyed<records::AgreeActionInput> = input.try_into()?;
-        Ok(AgreeActionPayload { action: AgreedAction(frame.run(change).await.gql()?) })
+        let written = run_change::<records::AgreeActionInput>(ctx, input).await?;
+        Ok(AgreeActionPayload { action: AgreedAction(written) })
     }
 }

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use super::case::CaseStatus;
 use super::directory::{Agency, load_agency};
 use super::error::{GqlResult, bad_input};
-use super::workflow::{actor, case_id, frame, shared};
+use super::workflow::{actor, case_id, run_change, shared};
 use crate::domain::ids::{AgencyId, PartnershipId};
 use crate::service::change::Keyed;
 use crate::service::{feedback, statistics};
@@ -442,9 +442,7 @@ impl FeedbackMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The feedback.")] input: GiveFeedbackInput,
     ) -> Result<GiveFeedbackPayload> {
-        let frame = frame(ctx)?;
-        let change: Keyed<feedback::GiveFeedbackInput> = input.try_into()?;
-        let given = frame.run(change).await.gql()?;
+        let given = run_change::<feedback::GiveFeedbackInput>(ctx, input).await?;
         Ok(GiveFeedbackPayload {
             feedback: Feedback(given.feedback),
             case_version: given.case_version,

@@ -14,7 +14,7 @@ use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::protocol::ExclusionKind as DomainExclusion;
 use crate::domain::workflow::EscalationReason as DomainReason;
 use crate::http::RequestId;
-use crate::service::change::{Frame, Keyed};
+use crate::service::change::{CaseChange, Frame, Keyed};
 use crate::service::{ServiceError, workflow};
 
 /// Matters a protocol may exclude; declaring one that the partnership's
@@ -163,10 +163,20 @@ pub(crate) fn actor<'a>(ctx: &'a Context<'_>) -> Result<&'a Actor> {
 }
 
 /// The change frame of this request: its caller, pool, catalog and id.
-pub(crate) fn frame<'a>(ctx: &'a Context<'_>) -> Result<Frame<'a>> {
+fn frame<'a>(ctx: &'a Context<'_>) -> Result<Frame<'a>> {
     let actor = actor(ctx)?;
     let (db, catalog, request_id) = shared(ctx)?;
     Ok(Frame { db, catalog, actor, request_id })
+}
+
+/// Parses a mutation's input into its change and runs it through the
+/// change frame, the one write path.
+pub(crate) async fn run_change<C: CaseChange>(
+    ctx: &Context<'_>,
+    input: impl TryInto<Keyed<C>, Error = async_graphql::Error>,
+) -> Result<C::Output> {
+    let frame = frame(ctx)?;
+    frame.run(input.try_into()?).await.gql()
 }
 
 /// A case id argument or input field, parsed.
@@ -284,9 +294,7 @@ impl WorkflowMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "What to raise.")] input: RaiseCaseInput,
     ) -> Result<CasePayload> {
-        let frame = frame(ctx)?;
-        let change: Keyed<workflow::RaiseInput> = input.try_into()?;
-        Ok(CasePayload { case: Case(frame.run(change).await.gql()?) })
+        Ok(CasePayload { case: Case(run_change::<workflow::RaiseInput>(ctx, input).await?) })
     }
 
     /// Escalate a case: one stage up with a reason; skipping stages needs
@@ -297,9 +305,7 @@ impl WorkflowMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "What to escalate.")] input: EscalateCaseInput,
     ) -> Result<CasePayload> {
-        let frame = frame(ctx)?;
-        let change: Keyed<workflow::EscalateInput> = input.try_into()?;
-        Ok(CasePayload { case: Case(frame.run(change).await.gql()?) })
+        Ok(CasePayload { case: Case(run_change::<workflow::EscalateInput>(ctx, input).await?) })
     }
 
     /// Resolve a case with its outcome.
@@ -308,9 +314,7 @@ impl WorkflowMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "What to resolve.")] input: ResolveCaseInput,
     ) -> Result<CasePayload> {
-        let frame = frame(ctx)?;
-        let change: Keyed<workflow::Close> = input.try_into()?;
-        Ok(CasePayload { case: Case(frame.run(change).await.gql()?) })
+        Ok(CasePayload { case: Case(run_change::<workflow::Close>(ctx, input).await?) })
     }
 
     /// Withdraw a case (the raising agency).
@@ -319,9 +323,7 @@ impl WorkflowMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "What to withdraw.")] input: WithdrawCaseInput,
     ) -> Result<CasePayload> {
-        let frame = frame(ctx)?;
-        let change: Keyed<workflow::Close> = input.try_into()?;
-        Ok(CasePayload { case: Case(frame.run(change).await.gql()?) })
+        Ok(CasePayload { case: Case(run_change::<workflow::Close>(ctx, input).await?) })
     }
 }
 

@@ -231,3 +231,30 @@ pub async fn trail_count(db: &impl ConnectionTrait, case: CaseId) -> Result<u64,
         .count(db)
         .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AuditAction::{self, *};
+
+    /// The stored spellings are hashed into every chain: a renamed one
+    /// would break every stored trail.
+    #[track_caller]
+    fn check(action: AuditAction, stored: &str) {
+        assert_eq!(action.as_str(), stored);
+        assert_eq!(AuditAction::parse(stored), Some(action));
+    }
+
+    #[test]
+    fn stored_spellings_never_change() {
+        check(Raise, "raise");
+        check(Escalate, "escalate");
+        check(Resolve, "resolve");
+        check(Withdraw, "withdraw");
+        check(AddRecord, "add_record");
+        check(RecordView, "record_view");
+        check(AgreeAction, "agree_action");
+        check(GiveFeedback, "give_feedback");
+        assert_eq!(AuditAction::ALL.len(), 8, "a new action needs its row here");
+        assert_eq!(AuditAction::parse("Raise"), None);
+    }
+}

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::ServiceError;
 use super::audit::AuditAction;
 use super::cases::CaseStatus;
-use super::change::{CaseChange, Ctx, Decided, Target};
+use super::change::{About, CaseChange, Ctx, Decided, Target};
 use crate::domain::ids::CaseId;
 
 /// Feedback as the API shows it.
@@ -71,26 +71,21 @@ pub struct GiveFeedbackInput {
 /// is `Conflict`. (A rating outside 1 to 5 is refused as `BadInput` when
 /// the input is parsed.)
 impl CaseChange for GiveFeedbackInput {
-    type Written = Feedback;
     type Output = Given;
 
-    fn operation(&self) -> &'static str {
-        "giveFeedback"
-    }
-
-    fn target(&self) -> Target<Given> {
-        Target::Case { id: self.case, expected_version: None }
-    }
-
-    fn action(&self) -> AuditAction {
-        AuditAction::GiveFeedback
+    fn about(&self) -> About<Given> {
+        About {
+            operation: "giveFeedback",
+            action: AuditAction::GiveFeedback,
+            target: Target::case(self.case, None),
+        }
     }
 
     async fn decide_and_write(
         &self,
         ctx: &Ctx<'_>,
         row: Option<&case::Model>,
-    ) -> Result<Decided<Feedback>, ServiceError> {
+    ) -> Result<Decided<Given>, ServiceError> {
         // Visibility first (the frame loaded the case the caller may see): a
         // case outside the caller's scope does not exist, whatever else is
         // wrong with the request.
@@ -173,11 +168,10 @@ impl CaseChange for GiveFeedbackInput {
         });
         // A new version, but not a new `updated_at`: a closed case's
         // `updated_at` is its closing time.
-        Ok(Decided { case: row.clone(), audit, written: given })
-    }
-
-    fn output(&self, feedback: Feedback, case: &case::Model) -> Result<Given, ServiceError> {
-        Ok(Given { feedback, case_version: case.version })
+        let output = Box::new(move |case: &case::Model| {
+            Ok(Given { feedback: given, case_version: case.version })
+        });
+        Ok(Decided { case: row.clone(), audit, output })
     }
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::AuditAction;
-use super::change::{CaseChange, Ctx, Decided, Target};
+use super::change::{About, CaseChange, Ctx, Decided, Target, ready};
 use super::{ServiceError, audit, tx};
 use crate::domain::access::{
     MOST_ACTIONS_PER_CASE, MOST_VIEWS_PER_CASE, check, has_room, owner_is_party,
@@ -127,19 +127,14 @@ fn touched(row: &case::Model, now: DateTime<Utc>) -> case::Model {
 
 /// Adds a record at the case's current stage.
 impl CaseChange for AddRecordInput {
-    type Written = Record;
     type Output = Record;
 
-    fn operation(&self) -> &'static str {
-        "addRecord"
-    }
-
-    fn target(&self) -> Target<Record> {
-        Target::Case { id: self.case, expected_version: self.expected_version }
-    }
-
-    fn action(&self) -> AuditAction {
-        AuditAction::AddRecord
+    fn about(&self) -> About<Record> {
+        About {
+            operation: "addRecord",
+            action: AuditAction::AddRecord,
+            target: Target::case(self.case, self.expected_version),
+        }
     }
 
     async fn decide_and_write(
@@ -188,11 +183,7 @@ impl CaseChange for AddRecordInput {
         .exec_without_returning(ctx.txn)
         .await?;
         let audit = json!({ "record_id": model.id, "kind": model.kind, "stage": model.stage, "corrects": model.corrects_id });
-        Ok(Decided { case: touched(row, ctx.now), audit, written: Record::from(model) })
-    }
-
-    fn output(&self, record: Record, _: &case::Model) -> Result<Record, ServiceError> {
-        Ok(record)
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(Record::from(model)) })
     }
 }
 
@@ -209,19 +200,14 @@ pub struct RecordViewInput {
 
 /// Records the caller's agency's view at the current stage.
 impl CaseChange for RecordViewInput {
-    type Written = View;
     type Output = View;
 
-    fn operation(&self) -> &'static str {
-        "recordAgencyView"
-    }
-
-    fn target(&self) -> Target<View> {
-        Target::Case { id: self.case, expected_version: self.expected_version }
-    }
-
-    fn action(&self) -> AuditAction {
-        AuditAction::RecordView
+    fn about(&self) -> About<View> {
+        About {
+            operation: "recordAgencyView",
+            action: AuditAction::RecordView,
+            target: Target::case(self.case, self.expected_version),
+        }
     }
 
     async fn decide_and_write(
@@ -267,11 +253,7 @@ impl CaseChange for RecordViewInput {
         .exec_without_returning(ctx.txn)
         .await?;
         let audit = json!({ "view_id": view.id, "agency_id": view.agency_id, "stage": view.stage });
-        Ok(Decided { case: touched(row, ctx.now), audit, written: view })
-    }
-
-    fn output(&self, view: View, _: &case::Model) -> Result<View, ServiceError> {
-        Ok(view)
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(view) })
     }
 }
 
@@ -292,19 +274,14 @@ pub struct AgreeActionInput {
 
 /// Agrees an action with an owner and a due date at the current stage.
 impl CaseChange for AgreeActionInput {
-    type Written = AgreedAction;
     type Output = AgreedAction;
 
-    fn operation(&self) -> &'static str {
-        "agreeAction"
-    }
-
-    fn target(&self) -> Target<AgreedAction> {
-        Target::Case { id: self.case, expected_version: self.expected_version }
-    }
-
-    fn action(&self) -> AuditAction {
-        AuditAction::AgreeAction
+    fn about(&self) -> About<AgreedAction> {
+        About {
+            operation: "agreeAction",
+            action: AuditAction::AgreeAction,
+            target: Target::case(self.case, self.expected_version),
+        }
     }
 
     async fn decide_and_write(
@@ -353,11 +330,7 @@ impl CaseChange for AgreeActionInput {
         .exec_without_returning(ctx.txn)
         .await?;
         let audit = json!({ "action_id": action.id, "owner_agency_id": action.owner_agency_id, "due_on": action.due_on });
-        Ok(Decided { case: touched(row, ctx.now), audit, written: action })
-    }
-
-    fn output(&self, action: AgreedAction, _: &case::Model) -> Result<AgreedAction, ServiceError> {
-        Ok(action)
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(action) })
     }
 }
 

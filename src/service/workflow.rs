@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::audit::AuditAction;
 use super::cases::{Case, CaseStatus};
-use super::change::{CaseChange, Ctx, Decided, Target};
+use super::change::{About, CaseChange, Ctx, Decided, Target};
 use super::{ServiceError, tx};
 use crate::domain::access::check;
 use crate::domain::ids::{AgencyId, CaseId, ChildReference};
@@ -41,26 +41,21 @@ pub struct RaiseInput {
 
 /// Raises a case for the caller's agency.
 impl CaseChange for RaiseInput {
-    type Written = ();
     type Output = Case;
 
-    fn operation(&self) -> &'static str {
-        "raiseCase"
-    }
-
-    fn target(&self) -> Target<Case> {
-        Target::New { case_of: |c| c.id }
-    }
-
-    fn action(&self) -> AuditAction {
-        AuditAction::Raise
+    fn about(&self) -> About<Case> {
+        About {
+            operation: "raiseCase",
+            action: AuditAction::Raise,
+            target: Target::New { case_of: |c| c.id },
+        }
     }
 
     async fn decide_and_write(
         &self,
         ctx: &Ctx<'_>,
         _: Option<&case::Model>,
-    ) -> Result<Decided<()>, ServiceError> {
+    ) -> Result<Decided<Case>, ServiceError> {
         let actor = ctx.actor;
         let raising = actor.agency.ok_or_else(|| {
             ServiceError::bad_input("raisingAgencyId", "the token names no agency")
@@ -127,13 +122,13 @@ impl CaseChange for RaiseInput {
             "director_told_by": plan.reaching.director_told_by,
             "backed_request": plan.reaching.backed_request,
         });
-        Ok(Decided { case: model, audit, written: () })
+        Ok(Decided { case: model, audit, output: Box::new(case_output) })
     }
+}
 
-    fn output(&self, (): (), case: &case::Model) -> Result<Case, ServiceError> {
-        tracing::info!(case.id = %case.id, "case raised");
-        Case::try_from(case.clone())
-    }
+/// The result of a lifecycle change: the case as stored.
+fn case_output(case: &case::Model) -> Result<Case, ServiceError> {
+    Case::try_from(case.clone())
 }
 
 /// `escalateCase`, parsed.
@@ -155,26 +150,21 @@ pub struct EscalateInput {
 
 /// Moves a case up.
 impl CaseChange for EscalateInput {
-    type Written = ();
     type Output = Case;
 
-    fn operation(&self) -> &'static str {
-        "escalateCase"
-    }
-
-    fn target(&self) -> Target<Case> {
-        Target::Case { id: self.case, expected_version: self.expected_version }
-    }
-
-    fn action(&self) -> AuditAction {
-        AuditAction::Escalate
+    fn about(&self) -> About<Case> {
+        About {
+            operation: "escalateCase",
+            action: AuditAction::Escalate,
+            target: Target::case(self.case, self.expected_version),
+        }
     }
 
     async fn decide_and_write(
         &self,
         ctx: &Ctx<'_>,
         row: Option<&case::Model>,
-    ) -> Result<Decided<()>, ServiceError> {
+    ) -> Result<Decided<Case>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         let protocol = tx::protocol_of(ctx.catalog, row)?;
         let now = ctx.now;
@@ -218,11 +208,7 @@ impl CaseChange for EscalateInput {
             updated_at: now,
             ..row.clone()
         };
-        Ok(Decided { case, audit, written: () })
-    }
-
-    fn output(&self, (): (), case: &case::Model) -> Result<Case, ServiceError> {
-        Case::try_from(case.clone())
+        Ok(Decided { case, audit, output: Box::new(case_output) })
     }
 }
 
@@ -292,30 +278,25 @@ pub struct Close {
 }
 
 impl CaseChange for Close {
-    type Written = ();
     type Output = Case;
 
-    fn operation(&self) -> &'static str {
-        if self.resolved { "resolveCase" } else { "withdrawCase" }
+    fn about(&self) -> About<Case> {
+        About {
+            operation: if self.resolved { "resolveCase" } else { "withdrawCase" },
+            action: if self.resolved { AuditAction::Resolve } else { AuditAction::Withdraw },
+            target: Target::case(self.input.case, self.input.expected_version),
+        }
     }
 
     fn fingerprint(&self) -> &dyn std::fmt::Debug {
         &self.input
     }
 
-    fn target(&self) -> Target<Case> {
-        Target::Case { id: self.input.case, expected_version: self.input.expected_version }
-    }
-
-    fn action(&self) -> AuditAction {
-        if self.resolved { AuditAction::Resolve } else { AuditAction::Withdraw }
-    }
-
     async fn decide_and_write(
         &self,
         ctx: &Ctx<'_>,
         row: Option<&case::Model>,
-    ) -> Result<Decided<()>, ServiceError> {
+    ) -> Result<Decided<Case>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         let protocol = tx::protocol_of(ctx.catalog, row)?;
         let action = if self.resolved { Action::Resolve } else { Action::Withdraw };
@@ -335,10 +316,6 @@ impl CaseChange for Close {
             updated_at: now,
             ..row.clone()
         };
-        Ok(Decided { case, audit, written: () })
-    }
-
-    fn output(&self, (): (), case: &case::Model) -> Result<Case, ServiceError> {
-        Case::try_from(case.clone())
+        Ok(Decided { case, audit, output: Box::new(case_output) })
     }
 }

@@ -13,6 +13,7 @@ mod connections;
 mod directory;
 mod edges;
 mod faults;
+mod frame;
 mod generate;
 mod hardening;
 mod http;

@@ -11,14 +11,15 @@
 //!    case to load;
 //! 4. lets the use case decide (its domain rule) and write its own rows
 //!    ([`CaseChange::decide_and_write`]): it returns the case as it is to
-//!    be, and the data of its audit event;
+//!    be, the data of its audit event and how to build its result;
 //! 5. stores the case: a new case is inserted at version 1, a changed one
 //!    updated with its version raised by one, only if nobody changed it
 //!    since step 3 (else `Conflict`);
 //! 6. appends the audit event, numbered by the new version and chained to
 //!    the case's previous event;
 //! 7. (the place where the change's event will be appended);
-//! 8. remembers the result under the idempotency key;
+//! 8. builds the result from the stored case and remembers it under the
+//!    idempotency key;
 //! 9. commits.
 //!
 //! The whole attempt is retried (see [`retry`]) after a transient database
@@ -70,6 +71,13 @@ pub enum Target<O> {
     },
 }
 
+impl<O> Target<O> {
+    /// An existing case, at `expected_version` if given.
+    pub fn case(id: CaseId, expected_version: Option<i32>) -> Self {
+        Self::Case { id, expected_version }
+    }
+}
+
 /// What a use case is given to decide and write with.
 pub struct Ctx<'a> {
     /// The change's transaction: write in it; the frame commits it.
@@ -82,9 +90,28 @@ pub struct Ctx<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// What a change is: its mutation, its audit action and its case.
+#[derive(Debug, Clone, Copy)]
+pub struct About<O> {
+    /// The mutation's name, part of the idempotency fingerprint
+    /// (`raiseCase`, …).
+    pub operation: &'static str,
+    /// The audit event's action.
+    pub action: AuditAction,
+    /// The case changed.
+    pub target: Target<O>,
+}
+
+/// Builds a change's result from the case as stored (at its new version).
+pub type Output<O> = Box<dyn FnOnce(&case::Model) -> Result<O, ServiceError> + Send>;
+
+/// A result known before the case is stored.
+pub fn ready<O: Send + 'static>(output: O) -> Output<O> {
+    Box::new(move |_| Ok(output))
+}
+
 /// What a use case decided and wrote.
-#[derive(Debug)]
-pub struct Decided<W> {
+pub struct Decided<O> {
     /// The case as it is to be after the change (for a raise, the new
     /// case). The frame stores what differs from the loaded row and sets
     /// the version.
@@ -93,20 +120,17 @@ pub struct Decided<W> {
     /// outcome and learning of a closing (the trail is read under
     /// `ReadAuditTrail`, and its reads are logged).
     pub audit: serde_json::Value,
-    /// What the use case wrote, to build its result from.
-    pub written: W,
+    /// The result, once the case is stored.
+    pub output: Output<O>,
 }
 
 /// One kind of change to a case: a use case run by [`Frame::run`].
 pub trait CaseChange: Debug + Sync {
-    /// What the use case wrote, handed back to [`CaseChange::output`].
-    type Written: Send;
     /// What the mutation returns (and an idempotent replay returns again).
     type Output: Serialize + DeserializeOwned + Send;
 
-    /// The mutation's name, part of the idempotency fingerprint
-    /// (`raiseCase`, …).
-    fn operation(&self) -> &'static str;
+    /// Its mutation, audit action and case.
+    fn about(&self) -> About<Self::Output>;
 
     /// The parsed input the idempotency fingerprint is taken over.
     fn fingerprint(&self) -> &dyn Debug
@@ -116,12 +140,6 @@ pub trait CaseChange: Debug + Sync {
         self
     }
 
-    /// The case changed.
-    fn target(&self) -> Target<Self::Output>;
-
-    /// The audit event's action.
-    fn action(&self) -> AuditAction;
-
     /// Applies the domain rule to `row` (the loaded case; `None` for a new
     /// one) and writes the use case's own rows in `ctx.txn`. A refusal
     /// rolls the whole change back.
@@ -129,15 +147,7 @@ pub trait CaseChange: Debug + Sync {
         &self,
         ctx: &Ctx<'_>,
         row: Option<&case::Model>,
-    ) -> impl Future<Output = Result<Decided<Self::Written>, ServiceError>> + Send;
-
-    /// The result, from what was written and the case as stored (at its
-    /// new version).
-    fn output(
-        &self,
-        written: Self::Written,
-        case: &case::Model,
-    ) -> Result<Self::Output, ServiceError>;
+    ) -> impl Future<Output = Result<Decided<Self::Output>, ServiceError>> + Send;
 }
 
 /// Who runs changes, with what: the frame of one request.
@@ -167,7 +177,8 @@ impl Frame<'_> {
     /// after a transient database failure.
     pub async fn run<C: CaseChange>(&self, keyed: Keyed<C>) -> Result<C::Output, ServiceError> {
         let change = &keyed.change;
-        let idem = Idempotency::new(keyed.key, change.operation(), change.fingerprint())?;
+        let operation = change.about().operation;
+        let idem = Idempotency::new(keyed.key, operation, change.fingerprint())?;
         retry::retrying(|| self.attempt(idem.as_ref(), change)).await
     }
 
@@ -176,7 +187,7 @@ impl Frame<'_> {
         idem: Option<&Idempotency>,
         change: &C,
     ) -> Result<C::Output, ServiceError> {
-        let target = change.target();
+        let About { action, target, .. } = change.about();
         let case_of = |first: &C::Output| match target {
             Target::New { case_of } => case_of(first),
             Target::Case { id, .. } => id,
@@ -192,7 +203,7 @@ impl Frame<'_> {
             }
         };
         let ctx = Ctx { txn: &txn, catalog: self.catalog, actor: self.actor, now: audit::now() };
-        let Decided { case: mut next, audit: data, written } =
+        let Decided { case: mut next, audit: data, output } =
             change.decide_and_write(&ctx, row.as_ref()).await?;
         let id = CaseId::from_uuid(next.id);
         let prev_hash = match &row {
@@ -208,12 +219,12 @@ impl Frame<'_> {
                 audit::last_hash(&txn, id).await?
             }
         };
-        append_audit(&txn, &next, &prev_hash, &ctx, change.action(), self.request_id, &data)
-            .await?;
+        append_audit(&txn, &next, &prev_hash, &ctx, action, self.request_id, &data).await?;
         // The change's event is appended here, in the same transaction.
-        let output = change.output(written, &next)?;
+        let output = output(&next)?;
         idempotency::remember(&txn, self.actor, idem, &output).await?;
         txn.commit().await?;
+        tracing::info!(case.id = %id, action = action.as_str(), "case changed");
         Ok(output)
     }
 }
