@@ -175,6 +175,7 @@ pub struct Keyed<C> {
 impl Frame<'_> {
     /// Runs `change` (see the module documentation for the steps), retried
     /// after a transient database failure.
+    #[tracing::instrument(skip_all, fields(change.operation = keyed.change.about().operation))]
     pub async fn run<C: CaseChange>(&self, keyed: Keyed<C>) -> Result<C::Output, ServiceError> {
         let change = &keyed.change;
         let operation = change.about().operation;
@@ -215,6 +216,9 @@ impl Frame<'_> {
                 audit::GENESIS.to_owned()
             }
             Some(row) => {
+                if next.id != row.id {
+                    return Err(ServiceError::Internal("a change swapped its case".into()));
+                }
                 next.version = bump_version(&txn, row, &next).await?;
                 audit::last_hash(&txn, id).await?
             }
