@@ -29,7 +29,7 @@ pub const ACQUIRE_TIMEOUT_ENV: &str = "DATABASE_ACQUIRE_TIMEOUT_SECONDS";
 pub const DEFAULT_ACQUIRE_TIMEOUT_SECONDS: u64 = 3;
 /// `DATABASE_BUSY_TIMEOUT_SECONDS`: SQLite only, how long a writer waits for
 /// another writer's lock before failing with `SQLITE_BUSY` (which is then
-/// retried; see `service::tx::retrying`).
+/// retried; see `service::change::retry::retrying`).
 pub const BUSY_TIMEOUT_ENV: &str = "DATABASE_BUSY_TIMEOUT_SECONDS";
 /// The default of [`BUSY_TIMEOUT_ENV`], in seconds.
 pub const DEFAULT_BUSY_TIMEOUT_SECONDS: u64 = 5;

@@ -72,6 +72,11 @@ impl ErrorExtensions for ServiceError {
                 Error::new("internal error")
                     .extend_with(|_, e| e.set("code", code::INTERNAL_SERVER_ERROR))
             }
+            ServiceError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                Error::new("internal error")
+                    .extend_with(|_, e| e.set("code", code::INTERNAL_SERVER_ERROR))
+            }
         }
     }
 }

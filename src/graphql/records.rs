@@ -6,12 +6,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::directory::{Agency, load_agency};
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
-use super::workflow::{actor, shared};
-use crate::domain::ids::{AgencyId, CaseId};
+use super::workflow::{case_id, run_change};
+use crate::domain::ids::AgencyId;
 use crate::domain::protocol::RecordKind as DomainRecordKind;
 use crate::graphql::cost;
-use crate::service::idempotency::Idempotency;
-use crate::service::{records, tx};
+use crate::service::change::Keyed;
+use crate::service::records;
 
 /// What kind of written record.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -251,8 +251,63 @@ fn non_empty(field: &'static str, text: &str) -> Result<()> {
     if text.trim().is_empty() { Err(bad_input(field, "must not be empty")) } else { Ok(()) }
 }
 
-fn parse_case(id: &ID) -> Result<CaseId> {
-    id.parse().map_err(|_| bad_input("caseId", "not a valid identifier"))
+impl TryFrom<AddRecordInput> for Keyed<records::AddRecordInput> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: AddRecordInput) -> Result<Self> {
+        non_empty("facts", &input.facts)?;
+        let corrects = match &input.corrects {
+            None => None,
+            Some(id) => Some(
+                uuid::Uuid::try_parse(id.as_str())
+                    .map_err(|_| bad_input("corrects", "not a valid identifier"))?,
+            ),
+        };
+        let change = records::AddRecordInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: input.expected_version,
+            kind: input.kind.into(),
+            facts: input.facts,
+            opinions: input.opinions,
+            attendees: input.attendees,
+            corrects,
+        };
+        Ok(Keyed { key: input.idempotency_key, change })
+    }
+}
+
+impl TryFrom<RecordAgencyViewInput> for Keyed<records::RecordViewInput> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: RecordAgencyViewInput) -> Result<Self> {
+        non_empty("view", &input.view)?;
+        let change = records::RecordViewInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: input.expected_version,
+            view: input.view,
+        };
+        Ok(Keyed { key: input.idempotency_key, change })
+    }
+}
+
+impl TryFrom<AgreeActionInput> for Keyed<records::AgreeActionInput> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: AgreeActionInput) -> Result<Self> {
+        non_empty("description", &input.description)?;
+        let owner: AgencyId = input
+            .owner_agency_id
+            .parse()
+            .map_err(|_| bad_input("ownerAgencyId", "not a valid identifier"))?;
+        let change = records::AgreeActionInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: input.expected_version,
+            description: input.description,
+            owner,
+            due_on: input.due_on,
+        };
+        Ok(Keyed { key: input.idempotency_key, change })
+    }
 }
 
 /// Record, view and action mutations.
@@ -269,32 +324,8 @@ impl RecordsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The record.")] input: AddRecordInput,
     ) -> Result<AddRecordPayload> {
-        let actor = actor(ctx)?;
-        non_empty("facts", &input.facts)?;
-        let corrects = match &input.corrects {
-            None => None,
-            Some(id) => Some(
-                uuid::Uuid::try_parse(id.as_str())
-                    .map_err(|_| bad_input("corrects", "not a valid identifier"))?,
-            ),
-        };
-        let cmd = records::AddRecordInput {
-            case: parse_case(&input.case_id)?,
-            expected_version: input.expected_version,
-            kind: input.kind.into(),
-            facts: input.facts,
-            opinions: input.opinions,
-            attendees: input.attendees,
-            corrects,
-        };
-        let idem = Idempotency::new(input.idempotency_key, "addRecord", &cmd).gql()?;
-        let (db, catalog, request_id) = shared(ctx)?;
-        let record = tx::retrying(|| {
-            records::add_record(db, catalog, actor, request_id, idem.as_ref(), cmd.clone())
-        })
-        .await
-        .gql()?;
-        Ok(AddRecordPayload { record: Record(record) })
+        let written = run_change::<records::AddRecordInput>(ctx, input).await?;
+        Ok(AddRecordPayload { record: Record(written) })
     }
 
     /// Record your agency's view of the dispute at the case's current stage.
@@ -303,21 +334,8 @@ impl RecordsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The view.")] input: RecordAgencyViewInput,
     ) -> Result<RecordAgencyViewPayload> {
-        let actor = actor(ctx)?;
-        non_empty("view", &input.view)?;
-        let cmd = records::RecordViewInput {
-            case: parse_case(&input.case_id)?,
-            expected_version: input.expected_version,
-            view: input.view,
-        };
-        let idem = Idempotency::new(input.idempotency_key, "recordAgencyView", &cmd).gql()?;
-        let (db, catalog, request_id) = shared(ctx)?;
-        let view = tx::retrying(|| {
-            records::record_view(db, catalog, actor, request_id, idem.as_ref(), cmd.clone())
-        })
-        .await
-        .gql()?;
-        Ok(RecordAgencyViewPayload { view: AgencyView(view) })
+        let written = run_change::<records::RecordViewInput>(ctx, input).await?;
+        Ok(RecordAgencyViewPayload { view: AgencyView(written) })
     }
 
     /// Agree an action with an owner agency and a due date.
@@ -326,26 +344,7 @@ impl RecordsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The action.")] input: AgreeActionInput,
     ) -> Result<AgreeActionPayload> {
-        let actor = actor(ctx)?;
-        non_empty("description", &input.description)?;
-        let owner: AgencyId = input
-            .owner_agency_id
-            .parse()
-            .map_err(|_| bad_input("ownerAgencyId", "not a valid identifier"))?;
-        let cmd = records::AgreeActionInput {
-            case: parse_case(&input.case_id)?,
-            expected_version: input.expected_version,
-            description: input.description,
-            owner,
-            due_on: input.due_on,
-        };
-        let idem = Idempotency::new(input.idempotency_key, "agreeAction", &cmd).gql()?;
-        let (db, catalog, request_id) = shared(ctx)?;
-        let action = tx::retrying(|| {
-            records::agree_action(db, catalog, actor, request_id, idem.as_ref(), cmd.clone())
-        })
-        .await
-        .gql()?;
-        Ok(AgreeActionPayload { action: AgreedAction(action) })
+        let written = run_change::<records::AgreeActionInput>(ctx, input).await?;
+        Ok(AgreeActionPayload { action: AgreedAction(written) })
     }
 }

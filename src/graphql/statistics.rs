@@ -8,10 +8,10 @@ use sea_orm::DatabaseConnection;
 use super::case::CaseStatus;
 use super::directory::{Agency, load_agency};
 use super::error::{GqlResult, bad_input};
-use super::workflow::{actor, shared};
-use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
-use crate::service::idempotency::Idempotency;
-use crate::service::{feedback, statistics, tx};
+use super::workflow::{actor, case_id, run_change, shared};
+use crate::domain::ids::{AgencyId, PartnershipId};
+use crate::service::change::Keyed;
+use crate::service::{feedback, statistics};
 
 /// The statistics a board reports for one period. Each part is a field of
 /// its own, computed by the database only when asked for.
@@ -406,6 +406,26 @@ pub struct GiveFeedbackPayload {
     pub case_version: i32,
 }
 
+impl TryFrom<GiveFeedbackInput> for Keyed<feedback::GiveFeedbackInput> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: GiveFeedbackInput) -> Result<Self> {
+        let change = feedback::GiveFeedbackInput {
+            case: case_id(&input.case_id, "caseId")?,
+            resolved: input.resolved,
+            felt_duration_rating: input.felt_duration_rating,
+            would_use_again: input.would_use_again,
+            comment: input.comment,
+        };
+        if let Some(r) = change.felt_duration_rating
+            && !(1..=5).contains(&r)
+        {
+            return Err(bad_input("feltDurationRating", "1 (far too long) to 5 (quick)"));
+        }
+        Ok(Keyed { key: input.idempotency_key, change })
+    }
+}
+
 /// Feedback mutations.
 #[derive(Default)]
 pub struct FeedbackMutation;
@@ -422,22 +442,7 @@ impl FeedbackMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The feedback.")] input: GiveFeedbackInput,
     ) -> Result<GiveFeedbackPayload> {
-        let actor = actor(ctx)?;
-        let case: CaseId =
-            input.case_id.parse().map_err(|_| bad_input("caseId", "not a valid identifier"))?;
-        let cmd = feedback::GiveFeedbackInput {
-            case,
-            resolved: input.resolved,
-            felt_duration_rating: input.felt_duration_rating,
-            would_use_again: input.would_use_again,
-            comment: input.comment,
-        };
-        let idem = Idempotency::new(input.idempotency_key, "giveFeedback", &cmd).gql()?;
-        let (db, _, request_id) = shared(ctx)?;
-        let given =
-            tx::retrying(|| feedback::give(db, actor, request_id, idem.as_ref(), cmd.clone()))
-                .await
-                .gql()?;
+        let given = run_change::<feedback::GiveFeedbackInput>(ctx, input).await?;
         Ok(GiveFeedbackPayload {
             feedback: Feedback(given.feedback),
             case_version: given.case_version,

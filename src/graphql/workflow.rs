@@ -14,8 +14,8 @@ use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::protocol::ExclusionKind as DomainExclusion;
 use crate::domain::workflow::EscalationReason as DomainReason;
 use crate::http::RequestId;
-use crate::service::idempotency::Idempotency;
-use crate::service::{ServiceError, tx, workflow};
+use crate::service::change::{CaseChange, Frame, Keyed};
+use crate::service::{ServiceError, workflow};
 
 /// Matters a protocol may exclude; declaring one that the partnership's
 /// protocol excludes refuses the case with `OUT_OF_SCOPE` and
@@ -162,7 +162,25 @@ pub(crate) fn actor<'a>(ctx: &'a Context<'_>) -> Result<&'a Actor> {
     }
 }
 
-fn case_id(id: &ID, field: &'static str) -> Result<CaseId> {
+/// The change frame of this request: its caller, pool, catalog and id.
+fn frame<'a>(ctx: &'a Context<'_>) -> Result<Frame<'a>> {
+    let actor = actor(ctx)?;
+    let (db, catalog, request_id) = shared(ctx)?;
+    Ok(Frame { db, catalog, actor, request_id })
+}
+
+/// Parses a mutation's input into its change and runs it through the
+/// change frame, the one write path.
+pub(crate) async fn run_change<C: CaseChange>(
+    ctx: &Context<'_>,
+    input: impl TryInto<Keyed<C>, Error = async_graphql::Error>,
+) -> Result<C::Output> {
+    let frame = frame(ctx)?;
+    frame.run(input.try_into()?).await.gql()
+}
+
+/// A case id argument or input field, parsed.
+pub(crate) fn case_id(id: &ID, field: &'static str) -> Result<CaseId> {
     id.parse().map_err(|_| bad_input(field, "not a valid identifier"))
 }
 
@@ -174,6 +192,91 @@ fn version(v: Option<i32>) -> Result<Option<i32>> {
     match v {
         Some(v) if v < 1 => Err(bad_input("expectedVersion", "versions start at 1")),
         v => Ok(v),
+    }
+}
+
+fn not_empty(field: &'static str, text: &str) -> Result<()> {
+    if text.trim().is_empty() { Err(bad_input(field, "must not be empty")) } else { Ok(()) }
+}
+
+impl TryFrom<RaiseCaseInput> for Keyed<workflow::RaiseInput> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: RaiseCaseInput) -> Result<Self> {
+        let receiving: AgencyId = input
+            .receiving_agency_id
+            .parse()
+            .map_err(|_| bad_input("receivingAgencyId", "not a valid identifier"))?;
+        if input.summary.trim().is_empty() {
+            return Err(bad_input("summary", "must say what is disputed"));
+        }
+        let change = workflow::RaiseInput {
+            receiving_agency: receiving,
+            child_reference: child_reference(&input.child_reference)?,
+            category: input.category,
+            route: input.route,
+            stage: input.stage,
+            summary: input.summary,
+            immediate_risk_justification: input.immediate_risk_justification,
+            declared: input.exclusion_triage.into_iter().map(DomainExclusion::from).collect(),
+        };
+        Ok(Keyed { key: input.idempotency_key, change })
+    }
+}
+
+impl TryFrom<EscalateCaseInput> for Keyed<workflow::EscalateInput> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: EscalateCaseInput) -> Result<Self> {
+        let timeframe = match input.timeframe_working_days {
+            None => None,
+            Some(d) => {
+                Some(u32::try_from(d).ok().filter(|d| (1..=250).contains(d)).ok_or_else(|| {
+                    bad_input("timeframeWorkingDays", "between 1 and 250 working days")
+                })?)
+            }
+        };
+        let change = workflow::EscalateInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: version(input.expected_version)?,
+            reason: DomainReason::from(input.reason),
+            to_stage: input.to_stage,
+            immediate_risk_justification: input.immediate_risk_justification,
+            timeframe_working_days: timeframe,
+        };
+        Ok(Keyed { key: input.idempotency_key, change })
+    }
+}
+
+impl TryFrom<ResolveCaseInput> for Keyed<workflow::Close> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: ResolveCaseInput) -> Result<Self> {
+        let close = workflow::CloseInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: version(input.expected_version)?,
+            outcome: input.outcome,
+            learning: input.learning,
+        };
+        not_empty("outcome", &close.outcome)?;
+        let change = workflow::Close { resolved: true, input: close };
+        Ok(Keyed { key: input.idempotency_key, change })
+    }
+}
+
+impl TryFrom<WithdrawCaseInput> for Keyed<workflow::Close> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: WithdrawCaseInput) -> Result<Self> {
+        let close = workflow::CloseInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: version(input.expected_version)?,
+            outcome: input.reason,
+            learning: None,
+        };
+        not_empty("reason", &close.outcome)?;
+        let change = workflow::Close { resolved: false, input: close };
+        Ok(Keyed { key: input.idempotency_key, change })
     }
 }
 
@@ -191,32 +294,7 @@ impl WorkflowMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "What to raise.")] input: RaiseCaseInput,
     ) -> Result<CasePayload> {
-        let actor = actor(ctx)?;
-        let receiving: AgencyId = input
-            .receiving_agency_id
-            .parse()
-            .map_err(|_| bad_input("receivingAgencyId", "not a valid identifier"))?;
-        if input.summary.trim().is_empty() {
-            return Err(bad_input("summary", "must say what is disputed"));
-        }
-        let cmd = workflow::RaiseInput {
-            receiving_agency: receiving,
-            child_reference: child_reference(&input.child_reference)?,
-            category: input.category,
-            route: input.route,
-            stage: input.stage,
-            summary: input.summary,
-            immediate_risk_justification: input.immediate_risk_justification,
-            declared: input.exclusion_triage.into_iter().map(DomainExclusion::from).collect(),
-        };
-        let idem = Idempotency::new(input.idempotency_key, "raiseCase", &cmd).gql()?;
-        let (db, catalog, request_id) = shared(ctx)?;
-        let case = tx::retrying(|| {
-            workflow::raise(db, catalog, actor, request_id, idem.as_ref(), cmd.clone())
-        })
-        .await
-        .gql()?;
-        Ok(CasePayload { case: Case(case) })
+        Ok(CasePayload { case: Case(run_change::<workflow::RaiseInput>(ctx, input).await?) })
     }
 
     /// Escalate a case: one stage up with a reason; skipping stages needs
@@ -227,31 +305,7 @@ impl WorkflowMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "What to escalate.")] input: EscalateCaseInput,
     ) -> Result<CasePayload> {
-        let actor = actor(ctx)?;
-        let timeframe = match input.timeframe_working_days {
-            None => None,
-            Some(d) => {
-                Some(u32::try_from(d).ok().filter(|d| (1..=250).contains(d)).ok_or_else(|| {
-                    bad_input("timeframeWorkingDays", "between 1 and 250 working days")
-                })?)
-            }
-        };
-        let cmd = workflow::EscalateInput {
-            case: case_id(&input.case_id, "caseId")?,
-            expected_version: version(input.expected_version)?,
-            reason: DomainReason::from(input.reason),
-            to_stage: input.to_stage,
-            immediate_risk_justification: input.immediate_risk_justification,
-            timeframe_working_days: timeframe,
-        };
-        let idem = Idempotency::new(input.idempotency_key, "escalateCase", &cmd).gql()?;
-        let (db, catalog, request_id) = shared(ctx)?;
-        let case = tx::retrying(|| {
-            workflow::escalate(db, catalog, actor, request_id, idem.as_ref(), cmd.clone())
-        })
-        .await
-        .gql()?;
-        Ok(CasePayload { case: Case(case) })
+        Ok(CasePayload { case: Case(run_change::<workflow::EscalateInput>(ctx, input).await?) })
     }
 
     /// Resolve a case with its outcome.
@@ -260,21 +314,7 @@ impl WorkflowMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "What to resolve.")] input: ResolveCaseInput,
     ) -> Result<CasePayload> {
-        let actor = actor(ctx)?;
-        let cmd = workflow::CloseInput {
-            case: case_id(&input.case_id, "caseId")?,
-            expected_version: version(input.expected_version)?,
-            outcome: input.outcome,
-            learning: input.learning,
-        };
-        let idem = Idempotency::new(input.idempotency_key, "resolveCase", &cmd).gql()?;
-        let (db, catalog, request_id) = shared(ctx)?;
-        let case = tx::retrying(|| {
-            workflow::close(db, catalog, actor, request_id, true, idem.as_ref(), cmd.clone())
-        })
-        .await
-        .gql()?;
-        Ok(CasePayload { case: Case(case) })
+        Ok(CasePayload { case: Case(run_change::<workflow::Close>(ctx, input).await?) })
     }
 
     /// Withdraw a case (the raising agency).
@@ -283,21 +323,7 @@ impl WorkflowMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "What to withdraw.")] input: WithdrawCaseInput,
     ) -> Result<CasePayload> {
-        let actor = actor(ctx)?;
-        let cmd = workflow::CloseInput {
-            case: case_id(&input.case_id, "caseId")?,
-            expected_version: version(input.expected_version)?,
-            outcome: input.reason,
-            learning: None,
-        };
-        let idem = Idempotency::new(input.idempotency_key, "withdrawCase", &cmd).gql()?;
-        let (db, catalog, request_id) = shared(ctx)?;
-        let case = tx::retrying(|| {
-            workflow::close(db, catalog, actor, request_id, false, idem.as_ref(), cmd.clone())
-        })
-        .await
-        .gql()?;
-        Ok(CasePayload { case: Case(case) })
+        Ok(CasePayload { case: Case(run_change::<workflow::Close>(ctx, input).await?) })
     }
 }
 

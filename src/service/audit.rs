@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::case_event;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -54,52 +54,77 @@ pub fn event_hash(prev_hash: &str, e: &case_event::Model) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Appends event number `seq` (the case's new version) after `prev_hash`.
-#[allow(clippy::too_many_arguments)]
-pub async fn append(
-    db: &impl ConnectionTrait,
-    case: CaseId,
-    seq: i32,
-    prev_hash: &str,
-    at: DateTime<Utc>,
-    actor: &Actor,
-    action: &str,
-    request_id: Option<&str>,
-    data: serde_json::Value,
-) -> Result<String, ServiceError> {
-    let mut model = case_event::Model {
-        id: uuid::Uuid::now_v7(),
-        case_id: case.uuid(),
-        seq,
-        at,
-        actor_sub: actor.sub.clone(),
-        actor_role: actor.role.map(|r| r.as_str().to_owned()),
-        actor_agency_id: actor.acting_agency().map(|a| a.uuid()),
-        action: action.to_owned(),
-        request_id: request_id.map(str::to_owned),
-        data: data.to_string(),
-        prev_hash: prev_hash.to_owned(),
-        hash: String::new(),
-    };
-    model.hash = event_hash(prev_hash, &model);
-    let hash = model.hash.clone();
-    case_event::Entity::insert(case_event::ActiveModel {
-        id: Set(model.id),
-        case_id: Set(model.case_id),
-        seq: Set(model.seq),
-        at: Set(model.at),
-        actor_sub: Set(model.actor_sub),
-        actor_role: Set(model.actor_role),
-        actor_agency_id: Set(model.actor_agency_id),
-        action: Set(model.action),
-        request_id: Set(model.request_id),
-        data: Set(model.data),
-        prev_hash: Set(model.prev_hash),
-        hash: Set(model.hash),
-    })
-    .exec_without_returning(db)
-    .await?;
-    Ok(hash)
+/// What a change did: the `action` of its audit event. The stored
+/// spelling ([`AuditAction::as_str`]) is hashed into the chain, so it never
+/// changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// A case raised.
+    Raise,
+    /// A case moved up.
+    Escalate,
+    /// A case resolved.
+    Resolve,
+    /// A case withdrawn.
+    Withdraw,
+    /// A record added.
+    AddRecord,
+    /// An agency's view recorded.
+    RecordView,
+    /// An action agreed.
+    AgreeAction,
+    /// An agency's feedback given.
+    GiveFeedback,
+}
+
+impl AuditAction {
+    /// The type of the change's event in the feed.
+    pub const fn event_type(self) -> crate::domain::event::EventType {
+        use crate::domain::event::EventType as E;
+        match self {
+            Self::Raise => E::CaseRaised,
+            Self::Escalate => E::CaseEscalated,
+            Self::Resolve => E::CaseResolved,
+            Self::Withdraw => E::CaseWithdrawn,
+            Self::AddRecord => E::RecordAdded,
+            Self::RecordView => E::ViewRecorded,
+            Self::AgreeAction => E::ActionAgreed,
+            Self::GiveFeedback => E::FeedbackGiven,
+        }
+    }
+}
+
+impl AuditAction {
+    /// Every action.
+    pub const ALL: [Self; 8] = [
+        Self::Raise,
+        Self::Escalate,
+        Self::Resolve,
+        Self::Withdraw,
+        Self::AddRecord,
+        Self::RecordView,
+        Self::AgreeAction,
+        Self::GiveFeedback,
+    ];
+
+    /// The stored spelling (`case_event.action`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Raise => "raise",
+            Self::Escalate => "escalate",
+            Self::Resolve => "resolve",
+            Self::Withdraw => "withdraw",
+            Self::AddRecord => "add_record",
+            Self::RecordView => "record_view",
+            Self::AgreeAction => "agree_action",
+            Self::GiveFeedback => "give_feedback",
+        }
+    }
+
+    /// The action of a stored spelling.
+    pub fn parse(stored: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == stored)
+    }
 }
 
 /// The first broken link of the whole trail, if any: events are read in
@@ -202,8 +227,7 @@ pub async fn trail(
         &super::tx::facts(&row),
         actor,
         crate::domain::policy::Action::ReadAuditTrail,
-    )
-    .map_err(|r| ServiceError::from(crate::domain::workflow::WorkflowError::from(r)))?;
+    )?;
     let mut events = case_event::Entity::find()
         .filter(case_event::Column::CaseId.eq(case.uuid()))
         .filter(case_event::Column::Seq.gt(after_seq.unwrap_or(0)))
@@ -223,4 +247,31 @@ pub async fn trail_count(db: &impl ConnectionTrait, case: CaseId) -> Result<u64,
         .filter(case_event::Column::CaseId.eq(case.uuid()))
         .count(db)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditAction::{self, *};
+
+    /// The stored spellings are hashed into every chain: a renamed one
+    /// would break every stored trail.
+    #[track_caller]
+    fn check(action: AuditAction, stored: &str) {
+        assert_eq!(action.as_str(), stored);
+        assert_eq!(AuditAction::parse(stored), Some(action));
+    }
+
+    #[test]
+    fn stored_spellings_never_change() {
+        check(Raise, "raise");
+        check(Escalate, "escalate");
+        check(Resolve, "resolve");
+        check(Withdraw, "withdraw");
+        check(AddRecord, "add_record");
+        check(RecordView, "record_view");
+        check(AgreeAction, "agree_action");
+        check(GiveFeedback, "give_feedback");
+        assert_eq!(AuditAction::ALL.len(), 8, "a new action needs its row here");
+        assert_eq!(AuditAction::parse("Raise"), None);
+    }
 }

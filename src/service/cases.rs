@@ -82,9 +82,8 @@ impl TryFrom<case::Model> for Case {
     type Error = ServiceError;
 
     fn try_from(m: case::Model) -> Result<Self, ServiceError> {
-        let status = CaseStatus::parse(&m.status).ok_or_else(|| {
-            ServiceError::Db(sea_orm::DbErr::Type(format!("unknown case status {:?}", m.status)))
-        })?;
+        let status = CaseStatus::parse(&m.status)
+            .ok_or_else(|| ServiceError::Internal(format!("unknown case status {:?}", m.status)))?;
         Ok(Self {
             id: CaseId::from_uuid(m.id),
             partnership_id: PartnershipId::from_uuid(m.partnership_id),

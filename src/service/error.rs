@@ -39,6 +39,17 @@ pub enum ServiceError {
     /// A database failure; the detail is logged, never shown.
     #[error(transparent)]
     Db(#[from] DbErr),
+    /// A failure inside the server that is not the database's (a stored
+    /// value that does not read back, a backend without an implementation);
+    /// the detail is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<crate::domain::access::Refusal> for ServiceError {
+    fn from(refusal: crate::domain::access::Refusal) -> Self {
+        crate::domain::workflow::WorkflowError::from(refusal).into()
+    }
 }
 
 impl From<crate::domain::workflow::WorkflowError> for ServiceError {

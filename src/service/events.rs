@@ -80,33 +80,16 @@ pub struct Cursor {
 /// number; this one spells "events").
 pub const APPEND_LOCK: i64 = 0x6576_656e_7473;
 
-/// The change a use case made, for its event.
-#[derive(Debug, Clone, Copy)]
-pub struct Change<'a> {
-    /// What happened.
-    pub kind: EventType,
-    /// The case as it was before (for a raise: as it is now).
-    pub case: &'a case::Model,
-    /// Whether the case existed before (false for a raise).
-    pub existed: bool,
-    /// The stage after the change.
-    pub stage_after: &'a str,
-    /// The status after the change.
-    pub status_after: &'a str,
-    /// The version after the change.
-    pub version_after: i32,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// The request.
-    pub request_id: Option<&'a str>,
-}
-
-/// Appends the event of `change`, in the change's own transaction.
+/// Appends the event of a change, in the change's own transaction: the
+/// case `before` it (none for a raise) and `after` it, as stored.
 pub(crate) async fn append(
     txn: &impl ConnectionTrait,
-    change: Change<'_>,
+    kind: EventType,
+    before: Option<&case::Model>,
+    after: &case::Model,
+    at: DateTime<Utc>,
+    request_id: Option<&str>,
 ) -> Result<(), ServiceError> {
-    let c = change.case;
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute_raw(sea_orm::Statement::from_string(
             DatabaseBackend::Postgres,
@@ -116,17 +99,17 @@ pub(crate) async fn append(
     }
     change_event::Entity::insert(change_event::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
-        kind: Set(change.kind.as_str().to_owned()),
-        case_id: Set(c.id),
-        partnership_id: Set(c.partnership_id),
-        raising_agency_id: Set(c.raising_agency_id),
-        receiving_agency_id: Set(c.receiving_agency_id),
-        stage_before: Set(change.existed.then(|| c.stage.clone())),
-        stage_after: Set(change.stage_after.to_owned()),
-        status: Set(change.status_after.to_owned()),
-        case_version: Set(change.version_after),
-        at: Set(change.at),
-        request_id: Set(change.request_id.map(str::to_owned)),
+        kind: Set(kind.as_str().to_owned()),
+        case_id: Set(after.id),
+        partnership_id: Set(after.partnership_id),
+        raising_agency_id: Set(after.raising_agency_id),
+        receiving_agency_id: Set(after.receiving_agency_id),
+        stage_before: Set(before.map(|b| b.stage.clone())),
+        stage_after: Set(after.stage.clone()),
+        status: Set(after.status.clone()),
+        case_version: Set(after.version),
+        at: Set(at),
+        request_id: Set(request_id.map(str::to_owned)),
         ..Default::default()
     })
     .exec_without_returning(txn)

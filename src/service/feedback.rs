@@ -6,20 +6,16 @@
 //! case's `updated_at` is left alone: for a closed case it is the closing
 //! time, which the statistics count time to resolution from.
 
-use super::events;
-use crate::domain::event::EventType;
 use chrono::{DateTime, Utc};
-use entity::feedback;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, SqlErr,
-};
+use entity::{case, feedback};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, SqlErr};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::ServiceError;
+use super::audit::AuditAction;
 use super::cases::CaseStatus;
-use super::idempotency::{self, Idempotency};
-use super::{ServiceError, audit, tx};
-use crate::domain::actor::Actor;
+use super::change::{About, CaseChange, Ctx, Decided, Target};
 use crate::domain::ids::CaseId;
 
 /// Feedback as the API shows it.
@@ -63,7 +59,7 @@ pub struct GiveFeedbackInput {
     pub felt_duration_rating: Option<i32>,
     /// Would the agency use the process again.
     pub would_use_again: bool,
-    /// Free comment (trimmed; empty means none).
+    /// Free comment (trimmed when stored; empty means none).
     pub comment: Option<String>,
 }
 
@@ -72,121 +68,111 @@ pub struct GiveFeedbackInput {
 /// Refusals: a token without a role or without an agency (a board chair, a
 /// machine client) is `Forbidden`; a case the caller's agency is not party
 /// to is `NotFound`; an open case, or a second feedback of the same agency,
-/// is `Conflict`; a rating outside 1 to 5 is `BadInput`.
-#[tracing::instrument(skip_all, fields(case.id = %input.case))]
-pub async fn give(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    request_id: Option<&str>,
-    idem: Option<&Idempotency>,
-    input: GiveFeedbackInput,
-) -> Result<Given, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem, |_| input.case).await? {
-        return Ok(first);
+/// is `Conflict`. (A rating outside 1 to 5 is refused as `BadInput` when
+/// the input is parsed.)
+impl CaseChange for GiveFeedbackInput {
+    type Output = Given;
+
+    fn about(&self) -> About<Given> {
+        About {
+            operation: "giveFeedback",
+            action: AuditAction::GiveFeedback,
+            target: Target::case(self.case, None),
+        }
     }
-    if let Some(r) = input.felt_duration_rating
-        && !(1..=5).contains(&r)
-    {
-        return Err(ServiceError::bad_input("feltDurationRating", "1 (far too long) to 5 (quick)"));
-    }
-    let comment = input.comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
-    let txn = tx::begin_write(db).await?;
-    // Visibility first: a case outside the caller's scope does not exist,
-    // whatever else is wrong with the request.
-    let row = tx::load_for_change(&txn, actor, input.case, None).await?;
-    if actor.role.is_none() {
-        return Err(ServiceError::Forbidden(
-            "feedback is given by a person of one of the two agencies; this token has no role"
-                .into(),
-        ));
-    }
-    let agency = actor.acting_agency().ok_or_else(|| {
-        ServiceError::Forbidden(
-            "feedback is given by one of the case's two agencies; the token acts for none".into(),
-        )
-    })?;
-    if row.raising_agency_id != agency.uuid() && row.receiving_agency_id != agency.uuid() {
-        // Only the two parties give feedback; to anyone else the case is
-        // as good as absent.
-        return Err(ServiceError::NotFound("case"));
-    }
-    if row.status == CaseStatus::Open.as_str() {
-        return Err(ServiceError::Conflict(
-            "feedback is given once the case is resolved or withdrawn; this case is open".into(),
-        ));
-    }
-    let already = feedback::Entity::find()
-        .filter(feedback::Column::CaseId.eq(row.id))
-        .filter(feedback::Column::AgencyId.eq(agency.uuid()))
-        .one(&txn)
-        .await?
-        .is_some();
-    if already {
-        return Err(already_given());
-    }
-    let now = audit::now();
-    let given = Feedback {
-        id: uuid::Uuid::now_v7(),
-        case_id: row.id,
-        agency_id: agency.uuid(),
-        resolved: input.resolved,
-        felt_duration_rating: input.felt_duration_rating,
-        would_use_again: input.would_use_again,
-        comment,
-        created_at: now,
-    };
-    let insert = feedback::Entity::insert(feedback::ActiveModel {
-        id: Set(given.id),
-        case_id: Set(given.case_id),
-        agency_id: Set(given.agency_id),
-        resolved: Set(given.resolved),
-        felt_duration_rating: Set(given.felt_duration_rating),
-        would_use_again: Set(given.would_use_again),
-        comment: Set(given.comment.clone()),
-        author_sub: Set(actor.sub.clone()),
-        created_at: Set(now),
-    })
-    .exec_without_returning(&txn)
-    .await;
-    match insert {
-        Ok(_) => {}
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+
+    async fn decide_and_write(
+        &self,
+        ctx: &Ctx<'_>,
+        row: Option<&case::Model>,
+    ) -> Result<Decided<Given>, ServiceError> {
+        // Visibility first (the frame loaded the case the caller may see): a
+        // case outside the caller's scope does not exist, whatever else is
+        // wrong with the request.
+        let row = row.ok_or(ServiceError::NotFound("case"))?;
+        let actor = ctx.actor;
+        if actor.role.is_none() {
+            return Err(ServiceError::Forbidden(
+                "feedback is given by a person of one of the two agencies; this token has no role"
+                    .into(),
+            ));
+        }
+        let agency = actor.acting_agency().ok_or_else(|| {
+            ServiceError::Forbidden(
+                "feedback is given by one of the case's two agencies; the token acts for none"
+                    .into(),
+            )
+        })?;
+        if row.raising_agency_id != agency.uuid() && row.receiving_agency_id != agency.uuid() {
+            // Only the two parties give feedback; to anyone else the case is
+            // as good as absent.
+            return Err(ServiceError::NotFound("case"));
+        }
+        if row.status == CaseStatus::Open.as_str() {
+            return Err(ServiceError::Conflict(
+                "feedback is given once the case is resolved or withdrawn; this case is open"
+                    .into(),
+            ));
+        }
+        let already = feedback::Entity::find()
+            .filter(feedback::Column::CaseId.eq(row.id))
+            .filter(feedback::Column::AgencyId.eq(agency.uuid()))
+            .one(ctx.txn)
+            .await?
+            .is_some();
+        if already {
             return Err(already_given());
         }
-        Err(e) => return Err(e.into()),
+        let given = Feedback {
+            id: uuid::Uuid::now_v7(),
+            case_id: row.id,
+            agency_id: agency.uuid(),
+            resolved: self.resolved,
+            felt_duration_rating: self.felt_duration_rating,
+            would_use_again: self.would_use_again,
+            comment: self
+                .comment
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned),
+            created_at: ctx.now,
+        };
+        let insert = feedback::Entity::insert(feedback::ActiveModel {
+            id: Set(given.id),
+            case_id: Set(given.case_id),
+            agency_id: Set(given.agency_id),
+            resolved: Set(given.resolved),
+            felt_duration_rating: Set(given.felt_duration_rating),
+            would_use_again: Set(given.would_use_again),
+            comment: Set(given.comment.clone()),
+            author_sub: Set(actor.sub.clone()),
+            created_at: Set(given.created_at),
+        })
+        .exec_without_returning(ctx.txn)
+        .await;
+        match insert {
+            Ok(_) => {}
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                return Err(already_given());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // The comment is free text and stays out of the trail.
+        let audit = json!({
+            "feedback_id": given.id,
+            "agency_id": given.agency_id,
+            "resolved": given.resolved,
+            "felt_duration_rating": given.felt_duration_rating,
+            "would_use_again": given.would_use_again,
+        });
+        // A new version, but not a new `updated_at`: a closed case's
+        // `updated_at` is its closing time.
+        let output = Box::new(move |case: &case::Model| {
+            Ok(Given { feedback: given, case_version: case.version })
+        });
+        Ok(Decided { case: row.clone(), audit, output })
     }
-    // A new version, but not a new `updated_at`: a closed case's
-    // `updated_at` is its closing time.
-    let seq = tx::bump_version(&txn, &row, Vec::new()).await?;
-    let prev = audit::last_hash(&txn, input.case).await?;
-    // The comment is free text and stays out of the trail.
-    let data = json!({
-        "feedback_id": given.id,
-        "agency_id": given.agency_id,
-        "resolved": given.resolved,
-        "felt_duration_rating": given.felt_duration_rating,
-        "would_use_again": given.would_use_again,
-    });
-    audit::append(&txn, input.case, seq, &prev, now, actor, "give_feedback", request_id, data)
-        .await?;
-    events::append(
-        &txn,
-        events::Change {
-            kind: EventType::FeedbackGiven,
-            case: &row,
-            existed: true,
-            stage_after: &row.stage,
-            status_after: &row.status,
-            version_after: seq,
-            at: now,
-            request_id,
-        },
-    )
-    .await?;
-    let result = Given { feedback: given, case_version: seq };
-    idempotency::remember(&txn, actor, idem, &result).await?;
-    txn.commit().await?;
-    Ok(result)
 }
 
 fn already_given() -> ServiceError {

@@ -48,7 +48,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::audit;
+use super::audit::{self, AuditAction};
 use super::cases::CaseStatus;
 use crate::domain::access::{CaseFacts, check};
 use crate::domain::actor::Actor;
@@ -646,7 +646,7 @@ impl Generator {
             &mut self.rng,
             raised_at,
             &actor,
-            "raise",
+            AuditAction::Raise,
             json!({
                 "route": plan.route,
                 "stage": plan.stage,
@@ -694,7 +694,7 @@ impl Generator {
                 &mut self.rng,
                 at,
                 &actor,
-                "escalate",
+                AuditAction::Escalate,
                 json!({
                     "from_stage": from.key(),
                     "to_stage": plan.stage,
@@ -733,9 +733,9 @@ impl Generator {
             let rng = &mut self.rng;
             let (name, outcome, learning) = if action == Action::Resolve {
                 let learning = rng.chance(LEARNING).then(|| *rng.pick(&LEARNING_NOTES));
-                ("resolve", *rng.pick(&OUTCOMES), learning)
+                (AuditAction::Resolve, *rng.pick(&OUTCOMES), learning)
             } else {
-                ("withdraw", *rng.pick(&WITHDRAW_REASONS), None)
+                (AuditAction::Withdraw, *rng.pick(&WITHDRAW_REASONS), None)
             };
             chain.push(
                 &mut self.rng,
@@ -867,7 +867,7 @@ impl Chain<'_> {
         rng: &mut Rng,
         at: DateTime<Utc>,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         data: serde_json::Value,
     ) {
         self.seq += 1;
@@ -879,7 +879,7 @@ impl Chain<'_> {
             actor_sub: actor.sub.clone(),
             actor_role: actor.role.map(|r| r.as_str().to_owned()),
             actor_agency_id: actor.agency.map(AgencyId::uuid),
-            action: action.to_owned(),
+            action: action.as_str().to_owned(),
             request_id: None,
             data: data.to_string(),
             prev_hash: std::mem::take(&mut self.prev),

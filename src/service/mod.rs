@@ -1,17 +1,19 @@
-//! Use cases: each loads what it needs, applies a domain rule and persists
-//! the result (with its audit event) inside one transaction.
+//! Use cases. Reads load what they need for the caller's scope; every
+//! change to a case is a `change::CaseChange` run by the one write path,
+//! `change::Frame::run`, which persists it with its audit event inside one
+//! transaction.
 //!
 //! Services return plain view types; entities never leave this module.
 
 pub mod audit;
 pub mod cases;
+pub mod change;
 pub mod demo;
 pub mod directory;
 mod error;
 pub mod events;
 pub mod feedback;
 pub mod generate;
-pub mod idempotency;
 pub mod identity;
 pub mod records;
 pub mod report;

@@ -1,9 +1,8 @@
 //! Records, agencies' views and agreed actions: what is written at a stage.
-//! Each addition is a change of the case (new version, audit event) in one
-//! transaction; nothing is edited, a correction is a new record.
+//! Each addition is a [`CaseChange`] (a new version and an audit event, in
+//! the change frame's one transaction); nothing is edited, a correction is
+//! a new record.
 
-use super::events;
-use crate::domain::event::EventType;
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,23 +10,22 @@ use entity::{access_log, agency_view, agreed_action, case, case_record};
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::idempotency::{self, Idempotency};
+use super::audit::AuditAction;
+use super::change::{About, CaseChange, Ctx, Decided, Target, ready};
 use super::{ServiceError, audit, tx};
 use crate::domain::access::{
     MOST_ACTIONS_PER_CASE, MOST_VIEWS_PER_CASE, check, has_room, owner_is_party,
 };
 use crate::domain::actor::Actor;
-use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, CaseId};
 use crate::domain::policy::Action;
 use crate::domain::protocol::RecordKind;
-use crate::domain::workflow::WorkflowError;
 
 /// A record as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,89 +120,71 @@ pub struct AddRecordInput {
     pub corrects: Option<uuid::Uuid>,
 }
 
-fn refused(r: crate::domain::access::Refusal) -> ServiceError {
-    ServiceError::from(WorkflowError::from(r))
+/// A change of a case whose only column to move is `updated_at`.
+fn touched(row: &case::Model, now: DateTime<Utc>) -> case::Model {
+    case::Model { updated_at: now, ..row.clone() }
 }
 
 /// Adds a record at the case's current stage.
-#[tracing::instrument(skip_all, fields(case.id = %input.case))]
-pub async fn add_record(
-    db: &DatabaseConnection,
-    catalog: &Catalog,
-    actor: &Actor,
-    request_id: Option<&str>,
-    idem: Option<&Idempotency>,
-    input: AddRecordInput,
-) -> Result<Record, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem, |_| input.case).await? {
-        return Ok(first);
-    }
-    let txn = tx::begin_write(db).await?;
-    let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
-    check(tx::protocol_of(catalog, &row)?, &tx::facts(&row), actor, Action::AddRecord)
-        .map_err(refused)?;
-    if let Some(corrected) = input.corrects {
-        let exists = case_record::Entity::find_by_id(corrected)
-            .filter(case_record::Column::CaseId.eq(row.id))
-            .one(&txn)
-            .await?
-            .is_some();
-        if !exists {
-            return Err(ServiceError::bad_input("corrects", "no such record on this case"));
+impl CaseChange for AddRecordInput {
+    type Output = Record;
+
+    fn about(&self) -> About<Record> {
+        About {
+            operation: "addRecord",
+            action: AuditAction::AddRecord,
+            target: Target::case(self.case, self.expected_version),
         }
     }
-    let now = audit::now();
-    let model = case_record::Model {
-        id: uuid::Uuid::now_v7(),
-        case_id: row.id,
-        stage: row.stage.clone(),
-        kind: input.kind.as_str().to_owned(),
-        facts: input.facts,
-        opinions: input.opinions,
-        attendees: serde_json::to_string(&input.attendees).unwrap_or_else(|_| "[]".into()),
-        corrects_id: input.corrects,
-        author_sub: actor.sub.clone(),
-        author_agency_id: actor.acting_agency().map(|a| a.uuid()),
-        created_at: now,
-    };
-    case_record::Entity::insert(case_record::ActiveModel {
-        id: Set(model.id),
-        case_id: Set(model.case_id),
-        stage: Set(model.stage.clone()),
-        kind: Set(model.kind.clone()),
-        facts: Set(model.facts.clone()),
-        opinions: Set(model.opinions.clone()),
-        attendees: Set(model.attendees.clone()),
-        corrects_id: Set(model.corrects_id),
-        author_sub: Set(model.author_sub.clone()),
-        author_agency_id: Set(model.author_agency_id),
-        created_at: Set(now),
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    let seq =
-        tx::bump_version(&txn, &row, vec![(case::Column::UpdatedAt, Expr::value(now))]).await?;
-    let prev = audit::last_hash(&txn, input.case).await?;
-    let data = json!({ "record_id": model.id, "kind": model.kind, "stage": model.stage, "corrects": model.corrects_id });
-    audit::append(&txn, input.case, seq, &prev, now, actor, "add_record", request_id, data).await?;
-    events::append(
-        &txn,
-        events::Change {
-            kind: EventType::RecordAdded,
-            case: &row,
-            existed: true,
-            stage_after: &row.stage,
-            status_after: &row.status,
-            version_after: seq,
-            at: now,
-            request_id,
-        },
-    )
-    .await?;
-    let record = Record::from(model);
-    idempotency::remember(&txn, actor, idem, &record).await?;
-    txn.commit().await?;
-    Ok(record)
+
+    async fn decide_and_write(
+        &self,
+        ctx: &Ctx<'_>,
+        row: Option<&case::Model>,
+    ) -> Result<Decided<Record>, ServiceError> {
+        let row = row.ok_or(ServiceError::NotFound("case"))?;
+        check(tx::protocol_of(ctx.catalog, row)?, &tx::facts(row), ctx.actor, Action::AddRecord)?;
+        if let Some(corrected) = self.corrects {
+            let exists = case_record::Entity::find_by_id(corrected)
+                .filter(case_record::Column::CaseId.eq(row.id))
+                .one(ctx.txn)
+                .await?
+                .is_some();
+            if !exists {
+                return Err(ServiceError::bad_input("corrects", "no such record on this case"));
+            }
+        }
+        let model = case_record::Model {
+            id: uuid::Uuid::now_v7(),
+            case_id: row.id,
+            stage: row.stage.clone(),
+            kind: self.kind.as_str().to_owned(),
+            facts: self.facts.clone(),
+            opinions: self.opinions.clone(),
+            attendees: serde_json::to_string(&self.attendees).unwrap_or_else(|_| "[]".into()),
+            corrects_id: self.corrects,
+            author_sub: ctx.actor.sub.clone(),
+            author_agency_id: ctx.actor.acting_agency().map(|a| a.uuid()),
+            created_at: ctx.now,
+        };
+        case_record::Entity::insert(case_record::ActiveModel {
+            id: Set(model.id),
+            case_id: Set(model.case_id),
+            stage: Set(model.stage.clone()),
+            kind: Set(model.kind.clone()),
+            facts: Set(model.facts.clone()),
+            opinions: Set(model.opinions.clone()),
+            attendees: Set(model.attendees.clone()),
+            corrects_id: Set(model.corrects_id),
+            author_sub: Set(model.author_sub.clone()),
+            author_agency_id: Set(model.author_agency_id),
+            created_at: Set(model.created_at),
+        })
+        .exec_without_returning(ctx.txn)
+        .await?;
+        let audit = json!({ "record_id": model.id, "kind": model.kind, "stage": model.stage, "corrects": model.corrects_id });
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(Record::from(model)) })
+    }
 }
 
 /// `recordAgencyView`, parsed.
@@ -219,80 +199,62 @@ pub struct RecordViewInput {
 }
 
 /// Records the caller's agency's view at the current stage.
-#[tracing::instrument(skip_all, fields(case.id = %input.case))]
-pub async fn record_view(
-    db: &DatabaseConnection,
-    catalog: &Catalog,
-    actor: &Actor,
-    request_id: Option<&str>,
-    idem: Option<&Idempotency>,
-    input: RecordViewInput,
-) -> Result<View, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem, |_| input.case).await? {
-        return Ok(first);
+impl CaseChange for RecordViewInput {
+    type Output = View;
+
+    fn about(&self) -> About<View> {
+        About {
+            operation: "recordAgencyView",
+            action: AuditAction::RecordView,
+            target: Target::case(self.case, self.expected_version),
+        }
     }
-    let txn = tx::begin_write(db).await?;
-    // Visibility first: a case outside the caller's scope does not exist.
-    let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
-    // A view is a party's: the rule refuses anyone acting for no party
-    // agency (a board chair acts for the board).
-    check(tx::protocol_of(catalog, &row)?, &tx::facts(&row), actor, Action::RecordView)
-        .map_err(refused)?;
-    let agency = actor.acting_agency().ok_or_else(|| {
-        ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
-    })?;
-    let held = agency_view::Entity::find()
-        .filter(agency_view::Column::CaseId.eq(row.id))
-        .count(&txn)
+
+    async fn decide_and_write(
+        &self,
+        ctx: &Ctx<'_>,
+        row: Option<&case::Model>,
+    ) -> Result<Decided<View>, ServiceError> {
+        // Visibility first (the frame loaded the case the caller may see):
+        // a case outside the caller's scope does not exist.
+        let row = row.ok_or(ServiceError::NotFound("case"))?;
+        // A view is a party's: the rule refuses anyone acting for no party
+        // agency (a board chair acts for the board).
+        check(tx::protocol_of(ctx.catalog, row)?, &tx::facts(row), ctx.actor, Action::RecordView)?;
+        let agency = ctx.actor.acting_agency().ok_or_else(|| {
+            ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
+        })?;
+        let held = agency_view::Entity::find()
+            .filter(agency_view::Column::CaseId.eq(row.id))
+            .count(ctx.txn)
+            .await?;
+        if !has_room(held, MOST_VIEWS_PER_CASE) {
+            return Err(ServiceError::Conflict(format!(
+                "the case holds the most views it keeps ({MOST_VIEWS_PER_CASE}); record what has \
+                 changed as a record instead"
+            )));
+        }
+        let view = View {
+            id: uuid::Uuid::now_v7(),
+            agency_id: agency.uuid(),
+            stage: row.stage.clone(),
+            view: self.view.clone(),
+            created_at: ctx.now,
+        };
+        agency_view::Entity::insert(agency_view::ActiveModel {
+            id: Set(view.id),
+            case_id: Set(row.id),
+            agency_id: Set(view.agency_id),
+            stage: Set(view.stage.clone()),
+            view: Set(view.view.clone()),
+            author_sub: Set(ctx.actor.sub.clone()),
+            created_at: Set(view.created_at),
+        })
+        .exec_without_returning(ctx.txn)
         .await?;
-    if !has_room(held, MOST_VIEWS_PER_CASE) {
-        return Err(ServiceError::Conflict(format!(
-            "the case holds the most views it keeps ({MOST_VIEWS_PER_CASE}); record what has \
-             changed as a record instead"
-        )));
+        let audit = json!({ "view_id": view.id, "agency_id": view.agency_id, "stage": view.stage });
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(view) })
     }
-    let now = audit::now();
-    let view = View {
-        id: uuid::Uuid::now_v7(),
-        agency_id: agency.uuid(),
-        stage: row.stage.clone(),
-        view: input.view,
-        created_at: now,
-    };
-    agency_view::Entity::insert(agency_view::ActiveModel {
-        id: Set(view.id),
-        case_id: Set(row.id),
-        agency_id: Set(view.agency_id),
-        stage: Set(view.stage.clone()),
-        view: Set(view.view.clone()),
-        author_sub: Set(actor.sub.clone()),
-        created_at: Set(now),
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    let seq =
-        tx::bump_version(&txn, &row, vec![(case::Column::UpdatedAt, Expr::value(now))]).await?;
-    let prev = audit::last_hash(&txn, input.case).await?;
-    let data = json!({ "view_id": view.id, "agency_id": view.agency_id, "stage": view.stage });
-    audit::append(&txn, input.case, seq, &prev, now, actor, "record_view", request_id, data)
-        .await?;
-    events::append(
-        &txn,
-        events::Change {
-            kind: EventType::ViewRecorded,
-            case: &row,
-            existed: true,
-            stage_after: &row.stage,
-            status_after: &row.status,
-            version_after: seq,
-            at: now,
-            request_id,
-        },
-    )
-    .await?;
-    idempotency::remember(&txn, actor, idem, &view).await?;
-    txn.commit().await?;
-    Ok(view)
 }
 
 /// `agreeAction`, parsed.
@@ -311,84 +273,65 @@ pub struct AgreeActionInput {
 }
 
 /// Agrees an action with an owner and a due date at the current stage.
-#[tracing::instrument(skip_all, fields(case.id = %input.case))]
-pub async fn agree_action(
-    db: &DatabaseConnection,
-    catalog: &Catalog,
-    actor: &Actor,
-    request_id: Option<&str>,
-    idem: Option<&Idempotency>,
-    input: AgreeActionInput,
-) -> Result<AgreedAction, ServiceError> {
-    if let Some(first) = idempotency::replay(db, actor, idem, |_| input.case).await? {
-        return Ok(first);
+impl CaseChange for AgreeActionInput {
+    type Output = AgreedAction;
+
+    fn about(&self) -> About<AgreedAction> {
+        About {
+            operation: "agreeAction",
+            action: AuditAction::AgreeAction,
+            target: Target::case(self.case, self.expected_version),
+        }
     }
-    let txn = tx::begin_write(db).await?;
-    let row = tx::load_for_change(&txn, actor, input.case, input.expected_version).await?;
-    check(tx::protocol_of(catalog, &row)?, &tx::facts(&row), actor, Action::AgreeAction)
-        .map_err(refused)?;
-    if !owner_is_party(&tx::facts(&row), input.owner) {
-        return Err(ServiceError::bad_input(
-            "ownerAgencyId",
-            "the owner must be the raising or the receiving agency of the case",
-        ));
-    }
-    let now = audit::now();
-    if input.due_on < now.date_naive() {
-        return Err(ServiceError::bad_input("dueOn", "must not be in the past"));
-    }
-    let held = agreed_action::Entity::find()
-        .filter(agreed_action::Column::CaseId.eq(row.id))
-        .count(&txn)
+
+    async fn decide_and_write(
+        &self,
+        ctx: &Ctx<'_>,
+        row: Option<&case::Model>,
+    ) -> Result<Decided<AgreedAction>, ServiceError> {
+        let row = row.ok_or(ServiceError::NotFound("case"))?;
+        check(tx::protocol_of(ctx.catalog, row)?, &tx::facts(row), ctx.actor, Action::AgreeAction)?;
+        if !owner_is_party(&tx::facts(row), self.owner) {
+            return Err(ServiceError::bad_input(
+                "ownerAgencyId",
+                "the owner must be the raising or the receiving agency of the case",
+            ));
+        }
+        if self.due_on < ctx.now.date_naive() {
+            return Err(ServiceError::bad_input("dueOn", "must not be in the past"));
+        }
+        let held = agreed_action::Entity::find()
+            .filter(agreed_action::Column::CaseId.eq(row.id))
+            .count(ctx.txn)
+            .await?;
+        if !has_room(held, MOST_ACTIONS_PER_CASE) {
+            return Err(ServiceError::Conflict(format!(
+                "the case holds the most agreed actions it keeps ({MOST_ACTIONS_PER_CASE})"
+            )));
+        }
+        let action = AgreedAction {
+            id: uuid::Uuid::now_v7(),
+            stage: row.stage.clone(),
+            description: self.description.clone(),
+            owner_agency_id: self.owner.uuid(),
+            due_on: self.due_on,
+            created_at: ctx.now,
+        };
+        agreed_action::Entity::insert(agreed_action::ActiveModel {
+            id: Set(action.id),
+            case_id: Set(row.id),
+            stage: Set(action.stage.clone()),
+            description: Set(action.description.clone()),
+            owner_agency_id: Set(action.owner_agency_id),
+            due_on: Set(action.due_on),
+            author_sub: Set(ctx.actor.sub.clone()),
+            created_at: Set(action.created_at),
+        })
+        .exec_without_returning(ctx.txn)
         .await?;
-    if !has_room(held, MOST_ACTIONS_PER_CASE) {
-        return Err(ServiceError::Conflict(format!(
-            "the case holds the most agreed actions it keeps ({MOST_ACTIONS_PER_CASE})"
-        )));
+        let audit = json!({ "action_id": action.id, "owner_agency_id": action.owner_agency_id, "due_on": action.due_on });
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(action) })
     }
-    let action = AgreedAction {
-        id: uuid::Uuid::now_v7(),
-        stage: row.stage.clone(),
-        description: input.description,
-        owner_agency_id: input.owner.uuid(),
-        due_on: input.due_on,
-        created_at: now,
-    };
-    agreed_action::Entity::insert(agreed_action::ActiveModel {
-        id: Set(action.id),
-        case_id: Set(row.id),
-        stage: Set(action.stage.clone()),
-        description: Set(action.description.clone()),
-        owner_agency_id: Set(action.owner_agency_id),
-        due_on: Set(action.due_on),
-        author_sub: Set(actor.sub.clone()),
-        created_at: Set(now),
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    let seq =
-        tx::bump_version(&txn, &row, vec![(case::Column::UpdatedAt, Expr::value(now))]).await?;
-    let prev = audit::last_hash(&txn, input.case).await?;
-    let data = json!({ "action_id": action.id, "owner_agency_id": action.owner_agency_id, "due_on": action.due_on });
-    audit::append(&txn, input.case, seq, &prev, now, actor, "agree_action", request_id, data)
-        .await?;
-    events::append(
-        &txn,
-        events::Change {
-            kind: EventType::ActionAgreed,
-            case: &row,
-            existed: true,
-            stage_after: &row.stage,
-            status_after: &row.status,
-            version_after: seq,
-            at: now,
-            request_id,
-        },
-    )
-    .await?;
-    idempotency::remember(&txn, actor, idem, &action).await?;
-    txn.commit().await?;
-    Ok(action)
 }
 
 /// A case's free text, whose every read is logged in `access_log` (its

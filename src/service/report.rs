@@ -9,6 +9,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use super::audit::AuditAction;
 use super::cases::{Case, CaseStatus};
 use super::records::{self, AgreedAction, FreeText, View};
 use super::{ServiceError, tx};
@@ -77,8 +78,7 @@ pub async fn report(
 ) -> Result<Report, ServiceError> {
     let row = tx::load_visible(db, actor, id, None).await?;
     let protocol = tx::protocol_of(catalog, &row)?;
-    check(protocol, &tx::facts(&row), actor, Action::ReadReport)
-        .map_err(|r| ServiceError::from(crate::domain::workflow::WorkflowError::from(r)))?;
+    check(protocol, &tx::facts(&row), actor, Action::ReadReport)?;
     let events = case_event::Entity::find()
         .filter(case_event::Column::CaseId.eq(row.id))
         .order_by_asc(case_event::Column::Seq)
@@ -89,17 +89,17 @@ pub async fn report(
     let (mut closed_at, mut outcome, mut learning) = (None, None, None);
     for e in &events {
         let data: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
-        match e.action.as_str() {
-            "raise" => stages.push(StageReached {
+        match AuditAction::parse(&e.action) {
+            Some(AuditAction::Raise) => stages.push(StageReached {
                 stage: data["stage"].as_str().unwrap_or(&row.stage).to_owned(),
                 at: e.at,
             }),
-            "escalate" => {
+            Some(AuditAction::Escalate) => {
                 if let Some(to) = data["to_stage"].as_str() {
                     stages.push(StageReached { stage: to.to_owned(), at: e.at });
                 }
             }
-            "resolve" | "withdraw" => {
+            Some(AuditAction::Resolve | AuditAction::Withdraw) => {
                 closed_at = Some(e.at);
                 outcome = data["outcome"].as_str().map(str::to_owned);
                 learning = data["learning"].as_str().map(str::to_owned);

@@ -459,9 +459,9 @@ fn utc_text(
             };
             Ok(Expr::cust(format!("to_char(\"{table}\".\"{col}\" AT TIME ZONE 'UTC', '{fmt}')")))
         }
-        other => Err(ServiceError::Db(sea_orm::DbErr::Custom(format!(
-            "statistics are not implemented for {other:?}"
-        )))),
+        other => {
+            Err(ServiceError::Internal(format!("statistics are not implemented for {other:?}")))
+        }
     }
 }
 
@@ -488,7 +488,7 @@ pub fn nearest_rank(sorted: &[(i64, u64)], pct: u64) -> Option<i64> {
 
 fn parse_day(s: &str) -> Result<NaiveDate, ServiceError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|e| ServiceError::Db(sea_orm::DbErr::Type(format!("bad day {s:?}: {e}"))))
+        .map_err(|e| ServiceError::Internal(format!("bad day {s:?}: {e}")))
 }
 
 /// Working days from raising to resolution of the cases resolved in the
@@ -514,8 +514,8 @@ pub async fn time_to_resolution(
         .into_tuple()
         .all(db)
         .await?;
-    let calendar = Calendar::for_id(&b.calendar)
-        .map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+    let calendar =
+        Calendar::for_id(&b.calendar).map_err(|e| ServiceError::Internal(e.to_string()))?;
     let mut values = Vec::with_capacity(rows.len());
     for (raised, resolved, count) in rows {
         let days = calendar

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use entity::{case, case_event};
 use escalations::db::{DbSettings, connect};
 use escalations::domain::role::Role;
-use escalations::service::{ServiceError, tx};
-use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+use escalations::service::ServiceError;
+use escalations::service::change::retry;
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
@@ -205,7 +206,7 @@ async fn a_silent_database_fails_requests_within_the_acquire_timeout() {
 }
 
 /// Two transactions that lock two rows in opposite orders: PostgreSQL
-/// aborts one with a deadlock (SQLSTATE 40P01), which `tx::retrying` sees as
+/// aborts one with a deadlock (SQLSTATE 40P01), which `retry::retrying` sees as
 /// transient and runs again; both changes end up committed once each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_postgres_deadlock_is_retried() {
@@ -227,14 +228,14 @@ async fn a_real_postgres_deadlock_is_retried() {
         let (attempts, transient) = (attempts.clone(), transient.clone());
         async move {
             let tries = AtomicU32::new(0);
-            tx::retrying(|| {
+            retry::retrying(|| {
                 let (db, barrier) = (&db, &barrier);
                 let first_try = tries.fetch_add(1, Ordering::SeqCst) == 0;
                 attempts.fetch_add(1, Ordering::SeqCst);
                 let transient = transient.clone();
                 async move {
                     let result: Result<(), ServiceError> = async {
-                        let txn = tx::begin_write(db).await?;
+                        let txn = db.begin().await?;
                         let bump =
                             |id: i32| format!("UPDATE counter SET n = n + 1 WHERE id = {id}");
                         txn.execute_unprepared(&bump(first)).await?;
@@ -247,7 +248,7 @@ async fn a_real_postgres_deadlock_is_retried() {
                     }
                     .await;
                     if let Err(err) = &result
-                        && tx::is_transient(err)
+                        && retry::is_transient(err)
                     {
                         transient.fetch_add(1, Ordering::SeqCst);
                     }

@@ -14,6 +14,7 @@ mod directory;
 mod edges;
 mod events;
 mod faults;
+mod frame;
 mod generate;
 mod hardening;
 mod http;

@@ -168,27 +168,25 @@ db_test!(pan_sussex_reaches_step_5_through_repeated_disagreements, |app| {
     .await
     .unwrap();
     // With its raise event, as the service would have written it.
-    let raiser = escalations::domain::actor::Actor {
-        issuer: crate::helpers::TEST_ISSUER.into(),
-        sub: "old-raiser".into(),
-        role: Some(escalations::domain::role::Role::Practitioner),
-        scopes: Default::default(),
-        partnership: escalations::domain::ids::PartnershipId::from_uuid(template.partnership_id),
-        agency: Some(escalations::domain::ids::AgencyId::from_uuid(template.raising_agency_id)),
+    let mut event = entity::case_event::Model {
+        id: uuid::Uuid::now_v7(),
+        case_id: old_id,
+        seq: 1,
+        at: old.trunc_subsecs(6),
+        actor_sub: "old-raiser".into(),
+        actor_role: Some(escalations::domain::role::Role::Practitioner.as_str().into()),
+        actor_agency_id: Some(template.raising_agency_id),
+        action: escalations::service::audit::AuditAction::Raise.as_str().into(),
+        request_id: None,
+        data: json!({ "stage": template.stage }).to_string(),
+        prev_hash: escalations::service::audit::GENESIS.into(),
+        hash: String::new(),
     };
-    escalations::service::audit::append(
-        &app.db,
-        escalations::domain::ids::CaseId::from_uuid(old_id),
-        1,
-        escalations::service::audit::GENESIS,
-        old.trunc_subsecs(6),
-        &raiser,
-        "raise",
-        None,
-        json!({ "stage": template.stage }),
-    )
-    .await
-    .unwrap();
+    event.hash = escalations::service::audit::event_hash(&event.prev_hash, &event);
+    entity::case_event::Entity::insert(event.into_active_model())
+        .exec_without_returning(&app.db)
+        .await
+        .unwrap();
 
     // The police safeguarding lead may escalate, or skip on immediate risk.
     let flags = can(&app, &police_lead, &id).await;

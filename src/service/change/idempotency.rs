@@ -17,13 +17,13 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, SqlErr};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
-use super::{ServiceError, tx};
 use crate::domain::actor::Actor;
 use crate::domain::ids::CaseId;
+use crate::service::{ServiceError, tx};
 
 /// The key of one mutation call with what identifies its input.
 #[derive(Debug, Clone)]
-pub struct Idempotency {
+pub(super) struct Idempotency {
     key: String,
     operation: &'static str,
     fingerprint: String,
@@ -32,10 +32,10 @@ pub struct Idempotency {
 impl Idempotency {
     /// `key` as the caller sent it (1 to 128 characters), for `operation`,
     /// whose parsed input `input` is fingerprinted through its `Debug` form.
-    pub fn new(
+    pub(super) fn new(
         key: Option<String>,
         operation: &'static str,
-        input: &impl std::fmt::Debug,
+        input: &dyn std::fmt::Debug,
     ) -> Result<Option<Self>, ServiceError> {
         let Some(key) = key else { return Ok(None) };
         if key.is_empty() || key.len() > 128 {
@@ -61,7 +61,7 @@ fn scoped(actor: &Actor, idem: &Idempotency) -> (String, String, uuid::Uuid, uui
 /// The first result of this call, if it was made before in the caller's
 /// scope and the case it concerns (`case_of` the result) is still visible
 /// to the caller.
-pub async fn replay<T: DeserializeOwned>(
+pub(super) async fn replay<T: DeserializeOwned>(
     db: &impl ConnectionTrait,
     actor: &Actor,
     idem: Option<&Idempotency>,
@@ -77,13 +77,13 @@ pub async fn replay<T: DeserializeOwned>(
         ));
     }
     let first: T = serde_json::from_str(&row.result)
-        .map_err(|e| ServiceError::Db(sea_orm::DbErr::Json(e.to_string())))?;
+        .map_err(|e| ServiceError::Internal(format!("idempotent result: {e}")))?;
     tx::load_visible(db, actor, case_of(&first), None).await?;
     Ok(Some(first))
 }
 
 /// Stores the result with the change, inside its transaction.
-pub async fn remember<T: Serialize>(
+pub(super) async fn remember<T: Serialize>(
     txn: &impl ConnectionTrait,
     actor: &Actor,
     idem: Option<&Idempotency>,
@@ -91,7 +91,7 @@ pub async fn remember<T: Serialize>(
 ) -> Result<(), ServiceError> {
     let Some(idem) = idem else { return Ok(()) };
     let json = serde_json::to_string(result)
-        .map_err(|e| ServiceError::Db(sea_orm::DbErr::Json(e.to_string())))?;
+        .map_err(|e| ServiceError::Internal(format!("idempotent result: {e}")))?;
     let (issuer, actor_sub, partnership_id, agency_id, key) = scoped(actor, idem);
     let insert = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
         issuer: Set(issuer),
