@@ -41,10 +41,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
-use entity::{agency, case, case_event, partnership};
+use entity::{agency, case, case_event, change_event, partnership};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 use serde_json::json;
 
@@ -96,10 +97,11 @@ const RAISING_SIDE_ESCALATES: f64 = 0.75;
 /// Chance that a resolution records learning.
 const LEARNING: f64 = 0.5;
 
-/// Rows per INSERT statement: 17 columns × 1,000 and 12 × 2,000 stay under
-/// SQLite's 32,766 bound parameters (PostgreSQL allows 65,535).
+/// Rows per INSERT statement: 17 columns × 1,000, 12 × 2,000 and 12 × 2,000
+/// stay under SQLite's 32,766 bound parameters (PostgreSQL allows 65,535).
 const CASE_ROWS: usize = 1_000;
 const EVENT_ROWS: usize = 2_000;
+const CHANGE_ROWS: usize = 2_000;
 
 const OUTCOMES: [&str; 6] = [
     "The receiving agency reviewed its decision after discussion between the leads.",
@@ -278,6 +280,7 @@ pub async fn generate(
 struct Batch {
     cases: Vec<case::Model>,
     events: Vec<case_event::Model>,
+    changes: Vec<change_event::ActiveModel>,
 }
 
 async fn write(db: &DatabaseConnection, batch: Batch) -> Result<(), sea_orm::DbErr> {
@@ -298,6 +301,20 @@ async fn write(db: &DatabaseConnection, batch: Batch) -> Result<(), sea_orm::DbE
         let rows: Vec<case_event::ActiveModel> =
             events.by_ref().take(EVENT_ROWS).map(IntoActiveModel::into_active_model).collect();
         case_event::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+    }
+    // The change feed's order is commit order: the same lock as the
+    // frame's appends (see `events`), taken for the batch's last writes.
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!("SELECT pg_advisory_xact_lock({})", super::events::APPEND_LOCK),
+        ))
+        .await?;
+    }
+    let mut changes = batch.changes.into_iter().peekable();
+    while changes.peek().is_some() {
+        let rows: Vec<change_event::ActiveModel> = changes.by_ref().take(CHANGE_ROWS).collect();
+        change_event::Entity::insert_many(rows).exec_without_returning(&txn).await?;
     }
     txn.commit().await
 }
@@ -511,7 +528,7 @@ impl Generator {
     fn batch(&mut self, n: u64) -> anyhow::Result<Batch> {
         let mut batch = Batch::default();
         for _ in 0..n {
-            let case = self.case(&mut batch.events)?;
+            let case = self.case(&mut batch.events, &mut batch.changes)?;
             batch.cases.push(case);
         }
         Ok(batch)
@@ -533,7 +550,11 @@ impl Generator {
     }
 
     /// One case; its events are appended to `events`.
-    fn case(&mut self, events: &mut Vec<case_event::Model>) -> anyhow::Result<case::Model> {
+    fn case(
+        &mut self,
+        events: &mut Vec<case_event::Model>,
+        changes: &mut Vec<change_event::ActiveModel>,
+    ) -> anyhow::Result<case::Model> {
         let area_index = self.rng.weighted(&self.world.weights);
         // Shared out of `self.world` so the helpers below may borrow `self`.
         let area = Arc::clone(&self.world.areas[area_index]);
@@ -620,7 +641,14 @@ impl Generator {
         };
         let case_id_at = self.time_on(raised_day);
         let case_id = self.rng.uuid_v7(case_id_at);
-        let mut chain = Chain { case_id, events, prev: audit::GENESIS.to_owned(), seq: 0 };
+        let mut chain = Chain {
+            case_id,
+            parties: (area.id.uuid(), raising_id.uuid(), receiving_id.uuid()),
+            events,
+            changes,
+            prev: audit::GENESIS.to_owned(),
+            seq: 0,
+        };
         let first = chain.events.len();
 
         // Raise.
@@ -647,6 +675,7 @@ impl Generator {
             raised_at,
             &actor,
             AuditAction::Raise,
+            (None, &plan.stage, CaseStatus::Open),
             json!({
                 "route": plan.route,
                 "stage": plan.stage,
@@ -695,6 +724,7 @@ impl Generator {
                 at,
                 &actor,
                 AuditAction::Escalate,
+                (Some(from.key()), &plan.stage, CaseStatus::Open),
                 json!({
                     "from_stage": from.key(),
                     "to_stage": plan.stage,
@@ -742,6 +772,7 @@ impl Generator {
                 at,
                 &actor,
                 name,
+                (Some(stage.key()), stage.key(), status),
                 json!({
                     "stage": stage.key(),
                     "status": status.as_str(),
@@ -853,10 +884,14 @@ impl Sides<'_> {
     }
 }
 
-/// A case's audit events being built, each hashed after the one before.
+/// A case's audit events being built, each hashed after the one before,
+/// and the change events that go with them.
 struct Chain<'e> {
     case_id: uuid::Uuid,
+    /// Partnership, raising and receiving agency.
+    parties: (uuid::Uuid, uuid::Uuid, uuid::Uuid),
     events: &'e mut Vec<case_event::Model>,
+    changes: &'e mut Vec<change_event::ActiveModel>,
     prev: String,
     seq: i32,
 }
@@ -868,9 +903,26 @@ impl Chain<'_> {
         at: DateTime<Utc>,
         actor: &Actor,
         action: AuditAction,
+        (stage_before, stage_after, status): (Option<&str>, &str, CaseStatus),
         data: serde_json::Value,
     ) {
         self.seq += 1;
+        let (partnership, raising, receiving) = self.parties;
+        self.changes.push(change_event::ActiveModel {
+            id: Set(rng.uuid_v7(at)),
+            kind: Set(action.event_type().as_str().to_owned()),
+            case_id: Set(self.case_id),
+            partnership_id: Set(partnership),
+            raising_agency_id: Set(raising),
+            receiving_agency_id: Set(receiving),
+            stage_before: Set(stage_before.map(str::to_owned)),
+            stage_after: Set(stage_after.to_owned()),
+            status: Set(status.as_str().to_owned()),
+            case_version: Set(self.seq),
+            at: Set(at),
+            request_id: Set(None),
+            ..Default::default()
+        });
         let mut event = case_event::Model {
             id: rng.uuid_v7(at),
             case_id: self.case_id,

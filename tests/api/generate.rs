@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use entity::{agency, case, case_event, partnership};
+use entity::{agency, case, case_event, change_event, partnership};
 use escalations::domain::catalog::Catalog;
-use sea_orm::{Database, EntityTrait, PaginatorTrait};
+use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::helpers::{Backend, TestDb};
 
@@ -97,6 +97,14 @@ async fn generate_500(backend: Backend) -> Option<TestDb> {
     assert!(above_first > 0 && above_first < 250, "{above_first} cases above the first stage");
     // Each case's version is the number of its audit events.
     assert_eq!(case_event::Entity::find().count(&db).await.unwrap(), versions);
+    // And each has the change event of each change, the last at its version.
+    assert_eq!(change_event::Entity::find().count(&db).await.unwrap(), versions);
+    let raised = change_event::Entity::find()
+        .filter(change_event::Column::Kind.eq("CASE_RAISED"))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(raised, 500);
     db.close().await.unwrap();
 
     let (ok, out, err) = escalations(&url, &["audit", "verify"]).await;
