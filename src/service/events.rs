@@ -90,13 +90,7 @@ pub(crate) async fn append(
     at: DateTime<Utc>,
     request_id: Option<&str>,
 ) -> Result<(), ServiceError> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.execute_raw(sea_orm::Statement::from_string(
-            DatabaseBackend::Postgres,
-            format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"),
-        ))
-        .await?;
-    }
+    take_append_lock(txn).await?;
     change_event::Entity::insert(change_event::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         kind: Set(kind.as_str().to_owned()),
@@ -114,6 +108,19 @@ pub(crate) async fn append(
     })
     .exec_without_returning(txn)
     .await?;
+    Ok(())
+}
+
+/// Takes the lock under which events are appended, until the end of the
+/// transaction (PostgreSQL; SQLite's writer already holds the database).
+pub(crate) async fn take_append_lock(txn: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_string(
+            DatabaseBackend::Postgres,
+            format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"),
+        ))
+        .await?;
+    }
     Ok(())
 }
 

@@ -43,9 +43,9 @@ use anyhow::{Context as _, bail, ensure};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use entity::{agency, case, case_event, change_event, partnership};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use serde_json::json;
 
@@ -304,13 +304,7 @@ async fn write(db: &DatabaseConnection, batch: Batch) -> Result<(), sea_orm::DbE
     }
     // The change feed's order is commit order: the same lock as the
     // frame's appends (see `events`), taken for the batch's last writes.
-    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        txn.execute_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            format!("SELECT pg_advisory_xact_lock({})", super::events::APPEND_LOCK),
-        ))
-        .await?;
-    }
+    super::events::take_append_lock(&txn).await?;
     let mut changes = batch.changes.into_iter().peekable();
     while changes.peek().is_some() {
         let rows: Vec<change_event::ActiveModel> = changes.by_ref().take(CHANGE_ROWS).collect();
