@@ -155,6 +155,29 @@ pub fn check(
     Ok(())
 }
 
+/// Who may read a partnership's board statistics, besides clients with
+/// the `statistics:read` scope: the roles its protocol names (a
+/// partnership-wide decision: route and stage do not matter). On refusal,
+/// the roles that may, sorted, for the caller's message.
+pub fn may_read_statistics(protocol: &Protocol, actor: &Actor) -> Result<(), Vec<Role>> {
+    let by_role = actor.role.map(|role| decide(protocol, "*", "*", role, Action::ReadStatistics));
+    if matches!(by_role, Some(Decision::Allowed))
+        || actor.has_scope(super::role::Scope::StatisticsRead)
+    {
+        return Ok(());
+    }
+    let mut roles = protocol.read_statistics().to_vec();
+    roles.sort_unstable_by_key(|r| r.as_str());
+    roles.dedup();
+    Err(roles)
+}
+
+/// Whether the caller may read the board queue: only one who acts for the
+/// board (a board chair).
+pub fn may_read_board_queue(actor: &Actor) -> bool {
+    actor.role == Some(Role::BoardChair)
+}
+
 /// The most views one case keeps. A case's views and agreed actions are
 /// read whole, with the case (they are not paged), so what one case holds
 /// is bounded, and so is the cost of reading it (`graphql::cost`). A
@@ -469,5 +492,45 @@ mod tests {
         check(50, MOST_VIEWS_PER_CASE, false);
         check(51, MOST_ACTIONS_PER_CASE, false);
         check(u64::MAX, MOST_ACTIONS_PER_CASE, false);
+    }
+
+    #[test]
+    fn statistics_are_for_the_roles_the_protocol_names_and_statistics_clients() {
+        let w = world();
+        #[track_caller]
+        fn check(w: &World, name: &str, who: Actor, expected: Result<(), Vec<Role>>) {
+            for protocol in &w.protocols {
+                let got = may_read_statistics(protocol, &who);
+                let want = expected.clone().map_err(|_| {
+                    let mut roles = protocol.read_statistics().to_vec();
+                    roles.sort_unstable_by_key(|r| r.as_str());
+                    roles.dedup();
+                    roles
+                });
+                assert_eq!(got, want, "{name} under {}", protocol.id());
+            }
+        }
+        check(&w, "a board chair", actor(&w, Some(Role::BoardChair), None), Ok(()));
+        check(
+            &w,
+            "a practitioner",
+            actor(&w, Some(Role::Practitioner), Some(w.raising)),
+            Err(vec![]),
+        );
+        let mut client = actor(&w, None, None);
+        client.scopes = BTreeSet::from([Scope::StatisticsRead]);
+        check(&w, "a statistics client", client, Ok(()));
+        check(&w, "a cases:read client", actor(&w, None, Some(w.raising)), Err(vec![]));
+    }
+
+    #[test]
+    fn the_board_queue_is_the_board_chairs() {
+        let w = world();
+        assert!(may_read_board_queue(&actor(&w, Some(Role::BoardChair), None)));
+        for role in [Role::Practitioner, Role::Manager, Role::SafeguardingLead, Role::HeadOfService]
+        {
+            assert!(!may_read_board_queue(&actor(&w, Some(role), Some(w.raising))), "{role:?}");
+        }
+        assert!(!may_read_board_queue(&actor(&w, None, Some(w.raising))), "a client");
     }
 }

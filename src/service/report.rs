@@ -20,7 +20,6 @@ use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, CaseId};
 use crate::domain::policy::Action;
-use crate::domain::role::Role;
 
 /// A stage the case reached, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +143,7 @@ pub async fn board_queue(
     actor: &Actor,
     limit: u64,
 ) -> Result<Vec<Case>, ServiceError> {
-    if actor.role != Some(Role::BoardChair) {
+    if !crate::domain::access::may_read_board_queue(actor) {
         return Err(ServiceError::Forbidden("the board queue is the board chair's".into()));
     }
     let partnership = entity::partnership::Entity::find_by_id(actor.partnership.uuid())

@@ -39,8 +39,6 @@ use crate::domain::actor::Actor;
 use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, PartnershipId};
-use crate::domain::policy::{Action, Decision, decide};
-use crate::domain::role::Scope;
 
 /// A pair of agencies with this many cases or more about one category in a
 /// period is a repeated disagreement.
@@ -89,14 +87,8 @@ pub async fn authorize(
     let protocol = catalog
         .latest(&row.protocol_id)
         .ok_or_else(|| ServiceError::UnknownProtocol(row.protocol_id.clone()))?;
-    // `ReadStatistics` is partnership-wide: route and stage are ignored.
-    let by_role = actor.role.map(|role| decide(protocol, "*", "*", role, Action::ReadStatistics));
-    let allowed =
-        matches!(by_role, Some(Decision::Allowed)) || actor.has_scope(Scope::StatisticsRead);
-    if !allowed {
-        let mut roles: Vec<&str> = protocol.read_statistics().iter().map(|r| r.as_str()).collect();
-        roles.sort_unstable();
-        roles.dedup();
+    if let Err(roles) = crate::domain::access::may_read_statistics(protocol, actor) {
+        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         let who = match actor.role {
             Some(role) => format!("a {role}"),
             None => "a client without the statistics:read scope".to_owned(),
