@@ -203,6 +203,7 @@ fn in_flight_cap(
 async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let open_files = crate::listener::raise_open_files_limit();
     tracing::debug!(open_files, "open-files limit");
+    let stop = shutdown_signal();
     let db = connect(global).await?;
     let state = prepare(db.clone(), global, args).await?;
     let listener = TcpListener::bind(args.listen_addr)
@@ -224,7 +225,7 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         res = &mut server => {
             res.context("server task")??;
         }
-        () = shutdown_signal() => {
+        () = stop => {
             tracing::info!("shutdown requested; finishing in-flight requests");
             let _ = stop_tx.send(());
             match tokio::time::timeout(args.shutdown_grace(), server).await {
@@ -273,31 +274,42 @@ fn print_demo_tokens(global: &GlobalArgs) {
     println!();
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: called before the listener
+/// is bound, a SIGTERM that arrives as the server starts is a clean stop
+/// rather than the default (the process killed).
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |stream: std::io::Result<tokio::signal::unix::Signal>,
+                        name: &'static str| async move {
+                match stream {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, signal = name, "cannot listen for the signal");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            let (term, int) = signals;
+            tokio::select! {
+                () = wait(term, "SIGTERM") => {},
+                () = wait(int, "SIGINT") => {},
+            }
+        }
+        #[cfg(not(unix))]
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %err, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }
 
