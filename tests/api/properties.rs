@@ -81,6 +81,11 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 fn mutate(token: &str, m: &Mutation) -> String {
     let mut chars: Vec<char> = token.chars().collect();
     let n = chars.len();
+    // An earlier mutation may have truncated the token to nothing: only an
+    // insertion can change it then.
+    if n == 0 && !matches!(m, Mutation::Insert(..)) {
+        return String::new();
+    }
     match m {
         Mutation::Replace(i, c) => chars[i % n] = *c,
         Mutation::Delete(i) => {
