@@ -9,65 +9,34 @@ use escalations::domain::role::Role;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, discussion_record, open_case};
 use crate::{db_test, db_test_with};
 
 /// Stores `n` Western Bay cases raised by the police, each with three
 /// records, a view of each party and an agreed action, behind the API; at
 /// `stage`, or at stages 1 and 2 in turn.
 async fn store_cases(app: &TestApp, n: usize, stage: Option<&str>) {
-    let data = app.gql_ok("{ partnerships { id code } }", json!({})).await;
-    let wb = data["partnerships"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["code"] == "western-bay")
-        .unwrap();
-    let partnership: uuid::Uuid = wb["id"].as_str().unwrap().parse().unwrap();
-    let police: uuid::Uuid = app.agency_id("wb-police").await.parse().unwrap();
-    let mut receivers = Vec::new();
-    for code in ["wb-swansea-csc", "wb-health", "wb-education"] {
-        receivers.push(app.agency_id(code).await.parse::<uuid::Uuid>().unwrap());
-    }
+    let wb = app.western_bay().await;
+    let police = wb.police;
     let now = Utc::now();
     let (mut cases, mut records, mut views, mut actions) = (vec![], vec![], vec![], vec![]);
     for i in 0..n {
         let id = uuid::Uuid::now_v7();
         let at = now - Duration::minutes(i as i64);
-        let receiving = receivers[i % receivers.len()];
-        cases.push(case::ActiveModel {
-            id: Set(id),
-            partnership_id: Set(partnership),
-            protocol_id: Set("western-bay".into()),
-            protocol_version: Set(1),
-            route: Set("main".into()),
-            stage: Set(stage.unwrap_or(if i % 2 == 0 { "stage-1" } else { "stage-2" }).into()),
-            status: Set("open".into()),
-            raising_agency_id: Set(police),
-            receiving_agency_id: Set(receiving),
-            child_reference: Set(format!("SWP-{i}")),
-            category: Set("other".into()),
-            summary: Set(format!("summary {i}")),
-            version: Set(1),
-            raised_at: Set(at),
-            updated_at: Set(at),
-            stage_entered_at: Set(Some(at)),
-            due_on: Set(Some(now.date_naive() + chrono::Days::new(5))),
-        });
+        let receiving = wb.receivers[i % wb.receivers.len()];
+        let stage = stage.unwrap_or(if i % 2 == 0 { "stage-1" } else { "stage-2" });
+        let mut case = open_case(&wb, id, receiving, stage, i, at);
+        case.summary = Set(format!("summary {i}"));
+        case.due_on = Set(Some(now.date_naive() + chrono::Days::new(5)));
+        cases.push(case);
         for (k, facts) in ["first", "second", "last"].into_iter().enumerate() {
-            records.push(case_record::ActiveModel {
-                id: Set(uuid::Uuid::now_v7()),
-                case_id: Set(id),
-                stage: Set("stage-1".into()),
-                kind: Set("discussion".into()),
-                facts: Set(format!("{facts} {i}")),
-                opinions: Set(String::new()),
-                attendees: Set("[]".into()),
-                corrects_id: Set(None),
-                author_sub: Set("u".into()),
-                author_agency_id: Set(Some(if k == 1 { receiving } else { police })),
-                created_at: Set(at + Duration::seconds(k as i64)),
-            });
+            let author = if k == 1 { receiving } else { police };
+            records.push(discussion_record(
+                id,
+                format!("{facts} {i}"),
+                author,
+                at + Duration::seconds(k as i64),
+            ));
         }
         for (k, agency) in [police, receiving].into_iter().enumerate() {
             views.push(agency_view::ActiveModel {

@@ -507,3 +507,91 @@ macro_rules! db_test_with {
         }
     };
 }
+
+/// Western Bay as the demo directory stores it, for fixtures written
+/// behind the API: its id, the police's, and the three agencies that
+/// receive the police's cases in them.
+pub struct WesternBay {
+    pub partnership: uuid::Uuid,
+    pub police: uuid::Uuid,
+    pub receivers: Vec<uuid::Uuid>,
+}
+
+impl TestApp {
+    /// Western Bay's ids (see [`WesternBay`]).
+    pub async fn western_bay(&self) -> WesternBay {
+        let data = self.gql_ok("{ partnerships { id code } }", json!({})).await;
+        let wb = data["partnerships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["code"] == "western-bay")
+            .unwrap();
+        let mut receivers = Vec::new();
+        for code in ["wb-swansea-csc", "wb-health", "wb-education"] {
+            receivers.push(self.agency_id(code).await.parse().unwrap());
+        }
+        WesternBay {
+            partnership: wb["id"].as_str().unwrap().parse().unwrap(),
+            police: self.agency_id("wb-police").await.parse().unwrap(),
+            receivers,
+        }
+    }
+}
+
+/// An open Western Bay case `id` raised by the police at `at` and received
+/// by `receiving`, child reference `SWP-{i}`, as a row to insert (fields
+/// can be changed before).
+pub fn open_case(
+    wb: &WesternBay,
+    id: uuid::Uuid,
+    receiving: uuid::Uuid,
+    stage: &str,
+    i: usize,
+    at: chrono::DateTime<chrono::Utc>,
+) -> entity::case::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    entity::case::ActiveModel {
+        id: Set(id),
+        partnership_id: Set(wb.partnership),
+        protocol_id: Set("western-bay".into()),
+        protocol_version: Set(1),
+        route: Set("main".into()),
+        stage: Set(stage.into()),
+        status: Set("open".into()),
+        raising_agency_id: Set(wb.police),
+        receiving_agency_id: Set(receiving),
+        child_reference: Set(format!("SWP-{i}")),
+        category: Set("other".into()),
+        summary: Set("s".into()),
+        version: Set(1),
+        raised_at: Set(at),
+        updated_at: Set(at),
+        stage_entered_at: Set(Some(at)),
+        due_on: Set(None),
+    }
+}
+
+/// A stage-1 discussion record of `case`, by `author` (an agency), as a
+/// row to insert.
+pub fn discussion_record(
+    case: uuid::Uuid,
+    facts: String,
+    author: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> entity::case_record::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    entity::case_record::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        case_id: Set(case),
+        stage: Set("stage-1".into()),
+        kind: Set("discussion".into()),
+        facts: Set(facts),
+        opinions: Set(String::new()),
+        attendees: Set("[]".into()),
+        corrects_id: Set(None),
+        author_sub: Set("u".into()),
+        author_agency_id: Set(Some(author)),
+        created_at: Set(at),
+    }
+}

@@ -4,67 +4,30 @@
 use chrono::{Duration, Utc};
 use entity::{case, case_record};
 use escalations::domain::role::Role;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::db_test;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, discussion_record, open_case};
 
 /// Stores `n` Western Bay cases with two records each, behind the API.
 pub async fn store_cases(app: &TestApp, n: usize) {
-    let data = app.gql_ok("{ partnerships { id code } }", json!({})).await;
-    let wb = data["partnerships"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["code"] == "western-bay")
-        .unwrap();
-    let partnership: uuid::Uuid = wb["id"].as_str().unwrap().parse().unwrap();
-    let police: uuid::Uuid = app.agency_id("wb-police").await.parse().unwrap();
-    let others = ["wb-swansea-csc", "wb-health", "wb-education"];
-    let mut receivers = Vec::new();
-    for code in others {
-        receivers.push(app.agency_id(code).await.parse::<uuid::Uuid>().unwrap());
-    }
+    let wb = app.western_bay().await;
     let now = Utc::now();
     let mut cases = Vec::new();
     let mut records = Vec::new();
     for i in 0..n {
         let id = uuid::Uuid::now_v7();
         let at = now - Duration::minutes(i as i64);
-        cases.push(case::ActiveModel {
-            id: Set(id),
-            partnership_id: Set(partnership),
-            protocol_id: Set("western-bay".into()),
-            protocol_version: Set(1),
-            route: Set("main".into()),
-            stage: Set(if i % 2 == 0 { "stage-1" } else { "stage-2" }.into()),
-            status: Set("open".into()),
-            raising_agency_id: Set(police),
-            receiving_agency_id: Set(receivers[i % receivers.len()]),
-            child_reference: Set(format!("SWP-{i}")),
-            category: Set("other".into()),
-            summary: Set("s".into()),
-            version: Set(1),
-            raised_at: Set(at),
-            updated_at: Set(at),
-            stage_entered_at: Set(Some(at)),
-            due_on: Set(None),
-        });
+        let stage = if i % 2 == 0 { "stage-1" } else { "stage-2" };
+        cases.push(open_case(&wb, id, wb.receivers[i % wb.receivers.len()], stage, i, at));
         for (k, facts) in ["first", "last"].into_iter().enumerate() {
-            records.push(case_record::ActiveModel {
-                id: Set(uuid::Uuid::now_v7()),
-                case_id: Set(id),
-                stage: Set("stage-1".into()),
-                kind: Set("discussion".into()),
-                facts: Set(format!("{facts} {i}")),
-                opinions: Set(String::new()),
-                attendees: Set("[]".into()),
-                corrects_id: Set(None),
-                author_sub: Set("u".into()),
-                author_agency_id: Set(Some(police)),
-                created_at: Set(at + Duration::seconds(k as i64)),
-            });
+            records.push(discussion_record(
+                id,
+                format!("{facts} {i}"),
+                wb.police,
+                at + Duration::seconds(k as i64),
+            ));
         }
     }
     for chunk in cases.chunks(50) {

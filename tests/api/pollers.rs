@@ -8,7 +8,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use serde_json::{Value, json};
 
 use crate::db_test;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, open_case};
 
 const RAISE: &str = "mutation($i: RaiseCaseInput!) { raiseCase(input: $i) { case { id } } }";
 const ADD_RECORD: &str = "mutation($i: AddRecordInput!) { addRecord(input: $i) { record { id } } }";
@@ -146,42 +146,15 @@ db_test!(child_reference_finds_the_agencys_case_and_no_other_agencys, |app| {
 /// Stores Western Bay cases raised by the police behind the API, with the
 /// given `updated_at` each (ties included); returns their ids.
 async fn store_updated(app: &TestApp, times: &[DateTime<Utc>]) -> Vec<String> {
-    let data = app.gql_ok("{ partnerships { id code } }", json!({})).await;
-    let wb = data["partnerships"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["code"] == "western-bay")
-        .unwrap();
-    let partnership: uuid::Uuid = wb["id"].as_str().unwrap().parse().unwrap();
-    let police: uuid::Uuid = app.agency_id("wb-police").await.parse().unwrap();
-    let csc: uuid::Uuid = app.agency_id("wb-swansea-csc").await.parse().unwrap();
+    let wb = app.western_bay().await;
+    let csc = wb.receivers[0];
     let mut out = Vec::new();
     for (i, &updated) in times.iter().enumerate() {
         let id = uuid::Uuid::now_v7();
         let raised = updated - Duration::days(30) + Duration::minutes(i as i64);
-        case::Entity::insert(case::ActiveModel {
-            id: Set(id),
-            partnership_id: Set(partnership),
-            protocol_id: Set("western-bay".into()),
-            protocol_version: Set(1),
-            route: Set("main".into()),
-            stage: Set("informal".into()),
-            status: Set("open".into()),
-            raising_agency_id: Set(police),
-            receiving_agency_id: Set(csc),
-            child_reference: Set(format!("SWP-{i}")),
-            category: Set("other".into()),
-            summary: Set("s".into()),
-            version: Set(1),
-            raised_at: Set(raised),
-            updated_at: Set(updated),
-            stage_entered_at: Set(Some(raised)),
-            due_on: Set(None),
-        })
-        .exec_without_returning(&app.db)
-        .await
-        .unwrap();
+        let mut case = open_case(&wb, id, csc, "informal", i, raised);
+        case.updated_at = Set(updated);
+        case::Entity::insert(case).exec_without_returning(&app.db).await.unwrap();
         out.push(id.to_string());
     }
     out
