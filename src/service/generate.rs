@@ -670,20 +670,7 @@ impl Generator {
             &actor,
             AuditAction::Raise,
             (None, &plan.stage, CaseStatus::Open),
-            json!({
-                "route": plan.route,
-                "stage": plan.stage,
-                "category": category.key(),
-                "raising_agency_id": raising_id.to_string(),
-                "receiving_agency_id": receiving_id.to_string(),
-                "due_on": plan.due_on,
-                "started_higher": plan.started_higher,
-                "board_told": plan.reaching.board_told,
-                "family_told": plan.reaching.family_told,
-                "form_due_on": plan.reaching.form_due_on,
-                "director_told_by": plan.reaching.director_told_by,
-                "backed_request": plan.reaching.backed_request,
-            }),
+            super::workflow::raise_audit(&plan, category.key(), raising_id, receiving_id),
         );
         let mut stage_entered_at = raised_at;
 
@@ -719,19 +706,7 @@ impl Generator {
                 &actor,
                 AuditAction::Escalate,
                 (Some(from.key()), &plan.stage, CaseStatus::Open),
-                json!({
-                    "from_stage": from.key(),
-                    "to_stage": plan.stage,
-                    "reason": reason.as_str(),
-                    "timeframe_working_days": timeframes[j],
-                    "due_on": plan.due_on,
-                    "similar_cases": Option::<u32>::None,
-                    "board_told": plan.reaching.board_told,
-                    "family_told": plan.reaching.family_told,
-                    "form_due_on": plan.reaching.form_due_on,
-                    "director_told_by": plan.reaching.director_told_by,
-                    "backed_request": plan.reaching.backed_request,
-                }),
+                super::workflow::escalation_audit(&plan, from.key(), reason, timeframes[j], None),
             );
             due_on = plan.due_on;
             stage_entered_at = at;

@@ -108,22 +108,56 @@ impl CaseChange for RaiseInput {
             stage_entered_at: Some(now),
             due_on: plan.due_on,
         };
-        let audit = json!({
-            "route": plan.route,
-            "stage": plan.stage,
-            "category": model.category,
-            "raising_agency_id": raising.to_string(),
-            "receiving_agency_id": receiving.id.to_string(),
-            "due_on": plan.due_on,
-            "started_higher": plan.started_higher,
-            "board_told": plan.reaching.board_told,
-            "family_told": plan.reaching.family_told,
-            "form_due_on": plan.reaching.form_due_on,
-            "director_told_by": plan.reaching.director_told_by,
-            "backed_request": plan.reaching.backed_request,
-        });
+        let audit = raise_audit(&plan, &model.category, raising, receiving.id);
         Ok(Decided { case: model, audit, output: Box::new(case_output) })
     }
+}
+
+/// The audit data of a raise (also written by `seed-demo --cases`, which
+/// must leave the same trail as people do).
+pub fn raise_audit(
+    plan: &crate::domain::workflow::RaisePlan,
+    category: &str,
+    raising: impl std::fmt::Display,
+    receiving: impl std::fmt::Display,
+) -> serde_json::Value {
+    json!({
+        "route": plan.route,
+        "stage": plan.stage,
+        "category": category,
+        "raising_agency_id": raising.to_string(),
+        "receiving_agency_id": receiving.to_string(),
+        "due_on": plan.due_on,
+        "started_higher": plan.started_higher,
+        "board_told": plan.reaching.board_told,
+        "family_told": plan.reaching.family_told,
+        "form_due_on": plan.reaching.form_due_on,
+        "director_told_by": plan.reaching.director_told_by,
+        "backed_request": plan.reaching.backed_request,
+    })
+}
+
+/// The audit data of an escalation from `from_stage` (see [`raise_audit`]).
+pub fn escalation_audit(
+    plan: &crate::domain::workflow::EscalationPlan,
+    from_stage: &str,
+    reason: EscalationReason,
+    timeframe_working_days: Option<u32>,
+    similar_cases: Option<u32>,
+) -> serde_json::Value {
+    json!({
+        "from_stage": from_stage,
+        "to_stage": plan.stage,
+        "reason": reason.as_str(),
+        "timeframe_working_days": timeframe_working_days,
+        "due_on": plan.due_on,
+        "similar_cases": similar_cases,
+        "board_told": plan.reaching.board_told,
+        "family_told": plan.reaching.family_told,
+        "form_due_on": plan.reaching.form_due_on,
+        "director_told_by": plan.reaching.director_told_by,
+        "backed_request": plan.reaching.backed_request,
+    })
 }
 
 /// The result of a lifecycle change: the case as stored.
@@ -188,19 +222,8 @@ impl CaseChange for EscalateInput {
             },
             now.date_naive(),
         )?;
-        let audit = json!({
-            "from_stage": row.stage,
-            "to_stage": plan.stage,
-            "reason": self.reason.as_str(),
-            "timeframe_working_days": self.timeframe_working_days,
-            "due_on": plan.due_on,
-            "similar_cases": similar,
-            "board_told": plan.reaching.board_told,
-            "family_told": plan.reaching.family_told,
-            "form_due_on": plan.reaching.form_due_on,
-            "director_told_by": plan.reaching.director_told_by,
-            "backed_request": plan.reaching.backed_request,
-        });
+        let audit =
+            escalation_audit(&plan, &row.stage, self.reason, self.timeframe_working_days, similar);
         let case = case::Model {
             stage: plan.stage,
             stage_entered_at: Some(now),
