@@ -63,6 +63,7 @@ use async_graphql::parser::types::{
 
 use crate::auth::{AnonymousAccessKind, AuthError, Verifier};
 use crate::config::{GraphqlArgs, HttpArgs, RateLimit, RateLimitArgs};
+use crate::domain::access::{self, AnonymousRead};
 use crate::domain::actor::{Actor, Viewer};
 use crate::domain::role::Scope;
 use crate::graphql::error::code;
@@ -888,6 +889,9 @@ fn selected_operation<'d>(
     }
 }
 
+/// Whether every root field `set` selects is open to an anonymous caller:
+/// `domain::access::anonymous_root_field` says under which opening, the
+/// settings say which openings are on.
 fn root_fields_open(
     verifier: &Verifier,
     doc: &ExecutableDocument,
@@ -899,16 +903,14 @@ fn root_fields_open(
         return false;
     }
     set.items.iter().all(|item| match &item.node {
-        Selection::Field(f) => {
-            let name = f.node.name.node.as_str();
-            if name.starts_with("__") {
-                name == "__typename"
-                    || verifier.anonymous_allows(AnonymousAccessKind::Introspection)
-            } else {
-                matches!(name, "partnerships" | "agencies")
-                    && verifier.anonymous_allows(AnonymousAccessKind::Directory)
+        Selection::Field(f) => match access::anonymous_root_field(f.node.name.node.as_str()) {
+            AnonymousRead::Always => true,
+            AnonymousRead::Introspection => {
+                verifier.anonymous_allows(AnonymousAccessKind::Introspection)
             }
-        }
+            AnonymousRead::Directory => verifier.anonymous_allows(AnonymousAccessKind::Directory),
+            AnonymousRead::Never => false,
+        },
         Selection::InlineFragment(f) => {
             root_fields_open(verifier, doc, &f.node.selection_set.node, depth + 1)
         }

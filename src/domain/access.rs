@@ -178,6 +178,73 @@ pub fn may_read_board_queue(actor: &Actor) -> bool {
     actor.role == Some(Role::BoardChair)
 }
 
+/// Why an agency's feedback on a case is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FeedbackRefusal {
+    /// The caller may not see the case, or is not one of its two
+    /// agencies; report it as not found.
+    #[error("case not found")]
+    NotVisible,
+    /// A machine client (no role) gives no feedback.
+    #[error("feedback is given by a person of one of the two agencies; this token has no role")]
+    NoRole,
+    /// The token acts for no agency (a board chair acts for the board).
+    #[error("feedback is given by one of the case's two agencies; the token acts for none")]
+    NoAgency,
+    /// The case is still open.
+    #[error("feedback is given once the case is resolved or withdrawn; this case is open")]
+    Open,
+}
+
+/// May `actor` give its agency's feedback on the case? Only a person
+/// (a role) of one of its two agencies, once the case is closed; `Ok` names
+/// the agency the feedback is from. (That an agency gives it once is the
+/// stored rows' to say.)
+pub fn may_give_feedback(case: &CaseFacts<'_>, actor: &Actor) -> Result<AgencyId, FeedbackRefusal> {
+    if !actor.case_visibility().allows(case.partnership, case.raising, case.receiving) {
+        return Err(FeedbackRefusal::NotVisible);
+    }
+    if actor.role.is_none() {
+        return Err(FeedbackRefusal::NoRole);
+    }
+    let agency = actor.acting_agency().ok_or(FeedbackRefusal::NoAgency)?;
+    if agency != case.raising && agency != case.receiving {
+        // Only the two parties give feedback; to anyone else the case is
+        // as good as absent.
+        return Err(FeedbackRefusal::NotVisible);
+    }
+    if case.open {
+        return Err(FeedbackRefusal::Open);
+    }
+    Ok(agency)
+}
+
+/// What an anonymous caller (no token) may read at the root of a query,
+/// when the settings open it: see [`anonymous_root_field`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnonymousRead {
+    /// Always (`__typename`: it discloses nothing).
+    Always,
+    /// When introspection is open to anonymous callers.
+    Introspection,
+    /// When the directory (partnerships and agencies) is open.
+    Directory,
+    /// Never: every other root field needs a token.
+    Never,
+}
+
+/// Under which opening an anonymous caller may ask for the root field
+/// `name`. A document is open to an anonymous caller only if every root
+/// field it selects is.
+pub fn anonymous_root_field(name: &str) -> AnonymousRead {
+    match name {
+        "__typename" => AnonymousRead::Always,
+        "__schema" | "__type" => AnonymousRead::Introspection,
+        "partnerships" | "agencies" => AnonymousRead::Directory,
+        _ => AnonymousRead::Never,
+    }
+}
+
 /// The most views one case keeps. A case's views and agreed actions are
 /// read whole, with the case (they are not paged), so what one case holds
 /// is bounded, and so is the cost of reading it (`graphql::cost`). A
@@ -532,5 +599,63 @@ mod tests {
             assert!(!may_read_board_queue(&actor(&w, Some(role), Some(w.raising))), "{role:?}");
         }
         assert!(!may_read_board_queue(&actor(&w, None, Some(w.raising))), "a client");
+    }
+
+    #[test]
+    fn feedback_is_a_closed_case_partys_person() {
+        let w = world();
+        let case = |open: bool| CaseFacts {
+            partnership: w.partnership,
+            raising: w.raising,
+            receiving: w.receiving,
+            route: "r",
+            stage: "s",
+            open,
+        };
+        #[track_caller]
+        fn check(
+            name: &str,
+            case: CaseFacts<'_>,
+            who: &Actor,
+            expected: Result<AgencyId, FeedbackRefusal>,
+        ) {
+            assert_eq!(may_give_feedback(&case, who), expected, "{name}");
+        }
+        let raising = actor(&w, Some(Role::Practitioner), Some(w.raising));
+        let receiving = actor(&w, Some(Role::HeadOfService), Some(w.receiving));
+        check("the raising side, closed", case(false), &raising, Ok(w.raising));
+        check("the receiving side, closed", case(false), &receiving, Ok(w.receiving));
+        check("the raising side, open", case(true), &raising, Err(FeedbackRefusal::Open));
+        let bystander = actor(&w, Some(Role::Manager), Some(w.bystander));
+        check("another agency", case(false), &bystander, Err(FeedbackRefusal::NotVisible));
+        let chair = actor(&w, Some(Role::BoardChair), None);
+        check("a board chair", case(false), &chair, Err(FeedbackRefusal::NoAgency));
+        let client = actor(&w, None, Some(w.raising));
+        check("a cases:read client", case(false), &client, Err(FeedbackRefusal::NoRole));
+        let mut elsewhere = raising.clone();
+        elsewhere.partnership = PartnershipId::new();
+        check("another partnership", case(false), &elsewhere, Err(FeedbackRefusal::NotVisible));
+        // Visibility comes before everything: an open case of another
+        // agency is not found, not "open".
+        check("another agency, open", case(true), &bystander, Err(FeedbackRefusal::NotVisible));
+    }
+
+    #[test]
+    fn anonymous_callers_read_only_what_the_settings_open() {
+        for (field, expected) in [
+            ("__typename", AnonymousRead::Always),
+            ("__schema", AnonymousRead::Introspection),
+            ("__type", AnonymousRead::Introspection),
+            ("partnerships", AnonymousRead::Directory),
+            ("agencies", AnonymousRead::Directory),
+            ("cases", AnonymousRead::Never),
+            ("case", AnonymousRead::Never),
+            ("caseEvents", AnonymousRead::Never),
+            ("boardStatistics", AnonymousRead::Never),
+            ("protocols", AnonymousRead::Never),
+            ("__other", AnonymousRead::Never),
+        ] {
+            assert_eq!(anonymous_root_field(field), expected, "{field}");
+        }
     }
 }

@@ -52,6 +52,17 @@ impl From<crate::domain::access::Refusal> for ServiceError {
     }
 }
 
+impl From<crate::domain::access::FeedbackRefusal> for ServiceError {
+    fn from(refusal: crate::domain::access::FeedbackRefusal) -> Self {
+        use crate::domain::access::FeedbackRefusal as F;
+        match refusal {
+            F::NotVisible => Self::NotFound("case"),
+            F::Open => Self::Conflict(refusal.to_string()),
+            F::NoRole | F::NoAgency => Self::Forbidden(refusal.to_string()),
+        }
+    }
+}
+
 impl From<crate::domain::workflow::WorkflowError> for ServiceError {
     fn from(err: crate::domain::workflow::WorkflowError) -> Self {
         use crate::domain::access::Refusal;

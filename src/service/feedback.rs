@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::ServiceError;
 use super::audit::AuditAction;
-use super::cases::CaseStatus;
 use super::change::{About, CaseChange, Ctx, Decided, Target};
+use crate::domain::access;
 use crate::domain::ids::CaseId;
 
 /// Feedback as the API shows it.
@@ -91,29 +91,7 @@ impl CaseChange for GiveFeedbackInput {
         // wrong with the request.
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         let actor = ctx.actor;
-        if actor.role.is_none() {
-            return Err(ServiceError::Forbidden(
-                "feedback is given by a person of one of the two agencies; this token has no role"
-                    .into(),
-            ));
-        }
-        let agency = actor.acting_agency().ok_or_else(|| {
-            ServiceError::Forbidden(
-                "feedback is given by one of the case's two agencies; the token acts for none"
-                    .into(),
-            )
-        })?;
-        if row.raising_agency_id != agency.uuid() && row.receiving_agency_id != agency.uuid() {
-            // Only the two parties give feedback; to anyone else the case is
-            // as good as absent.
-            return Err(ServiceError::NotFound("case"));
-        }
-        if row.status == CaseStatus::Open.as_str() {
-            return Err(ServiceError::Conflict(
-                "feedback is given once the case is resolved or withdrawn; this case is open"
-                    .into(),
-            ));
-        }
+        let agency = access::may_give_feedback(&super::tx::facts(row), actor)?;
         let already = feedback::Entity::find()
             .filter(feedback::Column::CaseId.eq(row.id))
             .filter(feedback::Column::AgencyId.eq(agency.uuid()))
