@@ -132,9 +132,9 @@ impl CaseEventEdge {
 
 /// GraphQL wrapper; the description is on the `#[Object]` impl.
 pub struct CaseEventConnection {
-    events: Vec<events::Event>,
-    has_next_page: bool,
-    has_previous_page: bool,
+    pub(crate) events: Vec<events::Event>,
+    pub(crate) has_next_page: bool,
+    pub(crate) has_previous_page: bool,
 }
 
 /// A page of the change feed (Relay-style connection).
@@ -216,11 +216,11 @@ impl EventsQuery {
 }
 
 /// A cursor: the event's sequence number, in hexadecimal.
-fn encode(c: Cursor) -> String {
+pub(crate) fn encode(c: Cursor) -> String {
     format!("e{:x}", c.seq)
 }
 
-fn decode(cursor: &str) -> Option<Cursor> {
+pub(crate) fn decode(cursor: &str) -> Option<Cursor> {
     let seq = cursor.strip_prefix('e')?;
     if seq.is_empty() || seq.len() > 15 || !seq.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;

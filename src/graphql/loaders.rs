@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 use crate::domain::actor::{Actor, Viewer};
 use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
 use crate::service::records::FreeText;
-use crate::service::{ServiceError, directory, records};
+use crate::service::{ServiceError, directory, events, records};
 
 /// Loads agencies by id.
 pub struct AgencyLoader(DatabaseConnection);
@@ -76,6 +76,9 @@ pub struct LastRecordLoader(Arc<Reader>);
 pub struct ViewsLoader(Arc<Reader>);
 /// The agreed actions of cases.
 pub struct ActionsLoader(Arc<Reader>);
+/// The first page of events of cases (their timelines): one statement per
+/// batch and page arguments.
+pub struct EventPageLoader(Arc<Reader>);
 /// Writes the access log: loading `(case, free text)` writes its row, all
 /// of a batch in one INSERT; the request cache keeps it to one row per case
 /// and free text per request, however often the field is asked for.
@@ -115,6 +118,45 @@ impl Loader<RecordPageKey> for RecordPageLoader {
             for case in cases {
                 let page = pages.remove(&case).unwrap_or_default();
                 out.insert(RecordPageKey { case, limit, after }, page);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A page of a case's events: the case, the page size, the cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventPageKey {
+    /// The case.
+    pub case: CaseId,
+    /// Page size.
+    pub limit: u64,
+    /// The event the page starts after.
+    pub after: Option<events::Cursor>,
+}
+
+impl Loader<EventPageKey> for EventPageLoader {
+    type Value = (Vec<events::Event>, bool);
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[EventPageKey],
+    ) -> Result<HashMap<EventPageKey, Self::Value>, Self::Error> {
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        // One statement per distinct (limit, after), as for records.
+        let mut groups: HashMap<(u64, Option<events::Cursor>), Vec<CaseId>> = HashMap::new();
+        for k in keys {
+            groups.entry((k.limit, k.after)).or_default().push(k.case);
+        }
+        let mut out = HashMap::new();
+        for ((limit, after), cases) in groups {
+            let mut pages = events::case_pages(&self.0.db, actor, &cases, after, limit)
+                .await
+                .map_err(Arc::new)?;
+            for case in cases {
+                let page = pages.remove(&case).unwrap_or_default();
+                out.insert(EventPageKey { case, limit, after }, page);
             }
         }
         Ok(out)
@@ -196,6 +238,8 @@ pub struct Loaders {
     pub views: DataLoader<ViewsLoader, HashMapCache>,
     /// The agreed actions of a case.
     pub actions: DataLoader<ActionsLoader, HashMapCache>,
+    /// A page of a case's events.
+    pub event_page: DataLoader<EventPageLoader, HashMapCache>,
     /// The access log of the request's reads of free text.
     pub read_log: DataLoader<ReadLogLoader, HashMapCache>,
     /// The loads under way, stopped with the request.
@@ -259,6 +303,7 @@ impl Loaders {
             last_record: loader(LastRecordLoader(reader.clone()), &tasks),
             views: loader(ViewsLoader(reader.clone()), &tasks),
             actions: loader(ActionsLoader(reader.clone()), &tasks),
+            event_page: loader(EventPageLoader(reader.clone()), &tasks),
             read_log: loader(ReadLogLoader(reader), &tasks),
             _tasks: tasks,
         }

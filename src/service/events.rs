@@ -25,6 +25,8 @@
 //! are the whole cluster's, so any write in another database of the cluster
 //! held the feed back.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{case, change_event};
 use sea_orm::sea_query::Expr;
@@ -70,7 +72,7 @@ pub struct Event {
 }
 
 /// A place in the feed: after the event with this sequence number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cursor {
     /// The event's sequence number.
     pub seq: i64,
@@ -163,6 +165,55 @@ pub async fn feed(
     Ok((events, more))
 }
 
+/// For each of `cases`, a page of its events (a case's timeline), oldest
+/// first, after `after`, at most `limit`, and whether more follow. One
+/// statement for all the cases, numbered per case with `ROW_NUMBER() OVER
+/// (PARTITION BY case_id ...)` as a page of records is; scoped like the
+/// feed. Cases without a visible event are missing from the map.
+pub async fn case_pages(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    cases: &[CaseId],
+    after: Option<Cursor>,
+    limit: u64,
+) -> Result<HashMap<CaseId, (Vec<Event>, bool)>, ServiceError> {
+    use sea_orm::sea_query::{Alias, Asterisk, ExprTrait, Order, Query};
+    use sea_orm::{FromQueryResult, QueryTrait};
+    if cases.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut inner = change_event::Entity::find()
+        .filter(visibility_condition(actor.case_visibility()))
+        .filter(change_event::Column::CaseId.is_in(cases.iter().map(|c| c.uuid())))
+        .column_as(
+            Expr::cust(r#"ROW_NUMBER() OVER (PARTITION BY "case_id" ORDER BY "seq")"#),
+            "rn",
+        );
+    if let Some(a) = after {
+        inner = inner.filter(change_event::Column::Seq.gt(a.seq));
+    }
+    let rn = Alias::new("rn");
+    let outer = Query::select()
+        .column(Asterisk)
+        .from_subquery(inner.into_query(), Alias::new("numbered"))
+        .and_where(Expr::col(rn.clone()).lte(limit + 1))
+        .order_by(Alias::new("case_id"), Order::Asc)
+        .order_by(rn, Order::Asc)
+        .to_owned();
+    let statement = db.get_database_backend().build(&outer);
+    let rows = change_event::Model::find_by_statement(statement).all(db).await?;
+    let mut out: HashMap<CaseId, (Vec<Event>, bool)> = HashMap::new();
+    for row in rows {
+        let (list, more) = out.entry(CaseId::from_uuid(row.case_id)).or_default();
+        if list.len() as u64 == limit {
+            *more = true;
+        } else {
+            list.push(Event::try_from(row)?);
+        }
+    }
+    Ok(out)
+}
+
 /// The events the caller may see, as a condition on the event's own
 /// columns (the parties are kept with each event).
 fn visibility_condition(visibility: CaseVisibility) -> Condition {
@@ -185,9 +236,8 @@ impl TryFrom<change_event::Model> for Event {
     type Error = ServiceError;
 
     fn try_from(m: change_event::Model) -> Result<Self, Self::Error> {
-        let kind = EventType::parse(&m.kind).ok_or_else(|| {
-            ServiceError::Db(sea_orm::DbErr::Custom(format!("unknown event type {:?}", m.kind)))
-        })?;
+        let kind = EventType::parse(&m.kind)
+            .ok_or_else(|| ServiceError::Internal(format!("unknown event type {:?}", m.kind)))?;
         Ok(Event {
             cursor: Cursor { seq: m.seq },
             id: m.id,
@@ -198,9 +248,8 @@ impl TryFrom<change_event::Model> for Event {
             receiving: AgencyId::from_uuid(m.receiving_agency_id),
             stage_before: m.stage_before,
             stage_after: m.stage_after,
-            status: super::cases::CaseStatus::parse(&m.status).ok_or_else(|| {
-                ServiceError::Db(sea_orm::DbErr::Custom(format!("unknown status {:?}", m.status)))
-            })?,
+            status: super::cases::CaseStatus::parse(&m.status)
+                .ok_or_else(|| ServiceError::Internal(format!("unknown status {:?}", m.status)))?,
             version: m.case_version,
             at: m.at,
             request_id: m.request_id,

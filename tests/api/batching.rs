@@ -4,7 +4,7 @@
 //! for the board, and an action's owner is a party of the case.
 
 use chrono::{Duration, Utc};
-use entity::{access_log, agency_view, agreed_action, case, case_record};
+use entity::{access_log, agency_view, agreed_action, case, case_record, change_event};
 use escalations::domain::role::Role;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -20,6 +20,7 @@ async fn store_cases(app: &TestApp, n: usize, stage: Option<&str>) {
     let police = wb.police;
     let now = Utc::now();
     let (mut cases, mut records, mut views, mut actions) = (vec![], vec![], vec![], vec![]);
+    let mut events = vec![];
     for i in 0..n {
         let id = uuid::Uuid::now_v7();
         let at = now - Duration::minutes(i as i64);
@@ -37,6 +38,26 @@ async fn store_cases(app: &TestApp, n: usize, stage: Option<&str>) {
                 author,
                 at + Duration::seconds(k as i64),
             ));
+        }
+        // Its timeline: the raise and the three records.
+        for (version, kind) in
+            ["CASE_RAISED", "RECORD_ADDED", "RECORD_ADDED", "RECORD_ADDED"].into_iter().enumerate()
+        {
+            events.push(change_event::ActiveModel {
+                id: Set(uuid::Uuid::now_v7()),
+                kind: Set(kind.into()),
+                case_id: Set(id),
+                partnership_id: Set(wb.partnership),
+                raising_agency_id: Set(police),
+                receiving_agency_id: Set(receiving),
+                stage_before: Set((version > 0).then(|| stage.to_owned())),
+                stage_after: Set(stage.to_owned()),
+                status: Set("open".into()),
+                case_version: Set(version as i32 + 1),
+                at: Set(at + Duration::seconds(version as i64)),
+                request_id: Set(None),
+                ..Default::default()
+            });
         }
         for (k, agency) in [police, receiving].into_iter().enumerate() {
             views.push(agency_view::ActiveModel {
@@ -65,6 +86,12 @@ async fn store_cases(app: &TestApp, n: usize, stage: Option<&str>) {
     }
     for chunk in records.chunks(50) {
         case_record::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&app.db)
+            .await
+            .unwrap();
+    }
+    for chunk in events.chunks(50) {
+        change_event::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(&app.db)
             .await
             .unwrap();
@@ -108,6 +135,14 @@ fragment EveryField on Case {
     nodes { ...RecordFields }
   }
   views { id stage view createdAt agency { ...AgencyFields } }
+  events(first: 2) {
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id } }
+    nodes {
+      id type caseId partnershipId raisingAgencyId receivingAgencyId
+      stageBefore stageAfter status version at requestId
+    }
+  }
   lastRecord { ...RecordFields }
   currentStage { key number name timeLimitWorkingDays boardTold }
   actions { id stage description dueOn createdAt owner { ...AgencyFields } }
@@ -165,6 +200,16 @@ fn check_case(node: &Value) {
     assert_eq!(node["views"][0]["agency"]["code"], "wb-police");
     assert_eq!(node["actions"][0]["description"], format!("action of {i}"));
     assert_eq!(node["actions"][0]["owner"]["code"], node["receivingAgency"]["code"]);
+    let events = &node["events"];
+    let timeline: Vec<(&str, i64)> = events["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["version"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(timeline, [("CASE_RAISED", 1), ("RECORD_ADDED", 2)], "the first page of events");
+    assert_eq!(events["nodes"][0]["caseId"], node["id"], "the case's own events");
+    assert_eq!(events["pageInfo"]["hasNextPage"], true, "2 of 4 events");
     assert_eq!(node["raisingAgency"]["code"], "wb-police");
     assert_eq!(node["partnership"]["code"], "western-bay");
     assert!(node["partnership"]["agencies"].as_array().unwrap().len() >= 4);
@@ -205,8 +250,8 @@ db_test_with!(
         }
         // The page and its count; agencies, the partnership and its agencies;
         // the access-log insert; records, their count, the latest records,
-        // views, actions.
-        assert!(large <= 11, "{large} statements for a page of 100");
+        // views, actions, events.
+        assert!(large <= 12, "{large} statements for a page of 100");
         eprintln!("every field of Case: {small} statements for 10 cases, {large} for 100");
     }
 );

@@ -278,3 +278,63 @@ async fn a_reader_following_the_feed_sees_every_event_once_while_two_processes_w
     }
     assert_eq!(seen.len(), expected);
 }
+
+const TIMELINE: &str = "query($id: ID!, $after: String) { case(id: $id) { events(first: 2, after: $after) { pageInfo { hasNextPage hasPreviousPage endCursor } nodes { id type caseId version } } } }";
+
+db_test!(a_case_shows_its_own_events_a_page_at_a_time, |app| {
+    let id = raise(&app, "EV-10").await;
+    let other = raise(&app, "EV-11").await;
+    let police = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    for facts in ["One.", "Two."] {
+        app.gql_as_ok(
+            &police,
+            ADD_RECORD,
+            json!({ "input": { "caseId": id, "kind": "DISCUSSION", "facts": facts } }),
+        )
+        .await;
+    }
+    app.gql_as_ok(
+        &police,
+        ADD_RECORD,
+        json!({ "input": { "caseId": other, "kind": "DISCUSSION", "facts": "Else." } }),
+    )
+    .await;
+    // Follow the case's own cursor to the end.
+    let (mut seen, mut after, mut pages) = (Vec::new(), Value::Null, 0);
+    loop {
+        let data = app.gql_as_ok(&police, TIMELINE, json!({ "id": id, "after": after })).await;
+        let page = &data["case"]["events"];
+        assert_eq!(page["pageInfo"]["hasPreviousPage"], pages > 0);
+        pages += 1;
+        seen.extend(page["nodes"].as_array().unwrap().iter().cloned());
+        if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(pages, 2, "three events, two a page");
+    let timeline: Vec<(&str, i64)> = seen
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["version"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(timeline, [("CASE_RAISED", 1), ("RECORD_ADDED", 2), ("RECORD_ADDED", 3)]);
+    assert!(seen.iter().all(|e| e["caseId"] == json!(id)), "only this case's events");
+    // The same events, with the same ids, as the feed filtered to the case.
+    let feed_ids: Vec<Value> = feed(&app, &police, json!({ "caseId": id }))
+        .await
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect();
+    let ids: Vec<Value> = seen.iter().map(|e| e["id"].clone()).collect();
+    assert_eq!(ids, feed_ids);
+    // A cursor that is not one is refused, naming the argument.
+    let err = app.gql_as_err(&police, TIMELINE, json!({ "id": id, "after": "x1" })).await;
+    assert_eq!(
+        (&err["extensions"]["code"], &err["extensions"]["field"]),
+        (&json!("BAD_USER_INPUT"), &json!("after"))
+    );
+    // Another agency does not find the case, so neither its events.
+    let health = app.token(Role::Practitioner, Some("wb-health"), "western-bay");
+    let err = app.gql_as_err(&health, TIMELINE, json!({ "id": id })).await;
+    assert_eq!(err["extensions"]["code"], "NOT_FOUND");
+});
