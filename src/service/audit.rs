@@ -220,11 +220,11 @@ pub async fn trail(
     limit: u64,
 ) -> Result<(Vec<case_event::Model>, bool), ServiceError> {
     use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
-    let row = super::tx::load_visible(db, actor, case, None).await?;
-    let protocol = super::tx::protocol_of(catalog, &row)?;
+    let row = super::case_row::load_visible(db, actor, case, None).await?;
+    let protocol = super::case_row::protocol_of(catalog, &row)?;
     crate::domain::access::check(
         protocol,
-        &super::tx::facts(&row),
+        &super::case_row::facts(&row),
         actor,
         crate::domain::policy::Action::ReadAuditTrail,
     )?;

@@ -91,7 +91,7 @@ impl CaseChange for GiveFeedbackInput {
         // wrong with the request.
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         let actor = ctx.actor;
-        let agency = access::may_give_feedback(&super::tx::facts(row), actor)?;
+        let agency = access::may_give_feedback(&super::case_row::facts(row), actor)?;
         let already = feedback::Entity::find()
             .filter(feedback::Column::CaseId.eq(row.id))
             .filter(feedback::Column::AgencyId.eq(agency.uuid()))

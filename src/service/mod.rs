@@ -6,6 +6,7 @@
 //! Services return plain view types; entities never leave this module.
 
 pub mod audit;
+pub mod case_row;
 pub mod cases;
 pub mod change;
 pub mod demo;
@@ -18,7 +19,6 @@ pub mod identity;
 pub mod records;
 pub mod report;
 pub mod statistics;
-pub mod tx;
 pub mod workflow;
 
 pub use error::ServiceError;

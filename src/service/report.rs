@@ -12,7 +12,7 @@ use sea_orm::{
 use super::audit::AuditAction;
 use super::cases::{Case, CaseStatus};
 use super::records::{self, AgreedAction, FreeText, View};
-use super::{ServiceError, tx};
+use super::{ServiceError, case_row};
 use crate::domain::access::check;
 use crate::domain::actor::Actor;
 use crate::domain::board::board_stages;
@@ -75,9 +75,9 @@ pub async fn report(
     id: CaseId,
     request_id: Option<&str>,
 ) -> Result<Report, ServiceError> {
-    let row = tx::load_visible(db, actor, id, None).await?;
-    let protocol = tx::protocol_of(catalog, &row)?;
-    check(protocol, &tx::facts(&row), actor, Action::ReadReport)?;
+    let row = case_row::load_visible(db, actor, id, None).await?;
+    let protocol = case_row::protocol_of(catalog, &row)?;
+    check(protocol, &case_row::facts(&row), actor, Action::ReadReport)?;
     let events = case_event::Entity::find()
         .filter(case_event::Column::CaseId.eq(row.id))
         .order_by_asc(case_event::Column::Seq)

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::audit::AuditAction;
 use super::cases::{Case, CaseStatus};
 use super::change::{About, CaseChange, Ctx, Decided, Target};
-use super::{ServiceError, tx};
+use super::{ServiceError, case_row};
 use crate::domain::access::check;
 use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::policy::Action;
@@ -200,7 +200,7 @@ impl CaseChange for EscalateInput {
         row: Option<&case::Model>,
     ) -> Result<Decided<Case>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
-        let protocol = tx::protocol_of(ctx.catalog, row)?;
+        let protocol = case_row::protocol_of(ctx.catalog, row)?;
         let now = ctx.now;
         let similar = match protocol.rules().repeated_disagreement() {
             Some(rule) if self.reason == EscalationReason::RepeatedDisagreement => {
@@ -210,7 +210,7 @@ impl CaseChange for EscalateInput {
         };
         let plan = plan_escalation(
             protocol,
-            &tx::facts(row),
+            &case_row::facts(row),
             ctx.actor,
             &Escalate {
                 reason: self.reason,
@@ -321,9 +321,9 @@ impl CaseChange for Close {
         row: Option<&case::Model>,
     ) -> Result<Decided<Case>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
-        let protocol = tx::protocol_of(ctx.catalog, row)?;
+        let protocol = case_row::protocol_of(ctx.catalog, row)?;
         let action = if self.resolved { Action::Resolve } else { Action::Withdraw };
-        check(protocol, &tx::facts(row), ctx.actor, action)?;
+        check(protocol, &case_row::facts(row), ctx.actor, action)?;
         let now = ctx.now;
         let status = if self.resolved { CaseStatus::Resolved } else { CaseStatus::Withdrawn };
         let audit = json!({

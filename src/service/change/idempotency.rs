@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::actor::Actor;
 use crate::domain::ids::CaseId;
-use crate::service::{ServiceError, tx};
+use crate::service::{ServiceError, case_row};
 
 /// The key of one mutation call with what identifies its input.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ pub(super) async fn replay<T: DeserializeOwned>(
     }
     let first: T = serde_json::from_str(&row.result)
         .map_err(|e| ServiceError::Internal(format!("idempotent result: {e}")))?;
-    tx::load_visible(db, actor, case_of(&first), None).await?;
+    case_row::load_visible(db, actor, case_of(&first), None).await?;
     Ok(Some(first))
 }
 

@@ -265,7 +265,7 @@ async fn load_for_change(
         query = query.lock_exclusive();
     }
     let row = query.one(txn).await?.ok_or(ServiceError::NotFound("case"))?;
-    super::tx::expect_version(&row, expected_version)?;
+    super::case_row::expect_version(&row, expected_version)?;
     Ok(row)
 }
 
