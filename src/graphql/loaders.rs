@@ -84,15 +84,48 @@ pub struct EventPageLoader(Arc<Reader>);
 /// and free text per request, however often the field is asked for.
 pub struct ReadLogLoader(Arc<Reader>);
 
-/// A page of a case's records: the case, the page size, the cursor.
+/// A page of one case's list (its records, its events): the case, the page
+/// size, and the cursor `A` the page starts after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RecordPageKey {
+pub struct PageKey<A> {
     /// The case.
     pub case: CaseId,
     /// Page size.
     pub limit: u64,
-    /// The record the page starts after.
-    pub after: Option<records::RecordsAfter>,
+    /// Where the page starts: after this.
+    pub after: Option<A>,
+}
+
+/// A page of a case's records.
+pub type RecordPageKey = PageKey<records::RecordsAfter>;
+/// A page of a case's events.
+pub type EventPageKey = PageKey<events::Cursor>;
+
+/// The cases of `keys` grouped by page size and cursor: each group is read
+/// in one statement, and a document can ask for only so many groups,
+/// whatever the number of cases.
+fn page_groups<A: Copy + Eq + std::hash::Hash>(
+    keys: &[PageKey<A>],
+) -> HashMap<(u64, Option<A>), Vec<CaseId>> {
+    let mut groups: HashMap<(u64, Option<A>), Vec<CaseId>> = HashMap::new();
+    for k in keys {
+        groups.entry((k.limit, k.after)).or_default().push(k.case);
+    }
+    groups
+}
+
+/// Files the pages read for one group under their keys (a case with none
+/// gets an empty page).
+fn file_pages<A: Copy + Eq + std::hash::Hash, T>(
+    out: &mut HashMap<PageKey<A>, (Vec<T>, bool)>,
+    (limit, after): (u64, Option<A>),
+    cases: Vec<CaseId>,
+    mut pages: HashMap<CaseId, (Vec<T>, bool)>,
+) {
+    for case in cases {
+        let page = pages.remove(&case).unwrap_or_else(|| (Vec::new(), false));
+        out.insert(PageKey { case, limit, after }, page);
+    }
 }
 
 impl Loader<RecordPageKey> for RecordPageLoader {
@@ -104,35 +137,15 @@ impl Loader<RecordPageKey> for RecordPageLoader {
         keys: &[RecordPageKey],
     ) -> Result<HashMap<RecordPageKey, Self::Value>, Self::Error> {
         let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
-        // One statement per distinct (limit, after): a document can ask for
-        // only so many, whatever the page size.
-        let mut groups: HashMap<(u64, Option<records::RecordsAfter>), Vec<CaseId>> = HashMap::new();
-        for k in keys {
-            groups.entry((k.limit, k.after)).or_default().push(k.case);
-        }
         let mut out = HashMap::new();
-        for ((limit, after), cases) in groups {
-            let mut pages = records::record_pages(&self.0.db, actor, &cases, after, limit)
+        for ((limit, after), cases) in page_groups(keys) {
+            let pages = records::record_pages(&self.0.db, actor, &cases, after, limit)
                 .await
                 .map_err(Arc::new)?;
-            for case in cases {
-                let page = pages.remove(&case).unwrap_or_default();
-                out.insert(RecordPageKey { case, limit, after }, page);
-            }
+            file_pages(&mut out, (limit, after), cases, pages);
         }
         Ok(out)
     }
-}
-
-/// A page of a case's events: the case, the page size, the cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct EventPageKey {
-    /// The case.
-    pub case: CaseId,
-    /// Page size.
-    pub limit: u64,
-    /// The event the page starts after.
-    pub after: Option<events::Cursor>,
 }
 
 impl Loader<EventPageKey> for EventPageLoader {
@@ -144,20 +157,12 @@ impl Loader<EventPageKey> for EventPageLoader {
         keys: &[EventPageKey],
     ) -> Result<HashMap<EventPageKey, Self::Value>, Self::Error> {
         let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
-        // One statement per distinct (limit, after), as for records.
-        let mut groups: HashMap<(u64, Option<events::Cursor>), Vec<CaseId>> = HashMap::new();
-        for k in keys {
-            groups.entry((k.limit, k.after)).or_default().push(k.case);
-        }
         let mut out = HashMap::new();
-        for ((limit, after), cases) in groups {
-            let mut pages = events::case_pages(&self.0.db, actor, &cases, after, limit)
+        for ((limit, after), cases) in page_groups(keys) {
+            let pages = events::case_pages(&self.0.db, actor, &cases, after, limit)
                 .await
                 .map_err(Arc::new)?;
-            for case in cases {
-                let page = pages.remove(&case).unwrap_or_default();
-                out.insert(EventPageKey { case, limit, after }, page);
-            }
+            file_pages(&mut out, (limit, after), cases, pages);
         }
         Ok(out)
     }

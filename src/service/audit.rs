@@ -221,13 +221,7 @@ pub async fn trail(
 ) -> Result<(Vec<case_event::Model>, bool), ServiceError> {
     use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
     let row = super::case_row::load_visible(db, actor, case, None).await?;
-    let protocol = super::case_row::protocol_of(catalog, &row)?;
-    crate::domain::access::check(
-        protocol,
-        &super::case_row::facts(&row),
-        actor,
-        crate::domain::policy::Action::ReadAuditTrail,
-    )?;
+    super::case_row::permit(catalog, &row, actor, crate::domain::policy::Action::ReadAuditTrail)?;
     let mut events = case_event::Entity::find()
         .filter(case_event::Column::CaseId.eq(case.uuid()))
         .filter(case_event::Column::Seq.gt(after_seq.unwrap_or(0)))

@@ -62,3 +62,17 @@ pub fn protocol_of<'a>(
         .get(&row.protocol_id, u32::try_from(row.protocol_version).unwrap_or(0))
         .ok_or_else(|| ServiceError::UnknownProtocol(row.protocol_id.clone()))
 }
+
+/// Asks [`crate::domain::access::check`] whether `actor` may take `action`
+/// on the case `row`; on yes, the case's protocol (for what the use case
+/// decides next).
+pub fn permit<'c>(
+    catalog: &'c Catalog,
+    row: &case::Model,
+    actor: &Actor,
+    action: crate::domain::policy::Action,
+) -> Result<&'c Protocol, ServiceError> {
+    let protocol = protocol_of(catalog, row)?;
+    crate::domain::access::check(protocol, &facts(row), actor, action)?;
+    Ok(protocol)
+}

@@ -19,9 +19,7 @@ use serde_json::json;
 use super::audit::AuditAction;
 use super::change::{About, CaseChange, Ctx, Decided, Target, ready};
 use super::{ServiceError, audit, case_row};
-use crate::domain::access::{
-    MOST_ACTIONS_PER_CASE, MOST_VIEWS_PER_CASE, check, has_room, owner_is_party,
-};
+use crate::domain::access::{MOST_ACTIONS_PER_CASE, MOST_VIEWS_PER_CASE, has_room, owner_is_party};
 use crate::domain::actor::Actor;
 use crate::domain::ids::{AgencyId, CaseId};
 use crate::domain::policy::Action;
@@ -143,12 +141,7 @@ impl CaseChange for AddRecordInput {
         row: Option<&case::Model>,
     ) -> Result<Decided<Record>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
-        check(
-            case_row::protocol_of(ctx.catalog, row)?,
-            &case_row::facts(row),
-            ctx.actor,
-            Action::AddRecord,
-        )?;
+        case_row::permit(ctx.catalog, row, ctx.actor, Action::AddRecord)?;
         if let Some(corrected) = self.corrects {
             let exists = case_record::Entity::find_by_id(corrected)
                 .filter(case_record::Column::CaseId.eq(row.id))
@@ -225,12 +218,7 @@ impl CaseChange for RecordViewInput {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         // A view is a party's: the rule refuses anyone acting for no party
         // agency (a board chair acts for the board).
-        check(
-            case_row::protocol_of(ctx.catalog, row)?,
-            &case_row::facts(row),
-            ctx.actor,
-            Action::RecordView,
-        )?;
+        case_row::permit(ctx.catalog, row, ctx.actor, Action::RecordView)?;
         let agency = ctx.actor.acting_agency().ok_or_else(|| {
             ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
         })?;
@@ -300,12 +288,7 @@ impl CaseChange for AgreeActionInput {
         row: Option<&case::Model>,
     ) -> Result<Decided<AgreedAction>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
-        check(
-            case_row::protocol_of(ctx.catalog, row)?,
-            &case_row::facts(row),
-            ctx.actor,
-            Action::AgreeAction,
-        )?;
+        case_row::permit(ctx.catalog, row, ctx.actor, Action::AgreeAction)?;
         if !owner_is_party(&case_row::facts(row), self.owner) {
             return Err(ServiceError::bad_input(
                 "ownerAgencyId",

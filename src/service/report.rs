@@ -13,7 +13,6 @@ use super::audit::AuditAction;
 use super::cases::{Case, CaseStatus};
 use super::records::{self, AgreedAction, FreeText, View};
 use super::{ServiceError, case_row};
-use crate::domain::access::check;
 use crate::domain::actor::Actor;
 use crate::domain::board::board_stages;
 use crate::domain::calendar::Calendar;
@@ -76,8 +75,7 @@ pub async fn report(
     request_id: Option<&str>,
 ) -> Result<Report, ServiceError> {
     let row = case_row::load_visible(db, actor, id, None).await?;
-    let protocol = case_row::protocol_of(catalog, &row)?;
-    check(protocol, &case_row::facts(&row), actor, Action::ReadReport)?;
+    let protocol = case_row::permit(catalog, &row, actor, Action::ReadReport)?;
     let events = case_event::Entity::find()
         .filter(case_event::Column::CaseId.eq(row.id))
         .order_by_asc(case_event::Column::Seq)

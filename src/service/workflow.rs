@@ -12,7 +12,6 @@ use super::audit::AuditAction;
 use super::cases::{Case, CaseStatus};
 use super::change::{About, CaseChange, Ctx, Decided, Target};
 use super::{ServiceError, case_row};
-use crate::domain::access::check;
 use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::policy::Action;
 use crate::domain::protocol::ExclusionKind;
@@ -321,9 +320,8 @@ impl CaseChange for Close {
         row: Option<&case::Model>,
     ) -> Result<Decided<Case>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
-        let protocol = case_row::protocol_of(ctx.catalog, row)?;
         let action = if self.resolved { Action::Resolve } else { Action::Withdraw };
-        check(protocol, &case_row::facts(row), ctx.actor, action)?;
+        case_row::permit(ctx.catalog, row, ctx.actor, action)?;
         let now = ctx.now;
         let status = if self.resolved { CaseStatus::Resolved } else { CaseStatus::Withdrawn };
         let audit = json!({

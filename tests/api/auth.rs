@@ -993,11 +993,18 @@ mod jwks_url {
 
         // After the window: ten at once make exactly one fetch...
         tokio::time::sleep(window + Duration::from_millis(200)).await;
+        let before_b = Instant::now();
         all_at_once_refused(&app, unknown_kid_tokens("b")).await;
         assert_eq!(idp.fetches(), fetched + 1, "one fetch for ten unknown kids at once");
-        // ...and ten more right after, none.
+        // ...and ten more right after, none (the window opened with the
+        // fetch, after `before_b`).
         all_at_once_refused(&app, unknown_kid_tokens("c")).await;
-        assert_eq!(idp.fetches(), fetched + 1, "the next ones inside the window fetch nothing");
+        if before_b.elapsed() < window {
+            assert_eq!(idp.fetches(), fetched + 1, "the next ones inside the window fetch nothing");
+        } else {
+            // A very slow machine: the window passed; still one fetch at most.
+            assert!(idp.fetches() <= fetched + 2, "{} fetches", idp.fetches());
+        }
 
         assert_accepted(&app, "known kid", &rs256(Some(KID), &claims())).await;
     }
