@@ -4,11 +4,12 @@
 //! It combines, in order: visibility (outside it a case does not exist for
 //! the caller), the role-by-stage policy of the case's protocol (data, see
 //! [`crate::domain::policy::decide`]), the state of the case, and the side
-//! rules (only the raising side withdraws, only the receiving side accepts).
+//! rules (which side may take the action at the stage: protocol data,
+//! [`crate::domain::policy::side`]).
 
 use super::actor::Actor;
 use super::ids::{AgencyId, PartnershipId};
-use super::policy::{Action, Decision, decide};
+use super::policy::{self, Action, Decision, Side, decide};
 use super::protocol::Protocol;
 use super::role::Role;
 
@@ -54,13 +55,15 @@ pub enum Refusal {
     /// board chair acts for the board).
     #[error("a view is the raising or the receiving agency's; you act for neither")]
     NotAParty,
-    /// Only one side of the dispute may take the action.
-    #[error("only the {side} agency may {action} a case")]
+    /// Only one side of the dispute may take the action here.
+    #[error("at {stage}, only the {side} agency may {action}")]
     WrongSide {
         /// The action.
         action: Action,
-        /// `raising` or `receiving`.
-        side: &'static str,
+        /// The stage.
+        stage: String,
+        /// The side that may.
+        side: Side,
     },
     /// The case is closed.
     #[error("the case is closed")]
@@ -129,16 +132,22 @@ pub fn check(
     // protocol names the chair (its board stages).
     let side = actor.acting_agency();
     let board = actor.acts_for_board();
+    if action == Action::RecordView && side != Some(case.raising) && side != Some(case.receiving) {
+        return Err(Refusal::NotAParty);
+    }
+    let needed = policy::side(protocol, case.route, case.stage, action);
+    let on_side = match needed {
+        None | Some(Side::Either) => true,
+        Some(Side::Raising) => side == Some(case.raising),
+        Some(Side::Receiving) => side == Some(case.receiving),
+    };
+    if !board
+        && !on_side
+        && let Some(needed) = needed
+    {
+        return Err(Refusal::WrongSide { action, stage: case.stage.to_owned(), side: needed });
+    }
     match action {
-        Action::RecordView if side != Some(case.raising) && side != Some(case.receiving) => {
-            return Err(Refusal::NotAParty);
-        }
-        Action::Withdraw if !board && side != Some(case.raising) => {
-            return Err(Refusal::WrongSide { action, side: "raising" });
-        }
-        Action::Accept if !board && side != Some(case.receiving) => {
-            return Err(Refusal::WrongSide { action, side: "receiving" });
-        }
         Action::Escalate if protocol.next_stage(case.route, case.stage).is_none() => {
             return Err(Refusal::LastStage);
         }
@@ -398,7 +407,37 @@ mod tests {
             true,
             &receiving_manager,
             Action::Withdraw,
-            Err("only the raising agency may withdraw a case"),
+            Err("at stage-1, only the raising agency may withdraw"),
+        );
+        check_row(
+            "at Western Bay, only the raising side escalates",
+            &w,
+            "western-bay",
+            "stage-1",
+            true,
+            &receiving_manager,
+            Action::Escalate,
+            Err("at stage-1, only the raising agency may escalate"),
+        );
+        check_row(
+            "the raising side's manager escalates",
+            &w,
+            "western-bay",
+            "stage-1",
+            true,
+            &raising_manager,
+            Action::Escalate,
+            Ok(()),
+        );
+        check_row(
+            "elsewhere either side escalates",
+            &w,
+            "pan-sussex",
+            "stage-1",
+            true,
+            &actor(&w, Some(Role::Practitioner), Some(w.receiving)),
+            Action::Escalate,
+            Ok(()),
         );
         check_row(
             "only the receiving side accepts",
@@ -408,7 +447,7 @@ mod tests {
             true,
             &raising_manager,
             Action::Accept,
-            Err("only the receiving agency may accept a case"),
+            Err("at stage-1, only the receiving agency may accept"),
         );
         check_row(
             "the board chair does not act at WB stage 1",

@@ -103,6 +103,90 @@ impl fmt::Display for Action {
     }
 }
 
+/// Which side of the dispute may take an action at a stage: protocol data
+/// beside the roles (a stage's `sides` table), so that "the safeguarding
+/// lead for the agency that raised the professional difference will
+/// contact…" is a rule, not a hope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// Only the agency that raised the case.
+    Raising,
+    /// Only the agency that received it.
+    Receiving,
+    /// Either of the two.
+    Either,
+}
+
+impl Side {
+    /// The name, as in the data files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Raising => "raising",
+            Side::Receiving => "receiving",
+            Side::Either => "either",
+        }
+    }
+
+    /// The name `s` exactly, if any.
+    pub fn parse(s: &str) -> Option<Side> {
+        [Side::Raising, Side::Receiving, Side::Either].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stage's `sides` table: the side that may take each action on a case
+/// there. An action left out takes its default: the raising side
+/// withdraws, the receiving side accepts, either side does the rest.
+/// Actions that are not taken by a side of an existing case (raising,
+/// starting higher, reading) have no entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSides {
+    add_record: Option<Side>,
+    record_view: Option<Side>,
+    agree_action: Option<Side>,
+    escalate: Option<Side>,
+    skip_stage: Option<Side>,
+    accept: Option<Side>,
+    resolve: Option<Side>,
+    withdraw: Option<Side>,
+}
+
+impl StageSides {
+    /// The side that may take `action` here; `None` for an action no side
+    /// rule applies to.
+    pub fn side(&self, action: Action) -> Option<Side> {
+        let (stated, default) = match action {
+            Action::AddRecord => (self.add_record, Side::Either),
+            Action::RecordView => (self.record_view, Side::Either),
+            Action::AgreeAction => (self.agree_action, Side::Either),
+            Action::Escalate => (self.escalate, Side::Either),
+            Action::SkipStage => (self.skip_stage, Side::Either),
+            Action::Accept => (self.accept, Side::Receiving),
+            Action::Resolve => (self.resolve, Side::Either),
+            Action::Withdraw => (self.withdraw, Side::Raising),
+            Action::Raise
+            | Action::StartHigher
+            | Action::ReadAuditTrail
+            | Action::ReadReport
+            | Action::ReadStatistics => return None,
+        };
+        Some(stated.unwrap_or(default))
+    }
+}
+
+/// Which side may take `action` on a case at `stage` of `route`: `None`
+/// when no side rule applies (or the stage is unknown).
+pub fn side(protocol: &Protocol, route: &str, stage: &str, action: Action) -> Option<Side> {
+    protocol.stage(route, stage)?.sides().side(action)
+}
+
 /// The answer of [`decide`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -166,8 +250,17 @@ mod tests {
     const MATRIX: &str = include_str!("protocols/policy.matrix");
 
     /// (protocol, route, stage, action) -> allowed, per role in `Role::ALL`
-    /// order. `read_statistics` is keyed with route and stage `*`.
-    type Matrix = BTreeMap<(String, String, String, Action), [bool; 5]>;
+    /// order, and the side that may (for actions taken by a side).
+    /// `read_statistics` is keyed with route and stage `*`.
+    type Matrix = BTreeMap<(String, String, String, Action), Row>;
+
+    /// One line of the matrix.
+    type Row = ([bool; 5], Option<Side>);
+
+    /// Whether an action is taken by a side of the case (its line names one).
+    fn sided(action: Action) -> bool {
+        StageSides::default().side(action).is_some()
+    }
 
     /// Parses the matrix file; every malformed line is an error.
     fn parse_matrix(text: &str) -> Result<Matrix, Vec<String>> {
@@ -207,7 +300,16 @@ mod tests {
                 ));
                 continue;
             }
-            let marks = &tokens[1..];
+            let mut marks = &tokens[1..];
+            let mut side = None;
+            if sided(action) {
+                side = marks.last().and_then(|t| Side::parse(t));
+                if side.is_none() {
+                    errors.push(format!("line {n}: {action} ends with the side that may"));
+                    continue;
+                }
+                marks = &marks[..marks.len() - 1];
+            }
             let mut row = [false; 5];
             if marks.len() != row.len() {
                 errors.push(format!("line {n}: expected 5 marks, got {}", marks.len()));
@@ -221,7 +323,7 @@ mod tests {
                 }
             }
             let key = (p.clone(), r.clone(), s.clone(), action);
-            if matrix.insert(key, row).is_some() {
+            if matrix.insert(key, (row, side)).is_some() {
                 errors.push(format!("line {n}: [{p} {r} {s}] {action} appears twice"));
             }
         }
@@ -237,8 +339,17 @@ mod tests {
         protocol: &Protocol,
         (route, stage): (&str, &str),
         action: Action,
-        expected: [bool; 5],
+        (expected, expected_side): Row,
     ) {
+        if route != "*" {
+            let got = side(protocol, route, stage, action);
+            if got != expected_side {
+                failures.push(format!(
+                    "{} {route} {stage} {action}: matrix says side {expected_side:?}, the data {got:?}",
+                    protocol.id(),
+                ));
+            }
+        }
         let decisions = Role::ALL.map(|role| decide(protocol, route, stage, role, action));
         let allowed: Vec<Role> = Role::ALL
             .into_iter()
@@ -343,6 +454,30 @@ mod tests {
         let failures = mismatches(&protocols, &changed);
         assert_eq!(failures.len(), 1, "{failures:?}");
         assert!(failures[0].starts_with("western-bay main stage-2 add_record practitioner"));
+    }
+
+    #[test]
+    fn matrix_test_catches_a_changed_side() {
+        let protocols = builtin().unwrap();
+        let wb_stage_2 = "[western-bay main stage-2]\nraise            .  .  .  .  .\nadd_record       Y  Y  Y  .  .  either\nrecord_view      Y  Y  Y  .  .  either\nagree_action     Y  Y  Y  .  .  either\nescalate         .  .  Y  Y  .  ";
+        assert!(MATRIX.contains(&format!("{wb_stage_2}raising")), "the block as written");
+        for (side, failures) in [("either", 1), ("receiving", 1), ("sideways", 1)] {
+            let changed =
+                MATRIX.replacen(&format!("{wb_stage_2}raising"), &format!("{wb_stage_2}{side}"), 1);
+            let found = mismatches(&protocols, &changed);
+            assert_eq!(found.len(), failures, "{side}: {found:?}");
+        }
+        // The data changed and the matrix not: caught too.
+        let mut changed = builtin().unwrap();
+        let text = include_str!("protocols/western_bay.toml").replacen(
+            "sides = { escalate = \"raising\" }",
+            "sides = { escalate = \"either\" }",
+            1,
+        );
+        changed[0] = parse_protocol(&text).unwrap();
+        let found = mismatches(&changed, MATRIX);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("western-bay main informal escalate: matrix says side"));
     }
 
     #[test]

@@ -645,6 +645,8 @@ pub struct Stage {
     #[serde(default)]
     notes: Vec<String>,
     allow: StagePolicy,
+    #[serde(default)]
+    sides: crate::domain::policy::StageSides,
 }
 
 impl Stage {
@@ -742,6 +744,11 @@ impl Stage {
     /// Which roles may take each action at this stage.
     pub fn policy(&self) -> &StagePolicy {
         &self.allow
+    }
+
+    /// Which side may take each action at this stage.
+    pub fn sides(&self) -> &crate::domain::policy::StageSides {
+        &self.sides
     }
 
     fn problems(&self, route: &str, earlier: &[Stage], above: usize, p: &mut Vec<Problem>) {

@@ -238,6 +238,7 @@ impl Case {
             name: stage.name().to_owned(),
             time_limit_working_days: stage.time_limit_working_days(),
             board_told: stage.board_told(),
+            questions: super::protocols::questions_of(stage),
         })
     }
 
@@ -449,6 +450,8 @@ pub struct CurrentStage {
     pub time_limit_working_days: Option<u32>,
     /// Whether the board is told at this stage.
     pub board_told: bool,
+    /// The questions the protocol asks at this stage.
+    pub questions: Vec<super::protocols::QuestionGroup>,
 }
 
 /// A page of cases.

@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Object, Result};
+use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 
 use super::records::RecordKind;
 use super::workflow::ExclusionKind;
 use crate::domain::catalog::Catalog;
+use crate::domain::policy::Action;
 use crate::domain::protocol as p;
 
 /// A partnership's protocol for resolving professional differences (one
@@ -166,6 +167,136 @@ impl Stage<'_> {
     async fn required_records(&self) -> Vec<RecordKind> {
         self.0.records().iter().map(|r| r.kind().into()).collect()
     }
+    /// The questions the protocol asks the professionals to work through
+    /// at this stage (empty where it asks none).
+    async fn questions(&self) -> Vec<QuestionGroup> {
+        questions_of(self.0)
+    }
+    /// Who may take each action on a case at this stage: the roles, and
+    /// for an action taken by a side of the case, which side. A case's
+    /// `viewerCan` applies the same rule to the caller.
+    async fn permissions(&self) -> Vec<StagePermission> {
+        CASE_ACTIONS_AT_STAGE
+            .into_iter()
+            .map(|action| {
+                let mut roles: Vec<Role> =
+                    self.0.policy().roles(action).iter().map(|&r| r.into()).collect();
+                roles.dedup();
+                StagePermission {
+                    action: action.into(),
+                    roles,
+                    side: self.0.sides().side(action).map(Into::into),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The actions a stage's permissions list, in a stable order.
+const CASE_ACTIONS_AT_STAGE: [Action; 12] = [
+    Action::Raise,
+    Action::StartHigher,
+    Action::AddRecord,
+    Action::RecordView,
+    Action::AgreeAction,
+    Action::Escalate,
+    Action::SkipStage,
+    Action::Accept,
+    Action::Resolve,
+    Action::Withdraw,
+    Action::ReadAuditTrail,
+    Action::ReadReport,
+];
+
+/// The questions of a stage, as the API shows them.
+pub(crate) fn questions_of(stage: &p::Stage) -> Vec<QuestionGroup> {
+    stage
+        .questions()
+        .iter()
+        .map(|q| QuestionGroup { heading: q.heading().to_owned(), items: q.items().to_vec() })
+        .collect()
+}
+
+/// A question the protocol asks at a stage, with the questions under it.
+#[derive(SimpleObject, Clone)]
+pub struct QuestionGroup {
+    /// The heading question.
+    pub heading: String,
+    /// The questions under it (may be empty).
+    pub items: Vec<String>,
+}
+
+/// Who may take one action at a stage.
+#[derive(SimpleObject)]
+pub struct StagePermission {
+    /// The action.
+    pub action: PolicyAction,
+    /// The roles that may take it (empty: nobody).
+    pub roles: Vec<Role>,
+    /// Which side of the case may take it; null for actions no side rule
+    /// applies to (raising a case, starting higher, reading).
+    pub side: Option<Side>,
+}
+
+/// Something a role may do to or with a case.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::policy::Action")]
+pub enum PolicyAction {
+    /// Raise a case at this stage (an entry stage).
+    Raise,
+    /// Add a record.
+    AddRecord,
+    /// Record an agency's view.
+    RecordView,
+    /// Agree an action.
+    AgreeAction,
+    /// Escalate one stage up.
+    Escalate,
+    /// Acknowledge the case (the receiving side).
+    Accept,
+    /// Resolve the case.
+    Resolve,
+    /// Withdraw the case.
+    Withdraw,
+    /// Start a case at this stage, or be skipped to it (immediate risk).
+    StartHigher,
+    /// Skip stages upward from here (immediate risk).
+    SkipStage,
+    /// Read the audit trail.
+    ReadAuditTrail,
+    /// Read the Resolution of Professional Differences Report.
+    ReadReport,
+    /// Read the partnership's statistics (decided for the whole protocol).
+    ReadStatistics,
+}
+
+/// A role a person's token carries.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::role::Role")]
+pub enum Role {
+    /// A front-line professional.
+    Practitioner,
+    /// A line manager, supervisor or team manager.
+    Manager,
+    /// A named or designated safeguarding lead (or the protocol's
+    /// equivalent).
+    SafeguardingLead,
+    /// A head of service or equivalent senior manager.
+    HeadOfService,
+    /// The chair of the safeguarding partnership or board.
+    BoardChair,
+}
+
+/// Which side of a case may take an action.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::policy::Side")]
+pub enum Side {
+    /// Only the agency that raised the case.
+    Raising,
+    /// Only the agency that received it.
+    Receiving,
+    /// Either of the two.
+    Either,
 }
 
 /// The protocol query.

@@ -14,6 +14,7 @@ mod directory;
 mod edges;
 mod events;
 mod faults;
+mod fidelity;
 mod frame;
 mod generate;
 mod hardening;
