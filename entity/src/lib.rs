@@ -13,4 +13,5 @@ pub mod case_record;
 pub mod change_event;
 pub mod feedback;
 pub mod idempotency_key;
+pub mod missing_record;
 pub mod partnership;

@@ -635,6 +635,8 @@ pub struct Stage {
     #[serde(default)]
     records: Vec<RequiredRecord>,
     #[serde(default)]
+    required_to_leave: Vec<RecordKind>,
+    #[serde(default)]
     board_told: bool,
     #[serde(default)]
     report: ReportUse,
@@ -711,6 +713,13 @@ impl Stage {
     /// What must be recorded at this stage.
     pub fn records(&self) -> &[RequiredRecord] {
         &self.records
+    }
+
+    /// The kinds of record a case must hold, written at this stage, before
+    /// it is escalated from here (an escalation for immediate risk is not
+    /// held up by them: the gap is flagged on the case instead).
+    pub fn required_to_leave(&self) -> &[RecordKind] {
+        &self.required_to_leave
     }
 
     /// Whether the board or partnership is told when a case reaches this
@@ -929,6 +938,23 @@ impl RecordKind {
             RecordKind::Report => "report",
             RecordKind::Notification => "notification",
         }
+    }
+
+    /// Every kind, in declaration order.
+    pub const ALL: [RecordKind; 8] = [
+        RecordKind::Discussion,
+        RecordKind::Meeting,
+        RecordKind::Letter,
+        RecordKind::Analysis,
+        RecordKind::Form,
+        RecordKind::Response,
+        RecordKind::Report,
+        RecordKind::Notification,
+    ];
+
+    /// The kind spelt `s` in the data files, if any.
+    pub fn parse(s: &str) -> Option<RecordKind> {
+        RecordKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

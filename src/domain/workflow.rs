@@ -9,7 +9,7 @@ use super::access::{CaseFacts, Refusal, check};
 use super::actor::Actor;
 use super::calendar::{Calendar, CalendarError};
 use super::policy::{Action, Decision, decide};
-use super::protocol::{ExclusionKind, Protocol, Stage};
+use super::protocol::{ExclusionKind, Protocol, RecordKind, Stage};
 use super::role::Role;
 
 /// Why a change is refused, before anything is stored.
@@ -261,6 +261,8 @@ pub struct Escalate<'a> {
     /// included (`None` counts as none). What "similar" means is the
     /// service's: see `service::workflow::similar_cases`.
     pub similar_cases: Option<u32>,
+    /// The kinds of record written on the case at its current stage.
+    pub recorded_here: &'a [RecordKind],
 }
 
 /// Where an escalation takes a case.
@@ -272,6 +274,10 @@ pub struct EscalationPlan {
     pub due_on: Option<NaiveDate>,
     /// What reaching it sets off.
     pub reaching: Reaching,
+    /// Records the current stage requires before a case leaves it that the
+    /// case does not hold: only on an escalation for immediate risk (any
+    /// other is refused), to be flagged on the case.
+    pub missing_records: Vec<RecordKind>,
 }
 
 /// Plans an escalation and computes the new stage's dates in working days
@@ -370,6 +376,27 @@ pub fn plan_escalation(
             ));
         }
     }
+    let missing_records: Vec<RecordKind> = protocol
+        .stage(case.route, case.stage)
+        .map(|here| here.required_to_leave())
+        .unwrap_or_default()
+        .iter()
+        .filter(|kind| !cmd.recorded_here.contains(kind))
+        .copied()
+        .collect();
+    if !missing_records.is_empty() && cmd.reason != EscalationReason::ImmediateRisk {
+        let kinds: Vec<&str> = missing_records.iter().map(|k| k.as_str()).collect();
+        return Err(bad(
+            "records",
+            format!(
+                "before a case leaves {stage}, the protocol asks for these records written at \
+                 it: {kinds}; add them first (an escalation for immediate risk is not held up, \
+                 and the gap is flagged on the case)",
+                stage = case.stage,
+                kinds = kinds.join(", "),
+            ),
+        ));
+    }
     if cmd.reason == EscalationReason::Overdue && cmd.due_on.is_none_or(|d| d >= today) {
         return Err(bad("reason", "the stage is not overdue"));
     }
@@ -395,6 +422,7 @@ pub fn plan_escalation(
             stage.time_limit_working_days().or(cmd.timeframe_working_days),
         )?,
         reaching: reaching(protocol, case.route, stage, actor.role, today)?,
+        missing_records,
     })
 }
 
@@ -507,6 +535,7 @@ mod tests {
                 timeframe_working_days: timeframe,
                 due_on: None,
                 similar_cases: similar,
+                recorded_here: &[],
             },
             d(today),
         );
@@ -626,11 +655,88 @@ mod tests {
             timeframe_working_days: None,
             due_on: Some(d(due)),
             similar_cases: None,
+            recorded_here: &[],
         };
         let on_the_day = plan_escalation(p, &case, &chair, &cmd("2025-05-07"), d("2025-05-07"));
         assert!(matches!(on_the_day, Err(WorkflowError::BadInput { field: "reason", .. })));
         let day_after = plan_escalation(p, &case, &chair, &cmd("2025-05-07"), d("2025-05-08"));
         assert_eq!(day_after.unwrap().stage, "stage-2");
+    }
+
+    #[test]
+    fn a_stage_may_require_records_before_a_case_leaves_it() {
+        use RecordKind::{Analysis, Discussion, Meeting};
+        let w = world();
+        let p = w.protocol("western-bay");
+        let case = w.case("main", "stage-1");
+        let manager = w.actor(Role::Manager, Some(w.raising));
+        #[track_caller]
+        fn check(
+            p: &Protocol,
+            case: &CaseFacts<'_>,
+            who: &Actor,
+            reason: EscalationReason,
+            recorded: &[RecordKind],
+            expected: Result<&[RecordKind], &str>,
+        ) {
+            let cmd = Escalate {
+                reason,
+                to_stage: None,
+                immediate_risk_justification: Some("the child is at risk tonight"),
+                timeframe_working_days: None,
+                due_on: None,
+                similar_cases: None,
+                recorded_here: recorded,
+            };
+            let got = plan_escalation(p, case, who, &cmd, d("2025-05-01"));
+            match (got, expected) {
+                (Ok(plan), Ok(missing)) => assert_eq!(plan.missing_records, missing),
+                (Err(e), Err(start)) => {
+                    let text = e.to_string();
+                    assert!(text.starts_with(start), "{text}");
+                }
+                (got, want) => panic!("got {got:?}, want {want:?}"),
+            }
+        }
+        let (unresolved, urgent) = (EscalationReason::Unresolved, EscalationReason::ImmediateRisk);
+        check(p, &case, &manager, unresolved, &[Discussion, Analysis], Ok(&[]));
+        check(p, &case, &manager, unresolved, &[Analysis, Meeting, Discussion], Ok(&[]));
+        check(
+            p,
+            &case,
+            &manager,
+            unresolved,
+            &[Discussion],
+            Err(
+                "records: before a case leaves stage-1, the protocol asks for these records written at it: analysis;",
+            ),
+        );
+        check(
+            p,
+            &case,
+            &manager,
+            unresolved,
+            &[],
+            Err(
+                "records: before a case leaves stage-1, the protocol asks for these records written at it: discussion, analysis;",
+            ),
+        );
+        // Immediate risk is never held up: the gap is for the case to show.
+        check(p, &case, &manager, urgent, &[], Ok(&[Discussion, Analysis]));
+        check(p, &case, &manager, urgent, &[Discussion], Ok(&[Analysis]));
+        // The receiving side is refused for its side before any record is
+        // asked for.
+        let theirs = w.actor(Role::Manager, Some(w.receiving));
+        check(
+            p,
+            &case,
+            &theirs,
+            unresolved,
+            &[],
+            Err("at stage-1, only the raising agency may escalate"),
+        );
+        // Other stages require nothing.
+        check(p, &w.case("main", "informal"), &manager, unresolved, &[], Ok(&[]));
     }
 
     #[test]
@@ -654,6 +760,7 @@ mod tests {
                     timeframe_working_days: None,
                     due_on: None,
                     similar_cases: None,
+                    recorded_here: &[],
                 },
                 d("2025-05-01"),
             )
@@ -710,6 +817,7 @@ mod tests {
                     timeframe_working_days: None,
                     due_on: None,
                     similar_cases: None,
+                    recorded_here: &[],
                 },
                 d("2025-05-01"),
             )

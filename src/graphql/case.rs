@@ -179,6 +179,24 @@ impl Case {
         })
     }
 
+    /// Records the protocol required before the case left a stage and that
+    /// it left without: an escalation for immediate risk is never held up
+    /// by them, so the gap is shown here instead (oldest first; empty when
+    /// nothing is missing).
+    #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
+    async fn missing_records(&self, ctx: &Context<'_>) -> Result<Vec<MissingRecord>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let list = loaders.missing_records.load_one(self.0.id).await.gql()?.unwrap_or_default();
+        Ok(list
+            .into_iter()
+            .map(|m| MissingRecord {
+                stage: m.stage,
+                kind: m.kind.into(),
+                flagged_at: m.flagged_at,
+            })
+            .collect())
+    }
+
     /// The case's events, oldest first, a page at a time: its timeline, the
     /// same events as `caseEvents` shows (ids and states only). Batched
     /// across a list: one statement for a page of cases.
@@ -452,6 +470,17 @@ pub struct CurrentStage {
     pub board_told: bool,
     /// The questions the protocol asks at this stage.
     pub questions: Vec<super::protocols::QuestionGroup>,
+}
+
+/// A record a case left a stage without.
+#[derive(SimpleObject)]
+pub struct MissingRecord {
+    /// The stage the case left.
+    pub stage: String,
+    /// The kind of record it lacked.
+    pub kind: super::records::RecordKind,
+    /// When the gap was flagged (the escalation).
+    pub flagged_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A page of cases.

@@ -76,6 +76,8 @@ pub struct LastRecordLoader(Arc<Reader>);
 pub struct ViewsLoader(Arc<Reader>);
 /// The agreed actions of cases.
 pub struct ActionsLoader(Arc<Reader>);
+/// The records cases left a stage without.
+pub struct MissingRecordsLoader(Arc<Reader>);
 /// The first page of events of cases (their timelines): one statement per
 /// batch and page arguments.
 pub struct EventPageLoader(Arc<Reader>);
@@ -209,6 +211,16 @@ impl Loader<CaseId> for ActionsLoader {
     }
 }
 
+impl Loader<CaseId> for MissingRecordsLoader {
+    type Value = Vec<records::MissingRecord>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CaseId]) -> Result<HashMap<CaseId, Self::Value>, Self::Error> {
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        records::missing_records_of(&self.0.db, actor, keys).await.map_err(Arc::new)
+    }
+}
+
 impl Loader<(CaseId, FreeText)> for ReadLogLoader {
     type Value = ();
     type Error = LoadError;
@@ -243,6 +255,8 @@ pub struct Loaders {
     pub views: DataLoader<ViewsLoader, HashMapCache>,
     /// The agreed actions of a case.
     pub actions: DataLoader<ActionsLoader, HashMapCache>,
+    /// The records a case left a stage without.
+    pub missing_records: DataLoader<MissingRecordsLoader, HashMapCache>,
     /// A page of a case's events.
     pub event_page: DataLoader<EventPageLoader, HashMapCache>,
     /// The access log of the request's reads of free text.
@@ -308,6 +322,7 @@ impl Loaders {
             last_record: loader(LastRecordLoader(reader.clone()), &tasks),
             views: loader(ViewsLoader(reader.clone()), &tasks),
             actions: loader(ActionsLoader(reader.clone()), &tasks),
+            missing_records: loader(MissingRecordsLoader(reader.clone()), &tasks),
             event_page: loader(EventPageLoader(reader.clone()), &tasks),
             read_log: loader(ReadLogLoader(reader), &tasks),
             _tasks: tasks,

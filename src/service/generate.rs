@@ -684,7 +684,18 @@ impl Generator {
             } else {
                 EscalationReason::Unresolved
             };
-            let actor = self.actor(&sides, from, Action::Escalate, Side::Either)?;
+            // The side the protocol lets escalate here (Western Bay: the
+            // raising side's).
+            let side = match crate::domain::policy::side(
+                protocol,
+                route.id(),
+                from.key(),
+                Action::Escalate,
+            ) {
+                Some(crate::domain::policy::Side::Raising) => Side::Raising,
+                _ => Side::Either,
+            };
+            let actor = self.actor(&sides, from, Action::Escalate, side)?;
             let plan = plan_escalation(
                 protocol,
                 &sides.facts(route.id(), from.key(), true),
@@ -696,6 +707,9 @@ impl Generator {
                     timeframe_working_days: timeframes[j],
                     due_on,
                     similar_cases: None,
+                    // The generator writes no records: it takes the ones a
+                    // stage requires as kept (in the agencies' own files).
+                    recorded_here: from.required_to_leave(),
                 },
                 day,
             )?;

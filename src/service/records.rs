@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{access_log, agency_view, agreed_action, case, case_record};
+use entity::{access_log, agency_view, agreed_action, case, case_record, missing_record};
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
@@ -580,6 +580,88 @@ pub async fn actions_of(
             owner_agency_id: m.owner_agency_id,
             due_on: m.due_on,
             created_at: m.created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// The kinds of record written on the case `row` at its current stage
+/// (one statement, in the change's transaction).
+pub(crate) async fn kinds_at_stage(
+    txn: &impl ConnectionTrait,
+    row: &case::Model,
+) -> Result<Vec<RecordKind>, ServiceError> {
+    let kinds: Vec<String> = case_record::Entity::find()
+        .select_only()
+        .column(case_record::Column::Kind)
+        .distinct()
+        .filter(case_record::Column::CaseId.eq(row.id))
+        .filter(case_record::Column::Stage.eq(row.stage.as_str()))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(kinds.iter().filter_map(|k| RecordKind::parse(k)).collect())
+}
+
+/// Flags on the case `row` the records its current stage required and it
+/// left without (an escalation for immediate risk), in the change's
+/// transaction; nothing when none is missing.
+pub(crate) async fn flag_missing(
+    txn: &impl ConnectionTrait,
+    row: &case::Model,
+    missing: &[RecordKind],
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing_record::Entity::insert_many(missing.iter().map(|kind| missing_record::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        case_id: Set(row.id),
+        stage: Set(row.stage.clone()),
+        kind: Set(kind.as_str().to_owned()),
+        flagged_at: Set(now),
+    }))
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// A record a case left a stage without.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingRecord {
+    /// The stage it left.
+    pub stage: String,
+    /// The kind of record it lacked.
+    pub kind: RecordKind,
+    /// When the gap was flagged (the escalation).
+    pub flagged_at: DateTime<Utc>,
+}
+
+/// The missing records of each visible case of `cases`, oldest first (one
+/// statement; cases without any are missing from the map).
+pub async fn missing_records_of(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    cases: &[CaseId],
+) -> Result<HashMap<CaseId, Vec<MissingRecord>>, ServiceError> {
+    if cases.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = missing_record::Entity::find()
+        .filter(missing_record::Column::CaseId.in_subquery(visible(actor, cases)))
+        .order_by_asc(missing_record::Column::FlaggedAt)
+        .order_by_asc(missing_record::Column::Id)
+        .all(db)
+        .await?;
+    let mut out: HashMap<CaseId, Vec<MissingRecord>> = HashMap::new();
+    for row in rows {
+        let kind = RecordKind::parse(&row.kind)
+            .ok_or_else(|| ServiceError::Internal(format!("unknown record kind {:?}", row.kind)))?;
+        out.entry(CaseId::from_uuid(row.case_id)).or_default().push(MissingRecord {
+            stage: row.stage,
+            kind,
+            flagged_at: row.flagged_at,
         });
     }
     Ok(out)

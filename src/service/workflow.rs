@@ -11,7 +11,7 @@ use serde_json::json;
 use super::audit::AuditAction;
 use super::cases::{Case, CaseStatus};
 use super::change::{About, CaseChange, Ctx, Decided, Target};
-use super::{ServiceError, case_row};
+use super::{ServiceError, case_row, records};
 use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::policy::Action;
 use crate::domain::protocol::ExclusionKind;
@@ -156,6 +156,7 @@ pub fn escalation_audit(
         "form_due_on": plan.reaching.form_due_on,
         "director_told_by": plan.reaching.director_told_by,
         "backed_request": plan.reaching.backed_request,
+        "missing_records": plan.missing_records.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
     })
 }
 
@@ -207,6 +208,13 @@ impl CaseChange for EscalateInput {
             }
             _ => None,
         };
+        // The kinds of record written at the current stage, read only where
+        // the stage requires some before a case leaves it.
+        let requires = protocol
+            .stage(&row.route, &row.stage)
+            .is_some_and(|here| !here.required_to_leave().is_empty());
+        let recorded_here =
+            if requires { records::kinds_at_stage(ctx.txn, row).await? } else { Vec::new() };
         let plan = plan_escalation(
             protocol,
             &case_row::facts(row),
@@ -218,9 +226,11 @@ impl CaseChange for EscalateInput {
                 timeframe_working_days: self.timeframe_working_days,
                 due_on: row.due_on,
                 similar_cases: similar,
+                recorded_here: &recorded_here,
             },
             now.date_naive(),
         )?;
+        records::flag_missing(ctx.txn, row, &plan.missing_records, now).await?;
         let audit =
             escalation_audit(&plan, &row.stage, self.reason, self.timeframe_working_days, similar);
         let case = case::Model {

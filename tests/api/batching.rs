@@ -325,7 +325,13 @@ async fn case_at_the_board(app: &TestApp) -> String {
     let id = data["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
     let escalate =
         "mutation($i: EscalateCaseInput!) { escalateCase(input: $i) { case { stage } } }";
-    for role in [Role::Manager, Role::Manager, Role::SafeguardingLead, Role::HeadOfService] {
+    for (i, role) in [Role::Manager, Role::Manager, Role::SafeguardingLead, Role::HeadOfService]
+        .into_iter()
+        .enumerate()
+    {
+        if i == 1 {
+            crate::helpers::western_bay_stage_1_records(app, &id).await;
+        }
         let token = app.token(role, Some("wb-police"), "western-bay");
         app.gql_as_ok(&token, escalate, json!({ "i": { "caseId": id, "reason": "UNRESOLVED" } }))
             .await;

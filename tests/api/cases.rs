@@ -128,10 +128,10 @@ db_test!(viewer_can_follows_role_stage_and_side, |app| {
             &["addRecord", "recordView", "agreeAction", "escalate", "resolve", "withdraw"],
         ),
         (
-            "receiving manager: accepts, does not withdraw",
+            "receiving manager: accepts, neither escalates nor withdraws",
             Role::Manager,
             Some("wb-swansea-csc"),
-            &["addRecord", "recordView", "agreeAction", "escalate", "accept", "resolve"],
+            &["addRecord", "recordView", "agreeAction", "accept", "resolve"],
         ),
         (
             "raising practitioner: records only",
@@ -143,15 +143,7 @@ db_test!(viewer_can_follows_role_stage_and_side, |app| {
             "receiving safeguarding lead: may also read the audit trail",
             Role::SafeguardingLead,
             Some("wb-swansea-csc"),
-            &[
-                "addRecord",
-                "recordView",
-                "agreeAction",
-                "escalate",
-                "accept",
-                "resolve",
-                "readAuditTrail",
-            ],
+            &["addRecord", "recordView", "agreeAction", "accept", "resolve", "readAuditTrail"],
         ),
         (
             "board chair at stage 1: reads the audit trail only",

@@ -11,6 +11,8 @@ const RAISE: &str =
     "mutation($input: RaiseCaseInput!) { raiseCase(input: $input) { case { id stage } } }";
 const ESCALATE: &str =
     "mutation($input: EscalateCaseInput!) { escalateCase(input: $input) { case { id stage } } }";
+const ADD_RECORD: &str =
+    "mutation($input: AddRecordInput!) { addRecord(input: $input) { record { id stage kind } } }";
 const CAN: &str = "query($id: ID!) { case(id: $id) { viewerCan { escalate withdraw resolve } } }";
 
 /// A Western Bay case from the police to children's social care, at stage 1.
@@ -24,6 +26,18 @@ async fn western_bay_case_at_stage_1(app: &TestApp) -> String {
     app.gql_as_ok(&police, ESCALATE, json!({ "input": { "caseId": id, "reason": "UNRESOLVED" } }))
         .await;
     id
+}
+
+/// Writes a record of each of `kinds` on the case, as `token`.
+async fn add_records(app: &TestApp, token: &str, id: &str, kinds: &[&str]) {
+    for kind in kinds {
+        app.gql_as_ok(
+            token,
+            ADD_RECORD,
+            json!({ "input": { "caseId": id, "kind": kind, "facts": "Written." } }),
+        )
+        .await;
+    }
 }
 
 db_test!(at_western_bay_only_the_raising_side_escalates, |app| {
@@ -43,7 +57,9 @@ db_test!(at_western_bay_only_the_raising_side_escalates, |app| {
     assert_eq!(err["extensions"]["code"], "FORBIDDEN");
     let message = err["message"].as_str().unwrap();
     assert!(message.contains("only the raising agency may escalate"), "{message}");
-    // The raising side's manager may, and does.
+    // The raising side's manager may, and does (with the records stage 1
+    // asks for).
+    add_records(&app, &ours, &id, &["DISCUSSION", "ANALYSIS"]).await;
     let can = app.gql_as_ok(&ours, CAN, json!({ "id": id })).await;
     assert_eq!(can["case"]["viewerCan"]["escalate"], true);
     let data = app
@@ -91,3 +107,55 @@ db_test!(stages_show_who_may_act_on_which_side_and_their_questions, |app| {
     assert_eq!(questions[1]["items"], json!(["Is this clear?"]));
     assert_eq!(wb1["questions"], json!([]), "Western Bay asks none");
 });
+
+const MISSING: &str =
+    "query($id: ID!) { case(id: $id) { stage version missingRecords { stage kind flaggedAt } } }";
+
+db_test!(
+    western_bay_stage_2_needs_the_record_and_the_analysis_unless_the_risk_is_immediate,
+    |app| {
+        let ours = app.token(Role::Manager, Some("wb-police"), "western-bay");
+        let id = western_bay_case_at_stage_1(&app).await;
+        let escalate = json!({ "input": { "caseId": id, "reason": "UNRESOLVED" } });
+        let before = app.gql_as_ok(&ours, MISSING, json!({ "id": id })).await;
+        // Nothing written at stage 1: refused, naming both kinds; nothing changes.
+        let err = app.gql_as_err(&ours, ESCALATE, escalate.clone()).await;
+        assert_eq!(
+            (&err["extensions"]["code"], &err["extensions"]["field"]),
+            (&json!("BAD_USER_INPUT"), &json!("records"))
+        );
+        let message = err["message"].as_str().unwrap();
+        assert!(message.contains("discussion, analysis"), "{message}");
+        assert_eq!(app.gql_as_ok(&ours, MISSING, json!({ "id": id })).await, before);
+        // The discussion alone is not enough; a meeting is no analysis.
+        add_records(&app, &ours, &id, &["DISCUSSION", "MEETING"]).await;
+        let err = app.gql_as_err(&ours, ESCALATE, escalate.clone()).await;
+        let message = err["message"].as_str().unwrap();
+        assert!(message.contains("at it: analysis;"), "{message}");
+        // With the analysis it goes, and nothing is missing.
+        add_records(&app, &ours, &id, &["ANALYSIS"]).await;
+        app.gql_as_ok(&ours, ESCALATE, escalate).await;
+        let now = app.gql_as_ok(&ours, MISSING, json!({ "id": id })).await;
+        assert_eq!(now["case"]["stage"], "stage-2");
+        assert_eq!(now["case"]["missingRecords"], json!([]));
+
+        // Immediate risk is never held up: the case moves, and shows the gap.
+        let urgent = western_bay_case_at_stage_1(&app).await;
+        add_records(&app, &ours, &urgent, &["ANALYSIS"]).await;
+        let data = app
+        .gql_as_ok(&ours, ESCALATE, json!({ "input": { "caseId": urgent, "reason": "IMMEDIATE_RISK", "immediateRiskJustification": "Seen with injuries today." } }))
+        .await;
+        assert_eq!(data["escalateCase"]["case"]["stage"], "stage-2");
+        let shown = app.gql_as_ok(&ours, MISSING, json!({ "id": urgent })).await;
+        let missing = shown["case"]["missingRecords"].as_array().unwrap();
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert_eq!(
+            (&missing[0]["stage"], &missing[0]["kind"]),
+            (&json!("stage-1"), &json!("DISCUSSION"))
+        );
+        // Another agency sees neither the case nor its gaps.
+        let health = app.token(Role::Manager, Some("wb-health"), "western-bay");
+        let err = app.gql_as_err(&health, MISSING, json!({ "id": urgent })).await;
+        assert_eq!(err["extensions"]["code"], "NOT_FOUND");
+    }
+);

@@ -595,3 +595,15 @@ pub fn discussion_record(
         created_at: Set(at),
     }
 }
+
+/// Writes the records Western Bay's stage 1 asks for before a case leaves
+/// it (a discussion and an analysis of the risk), as the raising police
+/// manager: two changes of the case.
+pub async fn western_bay_stage_1_records(app: &TestApp, case_id: &str) {
+    let manager = app.token(Role::Manager, Some("wb-police"), "western-bay");
+    let add = "mutation($i: AddRecordInput!) { addRecord(input: $i) { record { id } } }";
+    for kind in ["DISCUSSION", "ANALYSIS"] {
+        app.gql_as_ok(&manager, add, serde_json::json!({ "i": { "caseId": case_id, "kind": kind, "facts": "Written at stage 1." } }))
+            .await;
+    }
+}

@@ -25,6 +25,7 @@ db_test!(a_western_bay_case_at_stage_3_has_its_report_and_is_in_the_board_queue,
     let csc_lead = app.token(Role::SafeguardingLead, Some("wb-swansea-csc"), "western-bay");
     app.gql_as_ok(&police_mgr, escalate, json!({ "i": { "caseId": id, "reason": "UNRESOLVED" } }))
         .await;
+    crate::helpers::western_bay_stage_1_records(&app, &id).await;
     app.gql_as_ok(&police_mgr, escalate, json!({ "i": { "caseId": id, "reason": "UNRESOLVED" } }))
         .await;
     app.gql_as_ok(
