@@ -123,6 +123,23 @@ impl Decision {
     }
 }
 
+/// The roles that may take `action` at stage `stage` of route `route`
+/// (sorted, without repeats; empty for an unknown route or stage).
+pub fn allowed_roles(protocol: &Protocol, route: &str, stage: &str, action: Action) -> Vec<Role> {
+    let roles = if action == Action::ReadStatistics {
+        protocol.read_statistics()
+    } else {
+        match protocol.stage(route, stage) {
+            Some(stage) => stage.policy().roles(action),
+            None => return Vec::new(),
+        }
+    };
+    let mut roles = roles.to_vec();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
 /// May `role` take `action` on a case at stage `stage` of route `route` of
 /// `protocol`?
 ///

@@ -91,17 +91,13 @@ impl CaseChange for GiveFeedbackInput {
         // wrong with the request.
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         let actor = ctx.actor;
-        if actor.role.is_none() {
-            return Err(ServiceError::Forbidden(
+        let agency = crate::domain::access::feedback_agency(actor).map_err(|allowed| {
+            let message = if actor.role.is_none() {
                 "feedback is given by a person of one of the two agencies; this token has no role"
-                    .into(),
-            ));
-        }
-        let agency = actor.acting_agency().ok_or_else(|| {
-            ServiceError::Forbidden(
+            } else {
                 "feedback is given by one of the case's two agencies; the token acts for none"
-                    .into(),
-            )
+            };
+            ServiceError::forbidden(message, allowed)
         })?;
         if row.raising_agency_id != agency.uuid() && row.receiving_agency_id != agency.uuid() {
             // Only the two parties give feedback; to anyone else the case is
