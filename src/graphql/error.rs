@@ -126,9 +126,9 @@ impl Code {
             }
             Code::GraphqlValidationFailed => {
                 "The document does not fit the schema: an unknown field, argument or type, a \
-                 missing required argument, a variable declared with a type that does not \
-                 fit where it is used, a selection missing on an object. Nothing ran: no \
-                 `data`, and HTTP 400 under `application/graphql-response+json`."
+                 missing required argument, a variable used but not declared or declared but \
+                 not used, a selection missing on an object. Nothing ran: no `data`, and \
+                 HTTP 400 under `application/graphql-response+json`."
             }
             Code::OperationResolutionFailure => {
                 "The document holds several operations and `operationName` is missing or \

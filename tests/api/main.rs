@@ -12,6 +12,7 @@ mod cli;
 mod connections;
 mod directory;
 mod edges;
+mod errors;
 mod events;
 mod faults;
 mod frame;
