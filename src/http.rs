@@ -19,6 +19,11 @@
 //! media type). The caller is then authenticated and held to a request rate
 //! per token `sub` (per IP address without a token), and to a number of
 //! requests in flight (`in_flight`): 429 with `Retry-After`.
+//! async-graphql's own errors (parse, validation, coercion) get their codes
+//! from `graphql::error::request`; a request that names no operation of its
+//! document, or leaves a required variable without a value, is refused here
+//! before execution. A request refused before execution is answered with
+//! no `data` entry (`respond`), under either media type.
 //! Before all of this, the connection was admitted by `listener` (connection
 //! cap, header-read and keep-alive timeouts, requests per connection).
 

@@ -26,6 +26,7 @@ mod processes;
 mod properties;
 mod records;
 mod report;
+mod scalars;
 mod schema;
 mod scoping;
 mod statistics;
