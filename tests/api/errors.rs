@@ -151,10 +151,18 @@ fn refused_before_execution() -> Vec<Row> {
         .with(json!({ "variable": "id" })),
         row(
             "an integer out of range",
-            "{ cases(first: 3000000000) { totalCount } }",
+            "{ cases(orderBy: RAISED_AT, first: 3000000000) { totalCount } }",
             json!({}),
             "BAD_USER_INPUT",
-        ),
+        )
+        .with(json!({ "argument": "first", "variable": null })),
+        row(
+            "an integer out of range in a variable",
+            "query($n: Int) { cases(first: $n) { totalCount } }",
+            json!({ "n": 3000000000u64 }),
+            "BAD_USER_INPUT",
+        )
+        .with(json!({ "argument": "first", "variable": "n" })),
         row(
             "several operations and no operationName",
             "query A { __typename } query B { __typename }",

@@ -26,7 +26,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::Positioned;
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
 use async_graphql::{
     ErrorExtensionValues, Name, Response, ServerError, ServerResult, ValidationResult, Variables,
 };
@@ -106,11 +106,24 @@ impl Extension for RequestErrors {
                         ext.set("variable", variable);
                     }
                 } else if is_coercion(&err.message) {
-                    // Met while counting the cost, which reads arguments.
+                    // Met while counting the cost, which reads the
+                    // arguments of the field the error points at.
                     let undefined = undefined_variable(&err.message).map(str::to_owned);
+                    let doc = doc.get_or_insert_with(|| self.document());
+                    let at = err.locations.first().copied();
+                    let argument = doc
+                        .as_ref()
+                        .zip(at)
+                        .and_then(|(doc, at)| field_argument_at(doc, at, &err.message));
                     let ext = set(err, code::BAD_USER_INPUT);
                     if let Some(variable) = undefined {
                         ext.set("variable", variable);
+                    }
+                    if let Some((name, value)) = argument {
+                        ext.set("argument", name);
+                        if let Some(variable) = sole_variable(&value.node) {
+                            ext.set("variable", variable);
+                        }
                     }
                 } else if err.message == "Query is nested too deep." {
                     set(err, code::BAD_USER_INPUT).set("limit", "depth");
@@ -213,6 +226,38 @@ fn sole_variable(value: &Value) -> Option<String> {
         [one] => Some(one.to_string()),
         _ => None,
     }
+}
+
+/// The argument an error at the field at `at` is about: the field's only
+/// argument, or the one holding an integer out of `Int`'s range when the
+/// message says so.
+fn field_argument_at(
+    doc: &ExecutableDocument,
+    at: async_graphql::Pos,
+    message: &str,
+) -> Option<(String, Positioned<Value>)> {
+    fn walk(set: &SelectionSet, at: async_graphql::Pos) -> Option<&Field> {
+        set.items.iter().find_map(|item| match &item.node {
+            Selection::Field(f) if f.pos == at => Some(&f.node),
+            Selection::Field(f) => walk(&f.node.selection_set.node, at),
+            Selection::InlineFragment(f) => walk(&f.node.selection_set.node, at),
+            Selection::FragmentSpread(_) => None,
+        })
+    }
+    let field =
+        doc.operations.iter().find_map(|(_, op)| walk(&op.node.selection_set.node, at)).or_else(
+            || doc.fragments.values().find_map(|f| walk(&f.node.selection_set.node, at)),
+        )?;
+    let out_of_range = |v: &Value| matches!(v, Value::Number(n) if n.as_i64().is_none_or(|n| i32::try_from(n).is_err()));
+    let found = match field.arguments.as_slice() {
+        [one] => Some(one),
+        args if message.starts_with("Failed to parse \"Int\"") => {
+            let mut hits = args.iter().filter(|(_, v)| out_of_range(&v.node));
+            hits.next().filter(|_| hits.next().is_none())
+        }
+        _ => None,
+    };
+    found.map(|(name, value)| (name.node.to_string(), value.clone()))
 }
 
 /// The first field argument, in the operations and fragments of `doc`,
