@@ -97,8 +97,9 @@ impl Code {
             }
             Code::Forbidden => {
                 "The caller's role or side may not do this here. `extensions.allowedRoles` \
-                 lists the roles that may, from the protocol's policy (empty when no role \
-                 may), and `extensions.allowedSides` the sides of the dispute that may \
+                 lists the roles that may, from the rule that refused (for an action on a \
+                 case, the protocol's policy at the case's stage; empty when no role may), \
+                 and `extensions.allowedSides` the sides of the dispute that may \
                  (`raising`, `receiving`; empty when the side does not matter)."
             }
             Code::NotFound => {
