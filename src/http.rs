@@ -19,6 +19,11 @@
 //! media type). The caller is then authenticated and held to a request rate
 //! per token `sub` (per IP address without a token), and to a number of
 //! requests in flight (`in_flight`): 429 with `Retry-After`.
+//! async-graphql's own errors (parse, validation, coercion) get their codes
+//! from `graphql::error::request`; a request that names no operation of its
+//! document, or leaves a required variable without a value, is refused here
+//! before execution. A request refused before execution is answered with
+//! no `data` entry (`respond`), under either media type.
 //! Before all of this, the connection was admitted by `listener` (connection
 //! cap, header-read and keep-alive timeouts, requests per connection).
 
@@ -77,9 +82,6 @@ mod limits;
 
 /// The media type of the GraphQL-over-HTTP specification.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-
-/// `extensions.code` of a request refused by the rate limit (HTTP 429).
-pub const RATE_LIMITED: &str = code::RATE_LIMITED;
 
 /// The request id of the request being executed, for audit events.
 #[derive(Debug, Clone)]
@@ -320,7 +322,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 /// The body of a `POST`: `query` is required; `extensions` (e.g. persisted
-/// queries) are not used by this API and are ignored.
+/// queries) are not used by this API and are ignored, but must be a map
+/// (GraphQL over HTTP), as `variables` must.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PostBody {
@@ -329,6 +332,9 @@ struct PostBody {
     operation_name: Option<String>,
     #[serde(default)]
     variables: Option<async_graphql::Variables>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    extensions: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 async fn graphql_post(
@@ -378,7 +384,11 @@ async fn graphql_get(
     };
     match async_graphql::http::parse_query_string(&raw) {
         Ok(req) => execute(&state, &headers, peer, req, Method::GET).await,
-        Err(err) => (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
+        Err(err) => refusal(
+            StatusCode::BAD_REQUEST,
+            &format!("the query string is not a GraphQL request: {err}"),
+            accepts_graphql_response_json(&headers),
+        ),
     }
 }
 
@@ -439,12 +449,33 @@ async fn execute(
     // otherwise make a logged-in browser change a case.
     if method == Method::GET && ty == Some(OperationType::Mutation) {
         refused(code::BAD_USER_INPUT);
-        return (
+        let mut res = refusal(
             StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, HeaderValue::from_static("POST"))],
             "mutations are accepted only over POST",
-        )
-            .into_response();
+            spec_media_type,
+        );
+        res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return res;
+    }
+
+    // A document of several operations must say which to run, by a name it
+    // holds (async-graphql would say so only after validation, uncoded).
+    if doc.is_some() && selected.is_none() {
+        let message = match req.operation_name.as_deref() {
+            Some(name) => format!("the document has no operation named {:?}", cut(name)),
+            None => "the document has several operations: say which in operationName".to_owned(),
+        };
+        let mut err = ServerError::new(message, None);
+        set_code(&mut err, code::OPERATION_RESOLUTION_FAILURE);
+        let resp = async_graphql::Response::from_errors(vec![err]);
+        return respond(state, resp, REFUSED_LABEL, started, spec_media_type, &request_id);
+    }
+    // A required variable with no value is a request error (the spec's
+    // CoerceVariableValues); async-graphql would find it only in the field
+    // that uses it, after execution began.
+    if let Some(err) = selected.and_then(|(_, op)| missing_variable(op, &req.variables)) {
+        let resp = async_graphql::Response::from_errors(vec![err]);
+        return respond(state, resp, REFUSED_LABEL, started, spec_media_type, &request_id);
     }
 
     let authenticated = tokio::time::timeout_at(
@@ -475,13 +506,13 @@ async fn execute(
     let cost_key = format!("{}:{key}", kind.as_str());
     let in_flight = state.in_flight.try_acquire(kind, &key);
     if let Err(wait) = state.rate_limits.check(kind, key) {
-        refused(RATE_LIMITED);
+        refused(code::RATE_LIMITED);
         state.metrics.rate_limited(kind.as_str());
         return too_many_requests(wait, spec_media_type);
     }
     // Held until the response is built (or the caller goes away).
     let Some(_in_flight) = in_flight else {
-        refused(RATE_LIMITED);
+        refused(code::RATE_LIMITED);
         state.metrics.in_flight_limited(kind.as_str());
         return too_many_in_flight(spec_media_type);
     };
@@ -529,14 +560,19 @@ fn respond(
     spec_media_type: bool,
     request_id: &RequestId,
 ) -> Response {
-    let executed = resp.data != async_graphql::Value::Null;
+    // A request refused before execution (parse, validation, a limit) has
+    // no data and no error with a path; an executed one whose root field
+    // failed has null data and an error with a path.
+    let executed =
+        resp.data != async_graphql::Value::Null || resp.errors.iter().any(|e| !e.path.is_empty());
     for err in &mut resp.errors {
         let code = err.extensions.as_ref().and_then(|e| e.get("code")).cloned();
         match code {
-            // Parse and validation errors (async-graphql's own, including
-            // its depth, complexity and directive limits) come before any
-            // field runs: no data, no path, no code.
-            None if !executed && err.path.is_empty() => set_code(err, code::BAD_USER_INPUT),
+            // `graphql::error::request` codes async-graphql's own errors;
+            // anything still without a code is one of its prepare steps
+            // this server does not expect.
+            None if !executed => set_code(err, code::GRAPHQL_VALIDATION_FAILED),
+            None => set_code(err, code::INTERNAL_SERVER_ERROR),
             Some(async_graphql::Value::String(c)) if c == code::INTERNAL_SERVER_ERROR => {
                 if let Some(id) = &request_id.0 {
                     err.extensions
@@ -568,7 +604,14 @@ fn respond(
     };
     let max = state.limits.max_response_bytes;
     let mut body = Bounded { bytes: Vec::with_capacity(4096), room: max };
-    match serde_json::to_writer(&mut body, &resp) {
+    // Nothing ran: the response has no `data` entry (GraphQL over HTTP,
+    // and the GraphQL spec's "before execution begins").
+    let written = ResponseBody {
+        data: executed.then_some(&resp.data),
+        errors: &resp.errors,
+        extensions: &resp.extensions,
+    };
+    match serde_json::to_writer(&mut body, &written) {
         Ok(()) => {
             let mut res =
                 (status, [(header::CONTENT_TYPE, content_type(spec_media_type))], body.bytes)
@@ -617,6 +660,18 @@ fn retry_after(resp: &async_graphql::Response) -> Option<u64> {
             _ => None,
         }
     })
+}
+
+/// A GraphQL response as it is written: `data` only when the request was
+/// executed.
+#[derive(serde::Serialize)]
+struct ResponseBody<'r> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'r async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'r [ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'r std::collections::BTreeMap<String, async_graphql::Value>,
 }
 
 /// A response body that refuses to grow past its room, so that an
@@ -772,7 +827,7 @@ fn too_many_requests(wait: Duration, spec_media_type: bool) -> Response {
             (header::RETRY_AFTER, HeaderValue::from(secs)),
             (header::CONTENT_TYPE, content_type(spec_media_type)),
         ],
-        error_body(&format!("too many requests; retry after {secs} s"), RATE_LIMITED),
+        error_body(&format!("too many requests; retry after {secs} s"), code::RATE_LIMITED),
     )
         .into_response()
 }
@@ -785,7 +840,10 @@ fn too_many_in_flight(spec_media_type: bool) -> Response {
             (header::RETRY_AFTER, HeaderValue::from(1)),
             (header::CONTENT_TYPE, content_type(spec_media_type)),
         ],
-        error_body("too many requests in flight for this client; retry after 1 s", RATE_LIMITED),
+        error_body(
+            "too many requests in flight for this client; retry after 1 s",
+            code::RATE_LIMITED,
+        ),
     )
         .into_response()
 }
@@ -878,7 +936,8 @@ fn selected_operation<'d>(
     name: Option<&str>,
 ) -> Option<(&'d str, &'d OperationDefinition)> {
     match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(("", &op.node)),
+        (DocumentOperations::Single(op), None) => Some(("", &op.node)),
+        (DocumentOperations::Single(_), Some(_)) => None,
         (DocumentOperations::Multiple(ops), Some(name)) => {
             ops.get_key_value(name).map(|(n, op)| (n.as_str(), &op.node))
         }
@@ -887,6 +946,30 @@ fn selected_operation<'d>(
         }
         (DocumentOperations::Multiple(_), None) => None,
     }
+}
+
+/// The first variable the operation requires (non-null, no default) that
+/// the request gives no value: `BAD_USER_INPUT` naming it.
+fn missing_variable(
+    op: &OperationDefinition,
+    variables: &async_graphql::Variables,
+) -> Option<ServerError> {
+    op.variable_definitions.iter().find_map(|def| {
+        let def = &def.node;
+        let given = variables.get(&def.name.node).is_some_and(|v| *v != async_graphql::Value::Null);
+        if def.var_type.node.nullable || def.default_value.is_some() || given {
+            return None;
+        }
+        let name = def.name.node.as_str();
+        let mut err = ServerError::new(
+            format!("variable ${name} of type {} is required", def.var_type.node),
+            Some(def.name.pos),
+        );
+        let ext = err.extensions.get_or_insert_with(ErrorExtensionValues::default);
+        ext.set("code", code::BAD_USER_INPUT);
+        ext.set("variable", name);
+        Some(err)
+    })
 }
 
 /// Whether every root field `set` selects is open to an anonymous caller:
@@ -922,9 +1005,9 @@ fn root_fields_open(
     })
 }
 
+/// The body of a request refused before execution: no `data` entry.
 fn error_body(message: &str, code: &str) -> Vec<u8> {
     serde_json::json!({
-        "data": null,
         "errors": [{ "message": message, "extensions": { "code": code } }],
     })
     .to_string()
@@ -974,7 +1057,6 @@ fn service_unavailable(spec_media_type: bool) -> Response {
 
 fn internal_error(spec_media_type: bool, request_id: &RequestId) -> Response {
     let body = serde_json::json!({
-        "data": null,
         "errors": [{
             "message": "internal error",
             "extensions": { "code": code::INTERNAL_SERVER_ERROR, "requestId": request_id.0 },

@@ -16,7 +16,7 @@ from schemathesis.graphql import nodes
 # The API's custom scalars: ISO dates and RFC 3339 date-times, sometimes
 # malformed, so that parsing them is fuzzed too.
 schemathesis.graphql.scalar(
-    "NaiveDate",
+    "Date",
     st.one_of(st.dates().map(str), st.text(max_size=12)).map(nodes.String),
 )
 schemathesis.graphql.scalar(

@@ -9,7 +9,8 @@
 
 use super::actor::Actor;
 use super::ids::{AgencyId, PartnershipId};
-use super::policy::{self, Action, Decision, Side, decide};
+pub use super::policy::Side;
+use super::policy::{self, Action, Decision, allowed_roles, decide};
 use super::protocol::Protocol;
 use super::role::Role;
 
@@ -38,7 +39,10 @@ pub enum Refusal {
     NotVisible,
     /// A machine client (no role) can only read.
     #[error("a client without a role may only read")]
-    NoRole,
+    NoRole {
+        /// The roles that may take the action here.
+        allowed_roles: Vec<Role>,
+    },
     /// The role may not take the action at this stage.
     #[error("{}", forbidden_message(*.role, *.action, .stage, .allowed_roles))]
     Forbidden {
@@ -54,7 +58,10 @@ pub enum Refusal {
     /// A view is one party agency's position; the caller acts for none (a
     /// board chair acts for the board).
     #[error("a view is the raising or the receiving agency's; you act for neither")]
-    NotAParty,
+    NotAParty {
+        /// The roles that may record a view here.
+        allowed_roles: Vec<Role>,
+    },
     /// Only one side of the dispute may take the action here.
     #[error("at {stage}, only the {side} agency may {action}")]
     WrongSide {
@@ -64,6 +71,8 @@ pub enum Refusal {
         stage: String,
         /// The side that may.
         side: Side,
+        /// The roles that may take the action here.
+        allowed_roles: Vec<Role>,
     },
     /// The case is closed.
     #[error("the case is closed")]
@@ -74,6 +83,46 @@ pub enum Refusal {
     /// The action is not about an existing case.
     #[error("{0} is not an action on an existing case")]
     NotACaseAction(Action),
+}
+
+/// Who may do what a caller was refused, for the refusal's error: the roles
+/// the protocol's policy names for the action here (sorted; empty when no
+/// role may), and the sides of the dispute that may (empty when the side
+/// does not matter).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allowed {
+    /// The roles that may.
+    pub roles: Vec<Role>,
+    /// The sides that may.
+    pub sides: Vec<Side>,
+}
+
+impl Allowed {
+    /// Only roles matter.
+    pub fn roles(roles: Vec<Role>) -> Self {
+        Self { roles, sides: Vec::new() }
+    }
+}
+
+impl Refusal {
+    /// Who may, when the refusal is about the caller's role or side (`None`
+    /// for a refusal about the case: not visible, closed, last stage).
+    pub fn allowed(&self) -> Option<Allowed> {
+        match self {
+            Refusal::NoRole { allowed_roles } | Refusal::Forbidden { allowed_roles, .. } => {
+                Some(Allowed::roles(allowed_roles.clone()))
+            }
+            Refusal::NotAParty { allowed_roles } => Some(Allowed {
+                roles: allowed_roles.clone(),
+                sides: vec![Side::Raising, Side::Receiving],
+            }),
+            Refusal::WrongSide { side, allowed_roles, .. } => {
+                Some(Allowed { roles: allowed_roles.clone(), sides: vec![*side] })
+            }
+            Refusal::NotACaseAction(_) => Some(Allowed::default()),
+            Refusal::NotVisible | Refusal::Closed | Refusal::LastStage => None,
+        }
+    }
 }
 
 fn forbidden_message(role: Role, action: Action, stage: &str, allowed: &[Role]) -> String {
@@ -112,7 +161,8 @@ pub fn check(
     if !CASE_ACTIONS.contains(&action) {
         return Err(Refusal::NotACaseAction(action));
     }
-    let role = actor.role.ok_or(Refusal::NoRole)?;
+    let allowed_roles = || allowed_roles(protocol, case.route, case.stage, action);
+    let role = actor.role.ok_or_else(|| Refusal::NoRole { allowed_roles: allowed_roles() })?;
     if let Decision::Denied { allowed_roles } =
         decide(protocol, case.route, case.stage, role, action)
     {
@@ -133,7 +183,7 @@ pub fn check(
     let side = actor.acting_agency();
     let board = actor.acts_for_board();
     if action == Action::RecordView && side != Some(case.raising) && side != Some(case.receiving) {
-        return Err(Refusal::NotAParty);
+        return Err(Refusal::NotAParty { allowed_roles: allowed_roles() });
     }
     let needed = policy::side(protocol, case.route, case.stage, action);
     let on_side = match needed {
@@ -145,7 +195,12 @@ pub fn check(
         && !on_side
         && let Some(needed) = needed
     {
-        return Err(Refusal::WrongSide { action, stage: case.stage.to_owned(), side: needed });
+        return Err(Refusal::WrongSide {
+            action,
+            stage: case.stage.to_owned(),
+            side: needed,
+            allowed_roles: allowed_roles(),
+        });
     }
     match action {
         Action::Escalate if protocol.next_stage(case.route, case.stage).is_none() => {
@@ -181,10 +236,13 @@ pub fn may_read_statistics(protocol: &Protocol, actor: &Actor) -> Result<(), Vec
     Err(roles)
 }
 
+/// The roles that read the board queue: the one that acts for the board.
+pub const BOARD_QUEUE_ROLES: [Role; 1] = [Role::BoardChair];
+
 /// Whether the caller may read the board queue: only one who acts for the
 /// board (a board chair).
 pub fn may_read_board_queue(actor: &Actor) -> bool {
-    actor.role == Some(Role::BoardChair)
+    actor.role.is_some_and(|role| BOARD_QUEUE_ROLES.contains(&role)) && actor.acts_for_board()
 }
 
 /// Why an agency's feedback on a case is refused.
@@ -203,6 +261,21 @@ pub enum FeedbackRefusal {
     /// The case is still open.
     #[error("feedback is given once the case is resolved or withdrawn; this case is open")]
     Open,
+}
+
+impl FeedbackRefusal {
+    /// Who may give feedback, for a refusal of the caller's token: the
+    /// roles that act for an agency, on either side. `None` for a refusal
+    /// that is not about who the caller is.
+    pub fn allowed(&self) -> Option<Allowed> {
+        match self {
+            FeedbackRefusal::NoRole | FeedbackRefusal::NoAgency => Some(Allowed {
+                roles: Role::ALL.into_iter().filter(|r| !r.acts_for_board()).collect(),
+                sides: vec![Side::Raising, Side::Receiving],
+            }),
+            FeedbackRefusal::NotVisible | FeedbackRefusal::Open => None,
+        }
+    }
 }
 
 /// May `actor` give its agency's feedback on the case? Only a person
@@ -348,6 +421,112 @@ mod tests {
         };
         let got = check(protocol, &case, who, action).map_err(|r| r.to_string());
         assert_eq!(got.as_ref().map(|_| ()).map_err(String::as_str), expected, "{name}");
+    }
+
+    // Who may, as a refusal tells it: the roles from the policy data and
+    // the sides from the side rules.
+    #[track_caller]
+    fn allowed_row(
+        name: &str,
+        w: &World,
+        stage: &str,
+        who: &Actor,
+        action: Action,
+        expected: Option<(&[Role], &[Side])>,
+    ) {
+        let protocol = w.protocols.iter().find(|p| p.id() == "western-bay").unwrap();
+        let route = protocol.routes()[0].id().to_owned();
+        let case = CaseFacts {
+            partnership: w.partnership,
+            raising: w.raising,
+            receiving: w.receiving,
+            route: &route,
+            stage,
+            open: true,
+        };
+        let got = check(protocol, &case, who, action).err().and_then(|r| r.allowed());
+        let expected =
+            expected.map(|(roles, sides)| Allowed { roles: roles.to_vec(), sides: sides.to_vec() });
+        assert_eq!(got, expected, "{name}");
+        if let Some(allowed) = &got {
+            assert_eq!(
+                allowed.roles,
+                crate::domain::policy::allowed_roles(protocol, &route, stage, action),
+                "{name}: the roles are the policy's"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_say_which_roles_and_sides_may() {
+        use Role::*;
+        let w = world();
+        let raising_manager = actor(&w, Some(Manager), Some(w.raising));
+        let receiving_manager = actor(&w, Some(Manager), Some(w.receiving));
+        let client = actor(&w, None, Some(w.raising));
+        let chair = actor(&w, Some(BoardChair), None);
+        let stage_1_movers: &[Role] = &[Manager, SafeguardingLead, HeadOfService];
+        allowed_row(
+            "allowed: nothing to say",
+            &w,
+            "stage-1",
+            &raising_manager,
+            Action::Escalate,
+            None,
+        );
+        allowed_row(
+            "a role the policy does not name",
+            &w,
+            "stage-1",
+            &chair,
+            Action::Escalate,
+            Some((stage_1_movers, &[])),
+        );
+        allowed_row(
+            "a client without a role",
+            &w,
+            "stage-1",
+            &client,
+            Action::Escalate,
+            Some((stage_1_movers, &[])),
+        );
+        let withdrawers = crate::domain::policy::allowed_roles(
+            w.protocols.iter().find(|p| p.id() == "western-bay").unwrap(),
+            w.protocols.iter().find(|p| p.id() == "western-bay").unwrap().routes()[0].id(),
+            "stage-1",
+            Action::Withdraw,
+        );
+        assert!(withdrawers.contains(&Manager), "{withdrawers:?}");
+        allowed_row(
+            "the wrong side withdraws",
+            &w,
+            "stage-1",
+            &receiving_manager,
+            Action::Withdraw,
+            Some((&withdrawers, &[Side::Raising])),
+        );
+        let viewers = crate::domain::policy::allowed_roles(
+            w.protocols.iter().find(|p| p.id() == "western-bay").unwrap(),
+            w.protocols.iter().find(|p| p.id() == "western-bay").unwrap().routes()[0].id(),
+            "stage-4",
+            Action::RecordView,
+        );
+        allowed_row(
+            "a chair records no view",
+            &w,
+            "stage-4",
+            &chair,
+            Action::RecordView,
+            Some((&viewers, &[Side::Raising, Side::Receiving])),
+        );
+        allowed_row(
+            "a bystander is told nothing",
+            &w,
+            "stage-1",
+            &actor(&w, Some(Manager), Some(w.bystander)),
+            Action::Escalate,
+            None,
+        );
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Actor {
     /// Whether the caller acts for the board rather than an agency (a board
     /// chair).
     pub fn acts_for_board(&self) -> bool {
-        self.role == Some(Role::BoardChair)
+        self.role.is_some_and(Role::acts_for_board)
     }
 
     /// The cases this caller may see: a board chair sees the partnership's

@@ -107,7 +107,7 @@ impl fmt::Display for Action {
 /// beside the roles (a stage's `sides` table), so that "the safeguarding
 /// lead for the agency that raised the professional difference will
 /// contact…" is a rule, not a hope.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// Only the agency that raised the case.
@@ -119,8 +119,8 @@ pub enum Side {
 }
 
 impl Side {
-    /// The name, as in the data files.
-    pub fn as_str(self) -> &'static str {
+    /// The name, as in the data files and in `extensions.allowedSides`.
+    pub const fn as_str(self) -> &'static str {
         match self {
             Side::Raising => "raising",
             Side::Receiving => "receiving",
@@ -205,6 +205,23 @@ impl Decision {
     pub fn is_allowed(&self) -> bool {
         matches!(self, Decision::Allowed)
     }
+}
+
+/// The roles that may take `action` at stage `stage` of route `route`
+/// (sorted, without repeats; empty for an unknown route or stage).
+pub fn allowed_roles(protocol: &Protocol, route: &str, stage: &str, action: Action) -> Vec<Role> {
+    let roles = if action == Action::ReadStatistics {
+        protocol.read_statistics()
+    } else {
+        match protocol.stage(route, stage) {
+            Some(stage) => stage.policy().roles(action),
+            None => return Vec::new(),
+        }
+    };
+    let mut roles = roles.to_vec();
+    roles.sort();
+    roles.dedup();
+    roles
 }
 
 /// May `role` take `action` on a case at stage `stage` of route `route` of

@@ -53,6 +53,12 @@ impl Role {
         }
     }
 
+    /// Whether a person in this role acts for the board, never for an
+    /// agency (a board chair).
+    pub fn acts_for_board(self) -> bool {
+        self == Role::BoardChair
+    }
+
     /// The role whose claim value is `s` exactly, if any.
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|role| role.as_str() == s)

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use super::access::{CaseFacts, Refusal, check};
 use super::actor::Actor;
 use super::calendar::{Calendar, CalendarError};
-use super::policy::{Action, Decision, decide};
+use super::policy::{Action, Decision, allowed_roles, decide};
 use super::protocol::{ExclusionKind, Protocol, RecordKind, Stage};
 use super::role::Role;
 
@@ -209,11 +209,13 @@ pub fn plan_raise(
             .find(|s| s.is_entry())
             .ok_or_else(|| bad("stage", "route has no entry stage"))?,
     };
-    let role = actor.role.ok_or(Refusal::NoRole)?;
+    let action = if stage.is_entry() { Action::Raise } else { Action::StartHigher };
+    let role = actor.role.ok_or_else(|| Refusal::NoRole {
+        allowed_roles: allowed_roles(protocol, route.id(), stage.key(), action),
+    })?;
     if actor.agency.is_none() {
         return Err(bad("raisingAgencyId", "a case is raised by an agency; the token names none"));
     }
-    let action = if stage.is_entry() { Action::Raise } else { Action::StartHigher };
     if let Decision::Denied { allowed_roles } =
         decide(protocol, route.id(), stage.key(), role, action)
     {
@@ -338,7 +340,9 @@ pub fn plan_escalation(
         return Err(bad("toStage", format!("a case only moves up; it is at {}", case.stage)));
     }
     if Some(target) != next {
-        let role = actor.role.ok_or(Refusal::NoRole)?;
+        let role = actor.role.ok_or_else(|| Refusal::NoRole {
+            allowed_roles: allowed_roles(protocol, case.route, target, Action::StartHigher),
+        })?;
         if let Decision::Denied { allowed_roles } =
             decide(protocol, case.route, target, role, Action::StartHigher)
         {

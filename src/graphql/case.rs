@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
+
+use crate::graphql::scalars::{Date, DateTime};
 use sea_orm::DatabaseConnection;
 
 use super::directory::{Agency, Partnership, load_agency};
@@ -104,18 +106,18 @@ impl Case {
     }
 
     /// When the case was raised.
-    async fn raised_at(&self) -> DateTime<Utc> {
-        self.0.raised_at
+    async fn raised_at(&self) -> DateTime {
+        self.0.raised_at.into()
     }
 
     /// When the case last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> DateTime {
+        self.0.updated_at.into()
     }
 
     /// When the case reached its current stage.
-    async fn stage_entered_at(&self) -> Option<DateTime<Utc>> {
-        self.0.stage_entered_at
+    async fn stage_entered_at(&self) -> Option<DateTime> {
+        self.0.stage_entered_at.map(DateTime)
     }
 
     /// The day the current stage is due (end of that working day), from the
@@ -123,17 +125,17 @@ impl Case {
     /// working days of the partnership's calendar (weekends and bank
     /// holidays excluded). Null when the stage has no limit or the case is
     /// closed.
-    async fn due_on(&self) -> Option<NaiveDate> {
-        self.0.due_on.filter(|_| self.0.status == cases::CaseStatus::Open)
+    async fn due_on(&self) -> Option<Date> {
+        self.0.due_on.filter(|_| self.0.status == cases::CaseStatus::Open).map(Date)
     }
 
     /// The instant the current stage is due: the end of `dueOn` in the
     /// United Kingdom (23:59:59 London time). Null when `dueOn` is.
-    async fn due_at(&self) -> Option<DateTime<Utc>> {
+    async fn due_at(&self) -> Option<DateTime> {
         self.0
             .due_on
             .filter(|_| self.0.status == cases::CaseStatus::Open)
-            .map(crate::domain::deadline::due_at)
+            .map(|d| DateTime(crate::domain::deadline::due_at(d)))
     }
 
     /// Working days from today to `dueOn`: 0 on the day, negative once
@@ -438,9 +440,9 @@ pub struct CaseFilter {
     /// Only this subject category key.
     pub category: Option<String>,
     /// Raised at or after this time.
-    pub raised_from: Option<DateTime<Utc>>,
+    pub raised_from: Option<DateTime>,
     /// Raised before this time.
-    pub raised_to: Option<DateTime<Utc>>,
+    pub raised_to: Option<DateTime>,
     /// Changed strictly after this time (`updatedAt` later than it). A
     /// poller passes the latest `updatedAt` it has seen. A change takes
     /// its `updatedAt` before it commits, so one that commits late can
@@ -448,7 +450,7 @@ pub struct CaseFilter {
     /// before that time (the overlap comes twice rather than never).
     /// Feedback on a closed case leaves `updatedAt` (its closing time) as
     /// it is.
-    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime>,
     /// Only the cases with this child reference (an agency case number,
     /// checked like `raiseCase`'s `childReference`; exact match). Each case
     /// returned counts as a read of its `childReference` and is logged.
@@ -716,14 +718,17 @@ fn unhex(cursor: &str) -> Option<String> {
     String::from_utf8(bytes?).ok()
 }
 
-fn encode_keyset(at: DateTime<Utc>, id: impl std::fmt::Display) -> String {
+fn encode_keyset(at: chrono::DateTime<Utc>, id: impl std::fmt::Display) -> String {
     hex(&format!("{}|{id}", at.timestamp_micros()))
 }
 
-fn decode_keyset(cursor: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
+fn decode_keyset(cursor: &str) -> Option<(chrono::DateTime<Utc>, uuid::Uuid)> {
     let raw = unhex(cursor)?;
     let (micros, id) = raw.split_once('|')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, uuid::Uuid::try_parse(id).ok()?))
+    Some((
+        chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        uuid::Uuid::try_parse(id).ok()?,
+    ))
 }
 
 fn encode_seq(seq: i32) -> String {
@@ -754,7 +759,7 @@ fn decode_cursor(cursor: &str, order: cases::CaseOrder) -> Option<cases::After> 
             let raw = unhex(cursor)?;
             let (micros, id) = raw.strip_prefix(UPDATED_PREFIX)?.split_once('|')?;
             (
-                DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+                chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
                 uuid::Uuid::try_parse(id).ok()?,
             )
         }
@@ -768,7 +773,7 @@ pub struct AuditEvent {
     /// Position in the case's trail, from 1; equals the case version it made.
     pub seq: i32,
     /// When.
-    pub at: DateTime<Utc>,
+    pub at: DateTime,
     /// The token's `sub`.
     pub actor_sub: String,
     /// The actor's role, if a person.
@@ -859,9 +864,9 @@ impl CaseQuery {
             overdue: filter.overdue,
             agency,
             category: filter.category,
-            raised_from: filter.raised_from,
-            raised_to: filter.raised_to,
-            updated_after: filter.updated_after,
+            raised_from: filter.raised_from.map(|t| t.0),
+            raised_to: filter.raised_to.map(|t| t.0),
+            updated_after: filter.updated_after.map(|t| t.0),
             child_reference,
         };
         let db = ctx.data::<DatabaseConnection>()?;
@@ -937,7 +942,7 @@ impl CaseQuery {
             .into_iter()
             .map(|e| AuditEvent {
                 seq: e.seq,
-                at: e.at,
+                at: e.at.into(),
                 actor_sub: e.actor_sub,
                 actor_role: e.actor_role,
                 actor_agency_id: e.actor_agency_id.map(|a| ID(a.to_string())),

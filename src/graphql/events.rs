@@ -2,8 +2,8 @@
 //! see, oldest first, a page at a time. Ordering and exactly-once delivery
 //! are `service::events`'s.
 
+use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
-use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use super::case::{CaseStatus, PageInfo};
@@ -103,8 +103,8 @@ impl CaseEvent {
     }
 
     /// When the change was made.
-    async fn at(&self) -> DateTime<Utc> {
-        self.0.at
+    async fn at(&self) -> DateTime {
+        self.0.at.into()
     }
 
     /// The request that made it (its `x-request-id`).

@@ -9,6 +9,7 @@ pub mod loaders;
 pub mod protocols;
 pub mod records;
 pub mod report;
+pub mod scalars;
 pub mod statistics;
 pub mod workflow;
 
@@ -63,6 +64,7 @@ pub fn build_schema(
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth.saturating_add(INTROSPECTION_DEPTH))
         .limit_directives(limits.max_directives)
+        .extension(error::request::Codes)
         .extension(cost::CostLimit);
     if limits.production {
         builder = builder.disable_introspection().disable_suggestions();
@@ -76,6 +78,10 @@ pub fn build_schema(
 /// The SDL as `schema.graphql` holds it: sorted, so diffs stay readable.
 pub fn export_sdl() -> String {
     build_schema(None, &GraphqlArgs::default()).sdl_with_options(
-        SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items(),
+        SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_arguments()
+            .sorted_enum_items()
+            .include_specified_by(),
     )
 }

@@ -1,7 +1,7 @@
 //! What is written at a stage: records, agencies' views, agreed actions.
 
+use crate::graphql::scalars::{Date, DateTime};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
 
 use super::directory::{Agency, load_agency};
 use super::error::{GqlResult, bad_input};
@@ -82,8 +82,8 @@ impl Record {
         Ok(loaders.agency.load_one(AgencyId::from_uuid(id)).await.gql()?.map(Agency))
     }
     /// When it was written.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -128,8 +128,8 @@ impl AgencyView {
         &self.0.view
     }
     /// When it was recorded.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -157,12 +157,12 @@ impl AgreedAction {
         load_agency(ctx, AgencyId::from_uuid(self.0.owner_agency_id)).await
     }
     /// By when.
-    async fn due_on(&self) -> NaiveDate {
-        self.0.due_on
+    async fn due_on(&self) -> Date {
+        self.0.due_on.into()
     }
     /// When it was agreed.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -223,7 +223,7 @@ pub struct AgreeActionInput {
     /// of the case (another is `BAD_USER_INPUT`).
     pub owner_agency_id: ID,
     /// By when (not in the past).
-    pub due_on: NaiveDate,
+    pub due_on: Date,
 }
 
 /// The result of `addRecord`.
@@ -304,7 +304,7 @@ impl TryFrom<AgreeActionInput> for Keyed<records::AgreeActionInput> {
             expected_version: input.expected_version,
             description: input.description,
             owner,
-            due_on: input.due_on,
+            due_on: input.due_on.0,
         };
         Ok(Keyed { key: input.idempotency_key, change })
     }

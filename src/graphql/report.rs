@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, ID, Object, Result};
-use chrono::{DateTime, Utc};
 
 use super::case::Case;
 use super::directory::{Agency, load_agency};
@@ -75,8 +75,8 @@ impl Report {
         self.0.closed_at.map(|_| self.0.case.stage.as_str())
     }
     /// When the case was resolved or withdrawn.
-    async fn closed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.closed_at
+    async fn closed_at(&self) -> Option<DateTime> {
+        self.0.closed_at.map(DateTime)
     }
     /// The agreed outcome (or the reason for withdrawal).
     #[graphql(complexity = cost::FREE_TEXT)]
@@ -120,8 +120,8 @@ impl Professional {
         Ok(loaders.agency.load_one(id).await.gql()?.map(Agency))
     }
     /// When they first acted on the case.
-    async fn first_acted_at(&self) -> DateTime<Utc> {
-        self.0.first_acted_at
+    async fn first_acted_at(&self) -> DateTime {
+        self.0.first_acted_at.into()
     }
 }
 
@@ -136,8 +136,8 @@ impl StageReached {
         &self.0.stage
     }
     /// When the case reached it.
-    async fn reached_at(&self) -> DateTime<Utc> {
-        self.0.at
+    async fn reached_at(&self) -> DateTime {
+        self.0.at.into()
     }
 }
 

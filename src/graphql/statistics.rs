@@ -1,8 +1,8 @@
 //! Board statistics and the agencies' feedback that feeds them.
 
 use crate::graphql::cost;
+use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use super::case::CaseStatus;
@@ -48,13 +48,13 @@ async fn gate<'a>(ctx: &'a Context<'_>) -> Result<Gate<'a>> {
 #[Object]
 impl BoardStatistics {
     /// Start of the period (included).
-    async fn from(&self) -> DateTime<Utc> {
-        self.0.from
+    async fn from(&self) -> DateTime {
+        self.0.from.into()
     }
 
     /// End of the period (excluded).
-    async fn to(&self) -> DateTime<Utc> {
-        self.0.to
+    async fn to(&self) -> DateTime {
+        self.0.to.into()
     }
 
     /// Cases raised in the period.
@@ -133,7 +133,7 @@ impl BoardStatistics {
     /// Cases open now whose current stage was due before today (UTC),
     /// whatever the period.
     async fn overdue_now(&self, ctx: &Context<'_>) -> Result<u64> {
-        let today = Utc::now().date_naive();
+        let today = chrono::Utc::now().date_naive();
         statistics::overdue_now(gate(ctx).await?.db, &self.0, today).await.gql()
     }
 
@@ -325,15 +325,15 @@ impl StatisticsQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Identifier of the partnership.")] partnership_id: ID,
-        #[graphql(desc = "Start of the period (included).")] from: DateTime<Utc>,
-        #[graphql(desc = "End of the period (excluded).")] to: DateTime<Utc>,
+        #[graphql(desc = "Start of the period (included).")] from: DateTime,
+        #[graphql(desc = "End of the period (excluded).")] to: DateTime,
     ) -> Result<BoardStatistics> {
         let actor = actor(ctx)?;
         let id: PartnershipId = partnership_id
             .parse()
             .map_err(|_| bad_input("partnershipId", "not a valid identifier"))?;
         let (db, catalog, _) = shared(ctx)?;
-        let board = statistics::authorize(db, catalog, actor, id, from, to).await.gql()?;
+        let board = statistics::authorize(db, catalog, actor, id, from.0, to.0).await.gql()?;
         Ok(BoardStatistics(board))
     }
 }
@@ -373,8 +373,8 @@ impl Feedback {
         self.0.comment.as_deref()
     }
     /// When it was given.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 

@@ -158,7 +158,11 @@ pub(crate) fn actor<'a>(ctx: &'a Context<'_>) -> Result<&'a Actor> {
         Viewer::Actor(a) => Ok(a),
         // Anonymous callers never reach a mutation (the HTTP layer refuses
         // them); this is the belt to that brace.
-        Viewer::Anonymous => Err(ServiceError::Forbidden("a token is required".into())).gql(),
+        Viewer::Anonymous => Err(ServiceError::forbidden(
+            "a token is required",
+            crate::domain::access::Allowed::roles(crate::domain::role::Role::ALL.to_vec()),
+        ))
+        .gql(),
     }
 }
 

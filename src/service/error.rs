@@ -3,6 +3,8 @@
 
 use sea_orm::DbErr;
 
+use crate::domain::access::Allowed;
+
 /// Why a use case refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -19,8 +21,13 @@ pub enum ServiceError {
         message: String,
     },
     /// The caller's role or side may not make this change.
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("{message}")]
+    Forbidden {
+        /// What was refused, and why.
+        message: String,
+        /// Who may (the roles and sides), for `extensions`.
+        allowed: Allowed,
+    },
     /// The change conflicts with the stored state (a stale version, a
     /// closed case, a concurrent change).
     #[error("{0}")]
@@ -58,7 +65,9 @@ impl From<crate::domain::access::FeedbackRefusal> for ServiceError {
         match refusal {
             F::NotVisible => Self::NotFound("case"),
             F::Open => Self::Conflict(refusal.to_string()),
-            F::NoRole | F::NoAgency => Self::Forbidden(refusal.to_string()),
+            F::NoRole | F::NoAgency => {
+                Self::forbidden(refusal.to_string(), refusal.allowed().unwrap_or_default())
+            }
         }
     }
 }
@@ -70,7 +79,9 @@ impl From<crate::domain::workflow::WorkflowError> for ServiceError {
         match err {
             W::Refused(Refusal::NotVisible) => Self::NotFound("case"),
             W::Refused(r @ (Refusal::Closed | Refusal::LastStage)) => Self::Conflict(r.to_string()),
-            W::Refused(r) => Self::Forbidden(r.to_string()),
+            W::Refused(r) => {
+                Self::Forbidden { message: r.to_string(), allowed: r.allowed().unwrap_or_default() }
+            }
             W::OutOfScope { kind, redirect } => Self::OutOfScope { kind, redirect },
             W::BadInput { field, message } => Self::BadInput { field, message },
             W::Calendar(e) => Self::BadInput { field: "deadline", message: e.to_string() },
@@ -79,6 +90,11 @@ impl From<crate::domain::workflow::WorkflowError> for ServiceError {
 }
 
 impl ServiceError {
+    /// A refusal of the caller's role or side, with who may.
+    pub fn forbidden(message: impl Into<String>, allowed: Allowed) -> Self {
+        Self::Forbidden { message: message.into(), allowed }
+    }
+
     /// A bad-input error for one field.
     pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
         Self::BadInput { field, message: message.into() }

@@ -218,9 +218,19 @@ impl CaseChange for RecordViewInput {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         // A view is a party's: the rule refuses anyone acting for no party
         // agency (a board chair acts for the board).
-        case_row::permit(ctx.catalog, row, ctx.actor, Action::RecordView)?;
+        let protocol = case_row::permit(ctx.catalog, row, ctx.actor, Action::RecordView)?;
+        let facts = case_row::facts(row);
+        // `check` refused anyone acting for neither party; this is its
+        // belt and brace.
         let agency = ctx.actor.acting_agency().ok_or_else(|| {
-            ServiceError::Forbidden("a view is an agency's; the token names no agency".into())
+            ServiceError::from(crate::domain::access::Refusal::NotAParty {
+                allowed_roles: crate::domain::policy::allowed_roles(
+                    protocol,
+                    facts.route,
+                    facts.stage,
+                    Action::RecordView,
+                ),
+            })
         })?;
         let held = agency_view::Entity::find()
             .filter(agency_view::Column::CaseId.eq(row.id))

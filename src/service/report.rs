@@ -142,7 +142,12 @@ pub async fn board_queue(
     limit: u64,
 ) -> Result<Vec<Case>, ServiceError> {
     if !crate::domain::access::may_read_board_queue(actor) {
-        return Err(ServiceError::Forbidden("the board queue is the board chair's".into()));
+        return Err(ServiceError::forbidden(
+            "the board queue is the board chair's",
+            crate::domain::access::Allowed::roles(
+                crate::domain::access::BOARD_QUEUE_ROLES.to_vec(),
+            ),
+        ));
     }
     let partnership = entity::partnership::Entity::find_by_id(actor.partnership.uuid())
         .one(db)

@@ -87,17 +87,21 @@ pub async fn authorize(
     let protocol = catalog
         .latest(&row.protocol_id)
         .ok_or_else(|| ServiceError::UnknownProtocol(row.protocol_id.clone()))?;
-    if let Err(roles) = crate::domain::access::may_read_statistics(protocol, actor) {
+    if let Err(allowed) = crate::domain::access::may_read_statistics(protocol, actor) {
+        let roles = &allowed;
         let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         let who = match actor.role {
             Some(role) => format!("a {role}"),
             None => "a client without the statistics:read scope".to_owned(),
         };
         let may = if roles.is_empty() { "no role".to_owned() } else { roles.join(", ") };
-        return Err(ServiceError::Forbidden(format!(
-            "{who} may not read_statistics of this partnership; roles that may: {may} \
-             (and clients with the statistics:read scope)"
-        )));
+        return Err(ServiceError::forbidden(
+            format!(
+                "{who} may not read_statistics of this partnership; roles that may: {may} \
+                 (and clients with the statistics:read scope)"
+            ),
+            crate::domain::access::Allowed::roles(allowed),
+        ));
     }
     if from >= to {
         return Err(ServiceError::bad_input("from", "must be before `to`"));

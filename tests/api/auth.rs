@@ -183,7 +183,7 @@ pub(crate) fn assert_unauthenticated(name: &str, reply: &Reply, expected: &AuthE
         "{name}: challenge {challenge:?}"
     );
     let body = reply.body.as_object().unwrap();
-    assert_eq!(body.get("data"), Some(&Value::Null), "{name}: {reply:#?}");
+    assert_eq!(body.get("data"), None, "{name}: nothing ran, so no data entry: {reply:#?}");
     let errors = body["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{name}: {reply:#?}");
     assert_eq!(errors[0]["extensions"]["code"], "UNAUTHENTICATED", "{name}: {reply:#?}");

@@ -583,7 +583,7 @@ db_test!(metrics_count_requests_errors_latency_pool_and_statements, |app| {
         1.0
     );
     assert!(!m.keys().any(|k| k.contains("Directory") || k.contains("Broken")), "{m:#?}");
-    assert!(m[r#"escalations_graphql_errors_total{code="BAD_USER_INPUT"}"#] >= 1.0);
+    assert!(m[r#"escalations_graphql_errors_total{code="GRAPHQL_VALIDATION_FAILED"}"#] >= 1.0);
     assert!(m["escalations_graphql_request_duration_seconds_count"] >= 3.0);
     assert_eq!(
         m[r#"escalations_graphql_request_duration_seconds_bucket{le="+Inf"}"#],

@@ -74,7 +74,7 @@ db_test!(every_operation_refuses_other_agencies_and_partnerships, |app| {
         ),
         (
             "agreeAction",
-            "mutation($id: ID!, $owner: ID!, $due: NaiveDate!) { agreeAction(input: { caseId: $id, description: \"x\", ownerAgencyId: $owner, dueOn: $due }) { action { id } } }",
+            "mutation($id: ID!, $owner: ID!, $due: Date!) { agreeAction(input: { caseId: $id, description: \"x\", ownerAgencyId: $owner, dueOn: $due }) { action { id } } }",
             json!({ "id": open_id, "owner": receiving, "due": due }),
         ),
         (
