@@ -14,3 +14,7 @@ pub mod change_event;
 pub mod feedback;
 pub mod idempotency_key;
 pub mod partnership;
+pub mod webhook_attempt;
+pub mod webhook_audit;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

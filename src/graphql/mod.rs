@@ -10,6 +10,7 @@ pub mod protocols;
 pub mod records;
 pub mod report;
 pub mod statistics;
+pub mod webhooks;
 pub mod workflow;
 
 use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
@@ -30,6 +31,7 @@ pub struct Query(
     protocols::ProtocolQuery,
     report::ReportQuery,
     statistics::StatisticsQuery,
+    webhooks::WebhooksQuery,
 );
 
 /// Every mutation of the API.
@@ -38,6 +40,7 @@ pub struct Mutation(
     workflow::WorkflowMutation,
     records::RecordsMutation,
     statistics::FeedbackMutation,
+    webhooks::WebhooksMutation,
 );
 
 /// The schema type.

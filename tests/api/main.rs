@@ -29,4 +29,5 @@ mod schema;
 mod scoping;
 mod statistics;
 mod walks;
+mod webhooks;
 mod workflow;
