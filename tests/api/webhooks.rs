@@ -202,7 +202,9 @@ db_test_with!(
         let Some(rx) = Receiver::start().await else { return };
         let police = manager(&app, "wb-police");
         let csc = manager(&app, "wb-swansea-csc");
-        let health = manager(&app, "wb-health");
+        // A cases:read client of an agency that is no party to the case.
+        let health =
+            app.client_token("webhooks:manage cases:read", Some("wb-health"), "western-bay");
         let (police_ep, police_secret) = create(&app, &police, &rx.url("police"), json!([])).await;
         let (_, csc_secret) = create(&app, &csc, &rx.url("csc"), json!(["CASE_ESCALATED"])).await;
         let (health_ep, health_secret) = create(&app, &health, &rx.url("health"), json!([])).await;
