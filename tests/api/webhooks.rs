@@ -634,6 +634,10 @@ impl Drop for Process {
 }
 
 fn start(db_url: &str) -> Process {
+    start_with(db_url, &[])
+}
+
+fn start_with(db_url: &str, env: &[(&str, &str)]) -> Process {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_escalations"))
         .args(["serve", "--demo", "--listen-addr", &format!("127.0.0.1:{port}")])
@@ -649,6 +653,7 @@ fn start(db_url: &str) -> Process {
         .env("WEBHOOK_RETRY_SCHEDULE", "100ms,200ms")
         .env("WEBHOOK_POLL_INTERVAL", "100ms")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -741,4 +746,55 @@ async fn two_processes_deliver_each_event_once_per_endpoint_in_event_order() {
         assert_eq!(ids, events, "{name}: each event once, in event order");
         assert!(got.iter().all(|r| r["verified"] == json!([0]) && r["status"] == 204));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_in_flight_when_its_process_is_killed_is_sent_by_another() {
+    let Some(db) = TestDb::create(Backend::Postgres).await else { return };
+    let Some(rx) = Receiver::start().await else { return };
+    // A 1 s timeout: a claim lasts 2 × 1 s + 5 s.
+    let env = [("WEBHOOK_TIMEOUT", "1s")];
+    let mut a = start_with(db.url(), &env);
+    let client = reqwest::Client::new();
+    let hooks = mint(escalations::auth::MintClaims {
+        sub: "hooks".into(),
+        scope: Some("webhooks:manage".into()),
+        agency: Some("wb-police".into()),
+        partnership: "western-bay".into(),
+        ..Default::default()
+    });
+    let data =
+        post(&client, &a.1, &hooks, CREATE, json!({ "i": { "url": rx.url("crash") } })).await;
+    rx.secrets("crash", &[data["createWebhookEndpoint"]["secret"].as_str().unwrap()]);
+    rx.fail("crash", "hang");
+    let practitioner = mint(escalations::auth::MintClaims {
+        sub: "p".into(),
+        role: Some(Role::Practitioner),
+        agency: Some("wb-police".into()),
+        partnership: "western-bay".into(),
+        ..Default::default()
+    });
+    let directory =
+        post(&client, &a.1, &practitioner, "{ partnerships { agencies { id code } } }", json!({}))
+            .await;
+    let receiving = directory["partnerships"][0]["agencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["code"] == "wb-swansea-csc")
+        .unwrap()["id"]
+        .clone();
+    post(&client, &a.1, &practitioner, RAISE, json!({ "input": { "receivingAgencyId": receiving, "childReference": "WHK-1", "category": "other", "summary": "s" } })).await;
+    // The attempt is in flight (the receiver holds it) when A dies.
+    let first = rx.wait_for("crash", 1).await;
+    assert_eq!(first[0]["status"], "hang");
+    a.0.kill().unwrap();
+    a.0.wait().unwrap();
+    let killed = Instant::now();
+    let _b = start_with(db.url(), &env);
+    let got = rx.wait_for("crash", 2).await;
+    assert_eq!(got[1]["id"], got[0]["id"], "the same delivery, sent again");
+    assert_eq!(got[1]["status"], 204);
+    assert_eq!(got[1]["verified"], json!([0]));
+    assert!(killed.elapsed() < Duration::from_secs(15), "taken over once the claim ran out");
 }

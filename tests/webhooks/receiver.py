@@ -6,7 +6,8 @@ Usage: receiver.py CONTROL_DIR. Listens on a free loopback port and prints
 {"port": N} first. A POST to /NAME is checked against the secrets in
 CONTROL_DIR/NAME.secret (one per line, tried in order; verified lists the
 indexes that verify). CONTROL_DIR/NAME.fail, if present, holds "all" or a
-number N: answer 503 to the next N requests (decremented). Otherwise the
+number N: answer 503 to the next N requests (decremented), or "hang": print
+the next request and never answer it (then back to normal). Otherwise the
 answer is 204 when a secret verifies and 400 when none does. Every request
 is printed as one JSON line: path, webhook-id, verified, status, the
 parsed body.
@@ -52,13 +53,17 @@ class Handler(BaseHTTPRequestHandler):
             fail_path = os.path.join(CONTROL, name + ".fail")
             fail = read(fail_path)
             failing = False
+            hang = fail == "hang"
+            if hang:
+                with open(fail_path, "w") as f:
+                    f.write("0")
             if fail == "all":
                 failing = True
             elif fail and fail.isdigit() and int(fail) > 0:
                 failing = True
                 with open(fail_path, "w") as f:
                     f.write(str(int(fail) - 1))
-            status = 503 if failing else (204 if verified else 400)
+            status = "hang" if hang else 503 if failing else (204 if verified else 400)
             try:
                 parsed = json.loads(body)
             except Exception:
@@ -71,6 +76,8 @@ class Handler(BaseHTTPRequestHandler):
                 "status": status,
                 "body": parsed,
             }), flush=True)
+        if hang:
+            threading.Event().wait()
         self.send_response(status)
         self.send_header("content-length", "0")
         self.end_headers()

@@ -10,8 +10,9 @@
 //! lets go when none is due. Hence one attempt per delivery in flight
 //! across all instances, and deliveries of one endpoint leave in event
 //! order; a failed one is retried later, after the ones behind it. A
-//! crashed or killed instance's lease runs out (`WEBHOOK_TIMEOUT` + 30 s)
-//! and another instance takes the endpoint over, so no delivery is lost:
+//! crashed or killed instance's lease runs out (twice `WEBHOOK_TIMEOUT`
+//! plus 5 s: longer than any attempt) and another instance takes the
+//! endpoint over, so no delivery is lost:
 //! at least once, as an attempt whose answer was lost is sent again.
 //! SQLite has one process; the same statement, without the lock clause,
 //! serialises on its write lock.
@@ -129,7 +130,7 @@ fn statement(backend: DatabaseBackend, sql: &str, values: Vec<sea_orm::Value>) -
 
 impl Worker {
     fn lease(&self) -> i64 {
-        i64::try_from((self.settings.webhook_timeout + Duration::from_secs(30)).as_millis())
+        i64::try_from((2 * self.settings.webhook_timeout + Duration::from_secs(5)).as_millis())
             .unwrap_or(i64::MAX / 2)
     }
 
