@@ -183,6 +183,7 @@ pub async fn prepare(
         ),
         metrics,
         documents: Arc::default(),
+        webhooks: Arc::new(args.webhooks.clone()),
     })
 }
 

@@ -271,6 +271,87 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub rate_limits: RateLimitArgs,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Webhook delivery: timeouts, retries, address rules.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Time one delivery attempt may take, connecting included (e.g. `10s`).
+    #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: Duration,
+
+    /// Waits before each retry of a failed delivery, comma-separated (each
+    /// stretched or shrunk by up to a tenth, at random); after the last
+    /// the delivery has failed.
+    #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", default_value = "5s,5m,30m,2h,5h,10h,10h")]
+    pub webhook_retry_schedule: RetrySchedule,
+
+    /// How often each process looks for due deliveries (other processes'
+    /// and retries); its own changes wake it at once.
+    #[arg(long, env = "WEBHOOK_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub webhook_poll_interval: Duration,
+
+    /// An endpoint whose every attempt has failed for this long is
+    /// disabled (and says why).
+    #[arg(long, env = "WEBHOOK_DISABLE_AFTER", default_value = "5days", value_parser = humantime::parse_duration)]
+    pub webhook_disable_after: Duration,
+
+    /// After `rotateWebhookSecret`, how long deliveries are also signed
+    /// with the previous secret.
+    #[arg(long, env = "WEBHOOK_SECRET_GRACE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub webhook_secret_grace: Duration,
+
+    /// Allow endpoints on private, loopback and link-local addresses, and
+    /// plain http: for development and tests only.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub webhook_allow_private_addresses: bool,
+}
+
+impl Default for WebhookArgs {
+    fn default() -> Self {
+        Self {
+            webhook_timeout: Duration::from_secs(10),
+            webhook_retry_schedule: RetrySchedule::default(),
+            webhook_poll_interval: Duration::from_secs(1),
+            webhook_disable_after: Duration::from_secs(5 * 24 * 3600),
+            webhook_secret_grace: Duration::from_secs(24 * 3600),
+            webhook_allow_private_addresses: false,
+        }
+    }
+}
+
+/// The waits before the retries of a delivery: `5s,5m,30m` (humantime
+/// durations, comma-separated); `none` for no retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(pub Vec<Duration>);
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        let h = 3600;
+        Self(
+            [5, 300, 1800, 2 * h, 5 * h, 10 * h, 10 * h]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+        )
+    }
+}
+
+impl std::str::FromStr for RetrySchedule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim() == "none" {
+            return Ok(Self(Vec::new()));
+        }
+        s.split(',')
+            .map(|d| humantime::parse_duration(d.trim()).map_err(|e| format!("{d:?}: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
 }
 
 /// Limits of the GraphQL executor, and production mode. Every limit is
@@ -540,12 +621,26 @@ impl ServeArgs {
 
 #[cfg(test)]
 mod tests {
-    use super::InFlightCap;
+    use super::{InFlightCap, RetrySchedule};
+    use std::time::Duration;
 
     #[track_caller]
     fn check(input: &str, expected: Result<Option<u32>, ()>) {
         let parsed = input.parse::<InFlightCap>().map(|c| c.0.map(|n| n.get())).map_err(|_| ());
         assert_eq!(parsed, expected, "{input:?}");
+    }
+
+    #[test]
+    fn retry_schedules_parse() {
+        let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_millis(m)).collect::<Vec<_>>();
+        assert_eq!("100ms, 200ms".parse::<RetrySchedule>(), Ok(RetrySchedule(ms(&[100, 200]))));
+        assert_eq!("none".parse::<RetrySchedule>(), Ok(RetrySchedule(vec![])));
+        assert_eq!(
+            "5s,5m,30m,2h,5h,10h,10h".parse::<RetrySchedule>(),
+            Ok(RetrySchedule::default())
+        );
+        assert!("5s,,1m".parse::<RetrySchedule>().is_err());
+        assert!("soon".parse::<RetrySchedule>().is_err());
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct AppState {
     pub documents: Arc<DocumentCache>,
     /// Requests in flight per client.
     pub in_flight: Arc<InFlight>,
+    /// Webhook settings (the worker's and endpoint management's).
+    pub webhooks: Arc<crate::config::WebhookArgs>,
 }
 
 /// Query texts that passed the limits, with their parsed documents: partner
@@ -230,7 +232,23 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let settings = crate::listener::Settings::from(&*state.http);
     let metrics = state.metrics.clone();
-    crate::listener::serve(listener, router(state), settings, metrics, shutdown).await
+    // The webhook worker runs as long as the server: it stops when the
+    // shutdown begins (finishing the attempt in hand) or the server ends.
+    let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(crate::db::in_background(crate::service::webhooks::worker::run(
+        state.db.clone(),
+        state.webhooks.clone(),
+        metrics.clone(),
+        stopped,
+    )));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_worker.send(true);
+    };
+    let served = crate::listener::serve(listener, router(state), settings, metrics, shutdown).await;
+    // Dropping the sender (if the shutdown never came) stops it too.
+    let _ = worker.await;
+    served
 }
 
 async fn count_response(
@@ -262,12 +280,17 @@ fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> Response {
+    let mut body = state.metrics.render(&state.db);
+    match crate::service::webhooks::outbox::backlog(&state.db).await {
+        Ok((pending, oldest)) => Metrics::render_outbox(&mut body, pending, oldest),
+        Err(err) => tracing::warn!(error = %err, "reading the webhook outbox for /metrics failed"),
+    }
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        state.metrics.render(&state.db),
+        body,
     )
         .into_response()
 }
@@ -530,7 +553,12 @@ async fn execute(
         Arc::new(move |cost: usize| limits.charge(&key, cost)) as Arc<cost::Charge>
     });
     let budget = cost::Budget { max_cost: state.limits.max_cost, deadline, charge };
-    let req = req.data(loaders).data(viewer).data(request_id.clone()).data(budget);
+    let req = req
+        .data(loaders)
+        .data(viewer)
+        .data(request_id.clone())
+        .data(budget)
+        .data(state.webhooks.clone());
     let resp = state.schema.execute(req).await;
     respond(state, resp, label, started, spec_media_type, &request_id)
 }

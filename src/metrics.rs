@@ -78,6 +78,7 @@ struct Inner {
     responses: BTreeMap<u16, u64>,
     rate_limited: BTreeMap<&'static str, u64>,
     in_flight_limited: BTreeMap<&'static str, u64>,
+    webhook_deliveries: BTreeMap<&'static str, u64>,
 }
 
 impl Metrics {
@@ -132,6 +133,12 @@ impl Metrics {
     /// flight.
     pub fn in_flight_limited(&self, kind: &'static str) {
         *self.lock().in_flight_limited.entry(kind).or_default() += 1;
+    }
+
+    /// Counts one webhook delivery attempt's outcome: `delivered`,
+    /// `retrying` (failed, due again) or `failed` (given up).
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        *self.lock().webhook_deliveries.entry(outcome).or_default() += 1;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -199,6 +206,20 @@ impl Metrics {
             );
             for (kind, n) in &inner.in_flight_limited {
                 let _ = writeln!(out, "escalations_in_flight_limited_total{{kind=\"{kind}\"}} {n}");
+            }
+            header(
+                &mut out,
+                "escalations_webhook_deliveries_total",
+                "counter",
+                "Webhook delivery attempts of this process by outcome: delivered, retrying \
+                 (failed, due again), failed (given up).",
+            );
+            for outcome in ["delivered", "retrying", "failed"] {
+                let n = inner.webhook_deliveries.get(outcome).copied().unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "escalations_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
+                );
             }
         }
 
@@ -279,7 +300,37 @@ impl Metrics {
         );
         let _ =
             writeln!(out, "escalations_db_statements_total {}", crate::db::statements_executed());
+        header(
+            &mut out,
+            "escalations_db_background_statements_total",
+            "counter",
+            "SQL statements run by background work (the webhook worker) since the process started.",
+        );
+        let _ = writeln!(
+            out,
+            "escalations_db_background_statements_total {}",
+            crate::db::background_statements_executed()
+        );
         out
+    }
+
+    /// The outbox's lines: deliveries waiting, and the age of the oldest
+    /// (all processes', read from the database).
+    pub fn render_outbox(out: &mut String, pending: u64, oldest_seconds: f64) {
+        header(
+            out,
+            "escalations_webhook_outbox_pending",
+            "gauge",
+            "Webhook deliveries not yet delivered or given up (every process's).",
+        );
+        let _ = writeln!(out, "escalations_webhook_outbox_pending {pending}");
+        header(
+            out,
+            "escalations_webhook_outbox_oldest_pending_seconds",
+            "gauge",
+            "Age of the oldest undelivered webhook delivery (0 when none waits).",
+        );
+        let _ = writeln!(out, "escalations_webhook_outbox_oldest_pending_seconds {oldest_seconds}");
     }
 }
 

@@ -14,6 +14,7 @@ mod m20261123_000004_add_feedback;
 mod m20261201_000005_scope_idempotency_keys;
 mod m20261201_000006_index_cases_for_pollers;
 mod m20261201_000007_add_change_events;
+mod m20261201_000008_add_webhooks;
 mod m20261201_000010_add_missing_records;
 
 /// Applies the migrations in order.
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_scope_idempotency_keys::Migration),
             Box::new(m20261201_000006_index_cases_for_pollers::Migration),
             Box::new(m20261201_000007_add_change_events::Migration),
+            Box::new(m20261201_000008_add_webhooks::Migration),
             Box::new(m20261201_000010_add_missing_records::Migration),
         ]
     }

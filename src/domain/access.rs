@@ -877,3 +877,194 @@ mod tests {
         }
     }
 }
+
+// ---------------------------------------------------------------------
+// Webhooks: who manages endpoints, and which cases' events an endpoint
+// receives.
+// ---------------------------------------------------------------------
+
+/// Whose a webhook endpoint is, which decides what it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOwner {
+    /// An agency's: the events of the cases it raised or received.
+    Agency {
+        /// The agency's partnership.
+        partnership: PartnershipId,
+        /// The agency.
+        agency: AgencyId,
+    },
+    /// A partnership's (its business unit, through a `statistics:read`
+    /// client without an agency): the events of all its cases.
+    Partnership(PartnershipId),
+}
+
+/// Why a caller may not manage webhook endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRefusal {
+    /// Without the `webhooks:manage` scope, or a person's token.
+    #[error("webhook endpoints are managed by machine clients with the webhooks:manage scope")]
+    NotAManager,
+    /// The client names no agency and is no `statistics:read` client of
+    /// its partnership.
+    #[error("a webhooks:manage client needs an agency, or statistics:read for its partnership")]
+    NoOwner,
+}
+
+/// Whose endpoints `actor` manages: a machine client (no role) with
+/// `webhooks:manage` manages its agency's, or, naming no agency and
+/// holding `statistics:read`, its partnership's.
+pub fn webhook_owner(actor: &Actor) -> Result<WebhookOwner, WebhookRefusal> {
+    use super::role::Scope;
+    if actor.role.is_some() || !actor.has_scope(Scope::WebhooksManage) {
+        return Err(WebhookRefusal::NotAManager);
+    }
+    match actor.agency {
+        Some(agency) => Ok(WebhookOwner::Agency { partnership: actor.partnership, agency }),
+        None if actor.has_scope(Scope::StatisticsRead) => {
+            Ok(WebhookOwner::Partnership(actor.partnership))
+        }
+        None => Err(WebhookRefusal::NoOwner),
+    }
+}
+
+impl WebhookOwner {
+    /// The owner of a stored endpoint.
+    pub fn of(partnership: PartnershipId, agency: Option<AgencyId>) -> Self {
+        match agency {
+            Some(agency) => Self::Agency { partnership, agency },
+            None => Self::Partnership(partnership),
+        }
+    }
+
+    /// The owner's partnership.
+    pub fn partnership(self) -> PartnershipId {
+        match self {
+            Self::Agency { partnership, .. } | Self::Partnership(partnership) => partnership,
+        }
+    }
+
+    /// The owner's agency, if an agency owns it.
+    pub fn agency(self) -> Option<AgencyId> {
+        match self {
+            Self::Agency { agency, .. } => Some(agency),
+            Self::Partnership(_) => None,
+        }
+    }
+
+    /// Whether an endpoint of this owner receives the events of a case
+    /// with these parties: exactly what a reader of the owner's scope may
+    /// see (an agency's token: the cases it is party to; the partnership's
+    /// board: its cases).
+    pub fn receives(
+        self,
+        partnership: PartnershipId,
+        raising: AgencyId,
+        receiving: AgencyId,
+    ) -> bool {
+        self.visibility().allows(partnership, raising, receiving)
+    }
+
+    /// The cases whose events the endpoint receives, as a visibility.
+    pub fn visibility(self) -> super::actor::CaseVisibility {
+        use super::actor::CaseVisibility;
+        match self {
+            Self::Agency { partnership, agency } => CaseVisibility::Parties { partnership, agency },
+            Self::Partnership(p) => CaseVisibility::Partnership(p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod webhook_tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::domain::role::Scope;
+
+    fn client(role: Option<Role>, scopes: &[Scope], agency: Option<AgencyId>) -> Actor {
+        Actor {
+            issuer: "i".into(),
+            sub: "s".into(),
+            role,
+            scopes: scopes.iter().copied().collect::<BTreeSet<_>>(),
+            partnership: PartnershipId::from_uuid(uuid::Uuid::from_u128(1)),
+            agency,
+        }
+    }
+
+    #[track_caller]
+    fn check(name: &str, who: &Actor, expected: Result<WebhookOwner, WebhookRefusal>) {
+        assert_eq!(webhook_owner(who), expected, "{name}");
+    }
+
+    #[test]
+    fn endpoints_are_managed_by_webhooks_clients_for_their_agency_or_partnership() {
+        let ours = AgencyId::from_uuid(uuid::Uuid::from_u128(2));
+        let p = PartnershipId::from_uuid(uuid::Uuid::from_u128(1));
+        let agency = WebhookOwner::Agency { partnership: p, agency: ours };
+        use Scope::{CasesRead, StatisticsRead, WebhooksManage};
+        check("an agency's client", &client(None, &[WebhooksManage], Some(ours)), Ok(agency));
+        check(
+            "with cases:read too",
+            &client(None, &[WebhooksManage, CasesRead], Some(ours)),
+            Ok(agency),
+        );
+        check(
+            "a statistics client naming an agency: the agency's",
+            &client(None, &[WebhooksManage, StatisticsRead], Some(ours)),
+            Ok(agency),
+        );
+        check(
+            "a statistics client of the partnership: the partnership's",
+            &client(None, &[WebhooksManage, StatisticsRead], None),
+            Ok(WebhookOwner::Partnership(p)),
+        );
+        check(
+            "no agency, no statistics",
+            &client(None, &[WebhooksManage], None),
+            Err(WebhookRefusal::NoOwner),
+        );
+        check(
+            "a cases:read client",
+            &client(None, &[CasesRead], Some(ours)),
+            Err(WebhookRefusal::NotAManager),
+        );
+        check(
+            "a statistics client",
+            &client(None, &[StatisticsRead], None),
+            Err(WebhookRefusal::NotAManager),
+        );
+        for role in Role::ALL {
+            check(
+                "a person, even with the scope",
+                &client(Some(role), &[WebhooksManage], Some(ours)),
+                Err(WebhookRefusal::NotAManager),
+            );
+        }
+    }
+
+    #[test]
+    fn an_endpoint_receives_what_its_owner_may_read() {
+        let p = PartnershipId::new();
+        let other_p = PartnershipId::new();
+        let (ours, a, b) = (AgencyId::new(), AgencyId::new(), AgencyId::new());
+        #[track_caller]
+        fn check(name: &str, owner: WebhookOwner, got: [bool; 4], expected: [bool; 4]) {
+            assert_eq!(got, expected, "{name}: {owner:?}");
+        }
+        let cases = |o: WebhookOwner| {
+            [
+                o.receives(p, ours, a),       // we raised it
+                o.receives(p, a, ours),       // we received it
+                o.receives(p, a, b),          // others' case in our partnership
+                o.receives(other_p, ours, a), // another partnership
+            ]
+        };
+        let agency = WebhookOwner::Agency { partnership: p, agency: ours };
+        check("an agency's", agency, cases(agency), [true, true, false, false]);
+        let partnership = WebhookOwner::Partnership(p);
+        check("a partnership's", partnership, cases(partnership), [true, true, true, false]);
+        assert_eq!(WebhookOwner::of(p, Some(ours)), agency);
+        assert_eq!(WebhookOwner::of(p, None), partnership);
+    }
+}

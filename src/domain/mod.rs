@@ -15,4 +15,5 @@ pub mod ids;
 pub mod policy;
 pub mod protocol;
 pub mod role;
+pub mod webhook;
 pub mod workflow;

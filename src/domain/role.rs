@@ -81,17 +81,22 @@ pub enum Scope {
     /// `statistics:read`: aggregates for its partnership.
     #[serde(rename = "statistics:read")]
     StatisticsRead,
+    /// `webhooks:manage`: the webhook endpoints of its agency (or, with
+    /// `statistics:read` and no agency, of its partnership).
+    #[serde(rename = "webhooks:manage")]
+    WebhooksManage,
 }
 
 impl Scope {
     /// Every scope, in declaration order.
-    pub const ALL: [Scope; 2] = [Scope::CasesRead, Scope::StatisticsRead];
+    pub const ALL: [Scope; 3] = [Scope::CasesRead, Scope::StatisticsRead, Scope::WebhooksManage];
 
     /// The claim value of the scope, e.g. `"cases:read"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::CasesRead => "cases:read",
             Scope::StatisticsRead => "statistics:read",
+            Scope::WebhooksManage => "webhooks:manage",
         }
     }
 
@@ -154,6 +159,7 @@ mod tests {
     fn scopes_parse_from_their_claim_values_only() {
         check_scope("cases:read", Some(Scope::CasesRead));
         check_scope("statistics:read", Some(Scope::StatisticsRead));
+        check_scope("webhooks:manage", Some(Scope::WebhooksManage));
         check_scope("cases:write", None);
         check_scope("cases_read", None);
         check_scope("", None);

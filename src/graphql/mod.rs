@@ -11,6 +11,7 @@ pub mod records;
 pub mod report;
 pub mod scalars;
 pub mod statistics;
+pub mod webhooks;
 pub mod workflow;
 
 use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
@@ -31,6 +32,7 @@ pub struct Query(
     protocols::ProtocolQuery,
     report::ReportQuery,
     statistics::StatisticsQuery,
+    webhooks::WebhooksQuery,
 );
 
 /// Every mutation of the API.
@@ -39,6 +41,7 @@ pub struct Mutation(
     workflow::WorkflowMutation,
     records::RecordsMutation,
     statistics::FeedbackMutation,
+    webhooks::WebhooksMutation,
 );
 
 /// The schema type.

@@ -20,6 +20,9 @@
 //! it, so no cycle can form. SQLite has one writer at a time (write
 //! transactions begin `IMMEDIATE`), which gives the same order for free.
 //!
+//! The same transaction writes the event's webhook deliveries (the outbox,
+//! `webhooks::outbox::enqueue`), under the same lock.
+//!
 //! The alternative, PostgreSQL's snapshot functions (show only events older
 //! than every transaction still in flight), was tried first: transaction ids
 //! are the whole cluster's, so any write in another database of the cluster
@@ -31,7 +34,7 @@ use chrono::{DateTime, Utc};
 use entity::{case, change_event};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect,
 };
 
@@ -93,23 +96,26 @@ pub(crate) async fn append(
     request_id: Option<&str>,
 ) -> Result<(), ServiceError> {
     take_append_lock(txn).await?;
-    change_event::Entity::insert(change_event::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        kind: Set(kind.as_str().to_owned()),
-        case_id: Set(after.id),
-        partnership_id: Set(after.partnership_id),
-        raising_agency_id: Set(after.raising_agency_id),
-        receiving_agency_id: Set(after.receiving_agency_id),
-        stage_before: Set(before.map(|b| b.stage.clone())),
-        stage_after: Set(after.stage.clone()),
-        status: Set(after.status.clone()),
-        case_version: Set(after.version),
-        at: Set(at),
-        request_id: Set(request_id.map(str::to_owned)),
-        ..Default::default()
-    })
-    .exec_without_returning(txn)
-    .await?;
+    let mut event = change_event::Model {
+        seq: 0,
+        id: uuid::Uuid::now_v7(),
+        kind: kind.as_str().to_owned(),
+        case_id: after.id,
+        partnership_id: after.partnership_id,
+        raising_agency_id: after.raising_agency_id,
+        receiving_agency_id: after.receiving_agency_id,
+        stage_before: before.map(|b| b.stage.clone()),
+        stage_after: after.stage.clone(),
+        status: after.status.clone(),
+        case_version: after.version,
+        at,
+        request_id: request_id.map(str::to_owned),
+    };
+    let mut row = event.clone().into_active_model();
+    row.seq = sea_orm::ActiveValue::NotSet;
+    event.seq = change_event::Entity::insert(row).exec(txn).await?.last_insert_id;
+    // The webhooks' outbox, in the same transaction.
+    super::webhooks::outbox::enqueue(txn, &event).await?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod records;
 pub mod report;
 pub mod statistics;
+pub mod webhooks;
 pub mod workflow;
 
 pub use error::ServiceError;

@@ -182,6 +182,7 @@ pub fn serve_args() -> ServeArgs {
         graphql: GraphqlArgs::default(),
         http: HttpArgs::default(),
         rate_limits: RateLimitArgs::default(),
+        webhooks: escalations::config::WebhookArgs::default(),
     }
 }
 

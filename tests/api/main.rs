@@ -32,4 +32,5 @@ mod schema;
 mod scoping;
 mod statistics;
 mod walks;
+mod webhooks;
 mod workflow;

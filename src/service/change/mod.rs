@@ -230,6 +230,8 @@ impl Frame<'_> {
         let output = output(&next)?;
         idempotency::remember(&txn, self.actor, idem, &output).await?;
         txn.commit().await?;
+        // Deliveries of the event may be due: wake this process's worker.
+        super::webhooks::outbox::committed();
         tracing::info!(case.id = %id, action = action.as_str(), "case changed");
         Ok(output)
     }
