@@ -28,5 +28,6 @@ mod report;
 mod schema;
 mod scoping;
 mod statistics;
+mod subscriptions;
 mod walks;
 mod workflow;

@@ -21,7 +21,9 @@
 //!    the change feed), the last write before the result;
 //! 8. builds the result from the stored case and remembers it under the
 //!    idempotency key;
-//! 9. commits.
+//! 9. commits, then tells this process's subscription hub
+//!    (`events::committed`; on PostgreSQL the append's `NOTIFY` tells every
+//!    process).
 //!
 //! The whole attempt is retried (see [`retry`]) after a transient database
 //! failure; nothing of a failed attempt is visible, as it rolled back whole.
@@ -230,6 +232,7 @@ impl Frame<'_> {
         let output = output(&next)?;
         idempotency::remember(&txn, self.actor, idem, &output).await?;
         txn.commit().await?;
+        events::committed();
         tracing::info!(case.id = %id, action = action.as_str(), "case changed");
         Ok(output)
     }
