@@ -21,23 +21,29 @@
 //! polled `caseEvents`) after that cursor. So a subscription with `after`
 //! replays the log and goes live without a gap or a duplicate, by
 //! construction: replay and live are the same reads of one cursor; and
-//! what a subscriber is shown is only what its token could read. A
+//! what a subscriber is shown is only what its token could read.
+//!
+//! Subscribers who would run the same read share it ([`Reads`]): the feed
+//! depends on the caller only through `Actor::case_visibility`, so the
+//! page read for one subscriber is the page of every subscriber with the
+//! same visibility, filter, cursor and checked head (a thousand people of
+//! one agency cost one statement per change, not a thousand). A
 //! subscription holds at most one page of events; one whose consumer is
 //! slow is simply read from less often (the transport drops a consumer that
 //! stops taking messages), so nothing is buffered without bound.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::Stream;
 use sea_orm::{DatabaseBackend, DatabaseConnection};
-use tokio::sync::watch;
+use tokio::sync::{OnceCell, watch};
 
 use super::ServiceError;
 use super::events::{self, Cursor, Event, Filter};
-use crate::domain::actor::Actor;
+use crate::domain::actor::{Actor, CaseVisibility};
 
 /// Events a subscription reads from the log at once.
 const PAGE: u64 = 100;
@@ -50,6 +56,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The newest event this process has heard of, and who follows it.
 pub struct Hub {
     head: watch::Sender<i64>,
+    reads: Arc<Reads>,
     /// Listening connections (re-)established, for tests and metrics.
     listens: AtomicU64,
     /// Ends the hub's task when the hub is dropped.
@@ -70,6 +77,7 @@ impl Hub {
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let hub = Arc::new(Hub {
             head: watch::Sender::new(head),
+            reads: Arc::default(),
             listens: AtomicU64::new(0),
             _stop: stop,
         });
@@ -215,6 +223,7 @@ pub async fn follow(
         }
     };
     let state = Following {
+        reads: hub.reads.clone(),
         db,
         actor,
         filter,
@@ -228,7 +237,57 @@ pub async fn follow(
     Ok(futures_util::stream::unfold(state, Following::next))
 }
 
+/// What identifies a read of the feed: who may see what (the only part
+/// of the caller the feed depends on), the filter, the cursor, and the
+/// head the reader had checked before reading.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ReadKey {
+    visibility: CaseVisibility,
+    types: Vec<crate::domain::event::EventType>,
+    case: Option<crate::domain::ids::CaseId>,
+    after: Option<i64>,
+    head: i64,
+}
+
+type Page = (Arc<[Event]>, bool);
+
+type Pages = HashMap<ReadKey, Arc<OnceCell<Page>>>;
+
+/// Reads of the feed in progress or just done, shared by the subscribers
+/// who would run the same one (single flight). Only reads at the newest
+/// head are kept: a reader at an older head reads for itself.
+#[derive(Default)]
+struct Reads {
+    /// The newest head read at, and the reads at it.
+    pages: std::sync::Mutex<(i64, Pages)>,
+}
+
+impl Reads {
+    /// The page of `key`, read once by whoever asks first (a failed read
+    /// is not shared: the next asker tries again).
+    async fn page(
+        &self,
+        key: ReadKey,
+        read: impl Future<Output = Result<Page, ServiceError>>,
+    ) -> Result<Page, ServiceError> {
+        let cell = {
+            let mut pages = self.pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (newest, map) = &mut *pages;
+            if key.head > *newest {
+                *newest = key.head;
+                map.clear();
+            }
+            if key.head < *newest { None } else { Some(map.entry(key).or_default().clone()) }
+        };
+        match cell {
+            Some(cell) => cell.get_or_try_init(|| read).await.cloned(),
+            None => read.await,
+        }
+    }
+}
+
 struct Following {
+    reads: Arc<Reads>,
     db: DatabaseConnection,
     actor: Actor,
     filter: Filter,
@@ -264,13 +323,25 @@ impl Following {
                 // read after the cursor sees all of them.
                 self.checked = head;
             }
-            match events::feed(&self.db, &self.actor, self.cursor, PAGE, &self.filter).await {
+            let key = ReadKey {
+                visibility: self.actor.case_visibility(),
+                types: self.filter.types.clone(),
+                case: self.filter.case,
+                after: self.cursor.map(|c| c.seq),
+                head: self.checked,
+            };
+            let read = async {
+                let (events, more) =
+                    events::feed(&self.db, &self.actor, self.cursor, PAGE, &self.filter).await?;
+                Ok((Arc::from(events), more))
+            };
+            match self.reads.page(key, read).await {
                 Ok((events, more)) => {
                     if let Some(last) = events.last() {
                         self.cursor = Some(last.cursor);
                     }
                     self.more = more;
-                    self.page.extend(events);
+                    self.page.extend(events.iter().cloned());
                 }
                 Err(err) => {
                     self.failed = true;

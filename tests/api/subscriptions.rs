@@ -663,3 +663,32 @@ db_test_with!(a_subscriber_that_takes_no_messages_is_dropped, impatient(), |app|
     }
     assert!(received > 1 && received < 20_000, "{received}");
 });
+
+fn many_per_client() -> escalations::config::ServeArgs {
+    let mut args = serve_args();
+    args.http.subscription_connections_per_client = 60;
+    args.rate_limits.rate_limit_people = escalations::config::RateLimit::new(0, 0);
+    args
+}
+
+db_test_with!(subscribers_who_would_read_the_same_page_share_one_read, many_per_client(), |app| {
+    let police = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    let receiving = app.agency_id("wb-swansea-csc").await;
+    let mut sockets = Vec::new();
+    for _ in 0..50 {
+        let mut ws = Ws::connect(&ws_url(&app), &police).await;
+        ws.subscribe("s", SUBSCRIBE, json!({})).await;
+        sockets.push(ws);
+    }
+    while metric(&app, "escalations_subscriptions").await < 50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = metric(&app, "escalations_db_statements_total").await;
+    app.gql_as_ok(&police, RAISE, json!({ "input": { "receivingAgencyId": receiving, "childReference": "SUB-8", "category": "other", "summary": "s" } })).await;
+    for ws in &mut sockets {
+        assert_eq!(ws.event("s").await["node"]["version"], 1);
+    }
+    let statements = metric(&app, "escalations_db_statements_total").await - before;
+    // The raise's own statements and a few reads of the feed, not fifty.
+    assert!(statements < 40, "{statements} statements for one change and 50 subscribers");
+});
