@@ -692,3 +692,58 @@ db_test_with!(subscribers_who_would_read_the_same_page_share_one_read, many_per_
     // The raise's own statements and a few reads of the feed, not fifty.
     assert!(statements < 40, "{statements} statements for one change and 50 subscribers");
 });
+
+fn two_connections() -> escalations::config::ServeArgs {
+    let mut args = serve_args();
+    args.http.max_connections = 2;
+    args
+}
+
+db_test_with!(
+    a_websocket_counts_against_the_connections_and_is_never_shed,
+    two_connections(),
+    |app| {
+        let police = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+        let receiving = app.agency_id("wb-swansea-csc").await;
+        let mut first = Ws::connect(&ws_url(&app), &police).await;
+        let second = Ws::connect(&ws_url(&app), &police).await;
+        first.subscribe("s", SUBSCRIBE, json!({})).await;
+        // Both connections are sockets now, busy: a third connection is
+        // refused rather than either being shed.
+        let fresh = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        assert!(fresh.get(app.url("/healthz")).send().await.is_err(), "the cap admitted a third");
+        drop(second);
+        let mut ok = false;
+        for _ in 0..50 {
+            let fresh = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+            if fresh.get(app.url("/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ok, "a closed socket gives its place back");
+        // The first one was not shed: it still delivers. (One connection
+        // is left for HTTP, and a closed one takes a moment to give it back.)
+        let vars = json!({ "input": { "receivingAgencyId": receiving, "childReference": "SUB-9", "category": "other", "summary": "s" } });
+        let mut raised = false;
+        for _ in 0..50 {
+            let fresh = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+            let sent = fresh
+                .post(app.url("/graphql"))
+                .bearer_auth(&police)
+                .json(&json!({ "query": RAISE, "variables": vars }))
+                .send()
+                .await;
+            if let Ok(resp) = sent {
+                let body: Value = resp.json().await.unwrap();
+                assert!(body.get("errors").is_none(), "{body:#}");
+                raised = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(raised);
+        assert_eq!(first.event("s").await["node"]["version"], 1);
+    }
+);
