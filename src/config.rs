@@ -155,6 +155,9 @@ pub enum LogFormat {
 }
 
 /// What to do.
+// One value, parsed once at start: the size of `serve`'s settings costs
+// nothing worth boxing them for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (GraphQL at /graphql, GraphiQL in a browser).
