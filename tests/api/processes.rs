@@ -48,7 +48,44 @@ pub(crate) fn start(db_url: &str) -> Server {
     panic!("server on port {port} did not start");
 }
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, query: &str, vars: Value) -> Value {
+/// `post`, requiring an answer without errors: its `data`.
+pub(crate) async fn post_ok(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    vars: Value,
+) -> Value {
+    let body = post(client, url, token, query, vars).await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    body["data"].clone()
+}
+
+/// The id of the agency `code` of the token's partnership, read over the API.
+pub(crate) async fn agency_id(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    code: &str,
+) -> Value {
+    let directory =
+        post_ok(client, url, token, "{ partnerships { agencies { id code } } }", json!({})).await;
+    directory["partnerships"][0]["agencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["code"] == code)
+        .unwrap()["id"]
+        .clone()
+}
+
+pub(crate) async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    vars: Value,
+) -> Value {
     client
         .post(url)
         .bearer_auth(token)

@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Mutex;
 
 use crate::helpers::{Backend, TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, TestApp, TestDb, mint};
+use crate::processes::{agency_id, post_ok as post};
 use crate::{db_test, db_test_with};
 
 const CREATE: &str = "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret endpoint { id url enabled eventTypes agencyId } } }";
@@ -669,21 +670,6 @@ fn start_with(db_url: &str, env: &[(&str, &str)]) -> Process {
     panic!("server on port {port} did not start");
 }
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, query: &str, vars: Value) -> Value {
-    let body: Value = client
-        .post(url)
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": vars }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(body.get("errors").is_none(), "{body:#}");
-    body["data"].clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_deliver_each_event_once_per_endpoint_in_event_order() {
     let Some(db) = TestDb::create(Backend::Postgres).await else { return };
@@ -714,16 +700,7 @@ async fn two_processes_deliver_each_event_once_per_endpoint_in_event_order() {
         partnership: "western-bay".into(),
         ..Default::default()
     });
-    let directory =
-        post(&client, &a.1, &practitioner, "{ partnerships { agencies { id code } } }", json!({}))
-            .await;
-    let receiving = directory["partnerships"][0]["agencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["code"] == "wb-swansea-csc")
-        .unwrap()["id"]
-        .clone();
+    let receiving = agency_id(&client, &a.1, &practitioner, "wb-swansea-csc").await;
     // 20 changes, through both processes, two at a time.
     for round in 0..10 {
         let raise = |n: usize| json!({ "input": { "receivingAgencyId": receiving, "childReference": format!("WHP-{n}"), "category": "other", "summary": "s" } });
@@ -774,16 +751,7 @@ async fn a_delivery_in_flight_when_its_process_is_killed_is_sent_by_another() {
         partnership: "western-bay".into(),
         ..Default::default()
     });
-    let directory =
-        post(&client, &a.1, &practitioner, "{ partnerships { agencies { id code } } }", json!({}))
-            .await;
-    let receiving = directory["partnerships"][0]["agencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["code"] == "wb-swansea-csc")
-        .unwrap()["id"]
-        .clone();
+    let receiving = agency_id(&client, &a.1, &practitioner, "wb-swansea-csc").await;
     post(&client, &a.1, &practitioner, RAISE, json!({ "input": { "receivingAgencyId": receiving, "childReference": "WHK-1", "category": "other", "summary": "s" } })).await;
     // The attempt is in flight (the receiver holds it) when A dies.
     let first = rx.wait_for("crash", 1).await;
