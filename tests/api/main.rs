@@ -31,7 +31,6 @@ mod scalars;
 mod schema;
 mod scoping;
 mod statistics;
-mod subscriptions;
 mod walks;
 mod webhooks;
 mod workflow;
