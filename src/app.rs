@@ -166,7 +166,8 @@ pub async fn prepare(
         args.graphql.max_cost
     );
     let cors = http::cors_layer(&args.http.cors_allowed_origins).context("CORS settings")?;
-    let schema = graphql::build_schema(Some((db.clone(), catalog)), &args.graphql);
+    let hub = crate::service::hub::Hub::start(db.clone()).await.context("subscription hub")?;
+    let schema = graphql::build_schema(Some((db.clone(), catalog, hub.clone())), &args.graphql);
     let metrics = Arc::new(crate::metrics::Metrics::default());
     Ok(AppState {
         schema,
@@ -184,6 +185,10 @@ pub async fn prepare(
         metrics,
         documents: Arc::default(),
         webhooks: Arc::new(args.webhooks.clone()),
+        hub,
+        subscribers: Arc::new(http::subscriptions::Clients::new(
+            args.http.subscription_connections_per_client,
+        )),
     })
 }
 

@@ -161,7 +161,7 @@ pub enum AuthError {
 }
 
 /// What a verified token says (codes not yet resolved against the directory).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedClaims {
     /// The issuer (`iss`): with `sub`, who the caller is.
     pub issuer: String,
@@ -177,6 +177,9 @@ pub struct VerifiedClaims {
     pub agency: Option<String>,
     /// Partnership code.
     pub partnership: String,
+    /// When the token expires (`exp`, seconds since the epoch): a
+    /// connection that outlives a request (a subscription) ends then.
+    pub expires: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -428,6 +431,7 @@ impl Verifier {
             scopes,
             agency,
             partnership,
+            expires: raw.exp,
         })
     }
 

@@ -464,6 +464,27 @@ pub struct HttpArgs {
     /// executing a request is closed to admit a new one.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// Subscriptions live at once on one WebSocket connection; one more is
+    /// refused with `BAD_USER_INPUT` (`extensions.limit`
+    /// `subscriptionsPerConnection`).
+    #[arg(long, env = "SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub subscriptions_per_connection: u32,
+
+    /// WebSocket connections open at once per client (the key of its rate
+    /// limit); one more is closed with 4429.
+    #[arg(long, env = "SUBSCRIPTION_CONNECTIONS_PER_CLIENT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub subscription_connections_per_client: u32,
+
+    /// Time a WebSocket client has to send `connection_init` after the
+    /// upgrade; then the socket is closed with 4408.
+    #[arg(long, env = "SUBSCRIPTION_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub subscription_init_timeout: Duration,
+
+    /// Time a subscriber has to take one message; a slower one is dropped
+    /// (its socket closed) rather than buffered for.
+    #[arg(long, env = "SUBSCRIPTION_SEND_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub subscription_send_timeout: Duration,
 }
 
 impl Default for HttpArgs {
@@ -476,6 +497,10 @@ impl Default for HttpArgs {
             keep_alive_timeout: Duration::from_secs(5),
             max_requests_per_connection: 1000,
             max_connections: 1024,
+            subscriptions_per_connection: 10,
+            subscription_connections_per_client: 10,
+            subscription_init_timeout: Duration::from_secs(10),
+            subscription_send_timeout: Duration::from_secs(10),
         }
     }
 }

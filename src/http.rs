@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{ErrorExtensionValues, ServerError};
-use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{
     ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, RawQuery, State,
 };
@@ -47,6 +47,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use sea_orm::DatabaseConnection;
@@ -79,6 +80,7 @@ use crate::metrics::Metrics;
 use crate::service::identity::{DirectoryCache, Resolved};
 
 mod limits;
+pub mod subscriptions;
 
 /// The media type of the GraphQL-over-HTTP specification.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -114,6 +116,10 @@ pub struct AppState {
     pub in_flight: Arc<InFlight>,
     /// Webhook settings (the worker's and endpoint management's).
     pub webhooks: Arc<crate::config::WebhookArgs>,
+    /// The subscription hub (also in the schema's data).
+    pub hub: Arc<crate::service::hub::Hub>,
+    /// WebSocket connections per client.
+    pub subscribers: Arc<subscriptions::Clients>,
 }
 
 /// Query texts that passed the limits, with their parsed documents: partner
@@ -290,7 +296,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        body,
+        {
+            let name = "escalations_event_listens_total";
+            body.push_str(&format!(
+                "# HELP {name} Times the PostgreSQL connection listening for new events was \
+                 established (more than one: it was lost and re-established).\n# TYPE {name} \
+                 counter\n{name} {}\n",
+                state.hub.listens()
+            ));
+            body
+        },
     )
         .into_response()
 }
@@ -398,12 +413,21 @@ async fn graphql_get(
     PeerIp(peer): PeerIp,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    conn: Option<Extension<crate::listener::Connection>>,
 ) -> Response {
+    // A WebSocket upgrade: GraphQL subscriptions.
+    if let Ok(ws) = ws {
+        return subscriptions::upgrade(state, ws, &headers, peer, conn.map(|c| c.0)).await;
+    }
     let Some(raw) = raw.filter(|q| !q.is_empty()) else {
         if state.limits.production {
             return StatusCode::NOT_FOUND.into_response();
         }
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        return Html(
+            GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish(),
+        )
+        .into_response();
     };
     match async_graphql::http::parse_query_string(&raw) {
         Ok(req) => execute(&state, &headers, peer, req, Method::GET).await,
@@ -431,30 +455,9 @@ async fn execute(
     let request_id = RequestId(
         headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(|v| cut(v).to_owned()),
     );
-    // The text is held to its limits and parsed once; a document that does
-    // not parse goes on, so the caller sees async-graphql's syntax error.
-    let checked = match state.documents.get(&req.query) {
-        Some(doc) => Ok(Some(doc)),
-        None => limits::check_document(&state.limits, &req.query).inspect(|doc| {
-            if let Some(d) = doc {
-                state.documents.put(&req.query, d);
-            }
-        }),
-    };
-    let checked = checked.and_then(|doc| {
-        limits::refuse_nul_in_variables(&req.variables)?;
-        Ok(doc)
-    });
-    let doc = match checked {
+    let doc = match check_document(state, &req) {
         Ok(doc) => doc,
-        Err(refused) => {
-            let measure = refused.value.zip(refused.max);
-            let mut err = cost::refusal(refused.message, refused.limit, measure);
-            if let Some(field) = refused.field {
-                err.extensions
-                    .get_or_insert_with(ErrorExtensionValues::default)
-                    .set("field", field);
-            }
+        Err(err) => {
             let resp = async_graphql::Response::from_errors(vec![err]);
             return respond(state, resp, REFUSED_LABEL, started, spec_media_type, &request_id);
         }
@@ -561,6 +564,35 @@ async fn execute(
         .data(state.webhooks.clone());
     let resp = state.schema.execute(req).await;
     respond(state, resp, label, started, spec_media_type, &request_id)
+}
+
+/// Holds a request's text and variables to the document limits, parsing
+/// the text once (cached by text); a document that does not parse goes on
+/// (`None`), so the caller sees async-graphql's syntax error.
+fn check_document(
+    state: &AppState,
+    req: &async_graphql::Request,
+) -> Result<Option<ExecutableDocument>, ServerError> {
+    let checked = match state.documents.get(&req.query) {
+        Some(doc) => Ok(Some(doc)),
+        None => limits::check_document(&state.limits, &req.query).inspect(|doc| {
+            if let Some(d) = doc {
+                state.documents.put(&req.query, d);
+            }
+        }),
+    };
+    let checked = checked.and_then(|doc| {
+        limits::refuse_nul_in_variables(&req.variables)?;
+        Ok(doc)
+    });
+    checked.map_err(|refused| {
+        let measure = refused.value.zip(refused.max);
+        let mut err = cost::refusal(refused.message, refused.limit, measure);
+        if let Some(field) = refused.field {
+            err.extensions.get_or_insert_with(ErrorExtensionValues::default).set("field", field);
+        }
+        err
+    })
 }
 
 /// The metrics label of requests refused before they ran.
@@ -909,14 +941,27 @@ async fn authenticate(
             Err(Refusal::Unauthenticated(AuthError::Missing))
         };
     };
-    let token = value
-        .to_str()
-        .ok()
+    let token = bearer(value.to_str().ok())?;
+    authenticate_token(state, token).await.map(|(viewer, _)| viewer)
+}
+
+/// The token of an `Authorization` value (`Bearer …`).
+fn bearer(value: Option<&str>) -> Result<&str, Refusal> {
+    value
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(Refusal::Unauthenticated(AuthError::Malformed))?;
+        .ok_or(Refusal::Unauthenticated(AuthError::Malformed))
+}
+
+/// The actor of a verified token whose codes name a partnership (and
+/// agency) here, with the token's expiry (`exp`).
+async fn authenticate_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(Viewer, Option<f64>), Refusal> {
     let claims = state.verifier.verify(token).await.map_err(Refusal::Unauthenticated)?;
+    let expires = claims.expires;
     let resolved = state
         .directory
         .resolve(&state.db, &claims.partnership, claims.agency.as_deref())
@@ -926,14 +971,17 @@ async fn authenticate(
             Refusal::Internal
         })?;
     match resolved {
-        Resolved::Found { partnership, agency } => Ok(Viewer::Actor(Actor {
-            issuer: claims.issuer,
-            sub: claims.sub,
-            role: claims.role,
-            scopes: claims.scopes,
-            partnership,
-            agency,
-        })),
+        Resolved::Found { partnership, agency } => Ok((
+            Viewer::Actor(Actor {
+                issuer: claims.issuer,
+                sub: claims.sub,
+                role: claims.role,
+                scopes: claims.scopes,
+                partnership,
+                agency,
+            }),
+            expires,
+        )),
         Resolved::UnknownPartnership => {
             Err(Refusal::Unauthenticated(AuthError::UnknownPartnership))
         }

@@ -18,6 +18,11 @@
 //!   as is its end.
 //! - On shutdown the listener is dropped (new connections are refused),
 //!   idle connections are closed and busy ones finish their request.
+//! - A connection upgraded to another protocol (a WebSocket for GraphQL
+//!   subscriptions) stays counted against `max_connections` until the
+//!   upgraded socket is closed, and is busy for as long, so it is never
+//!   shed as idle: its handler holds an [`Upgraded`] guard, taken from the
+//!   request's [`Connection`]; on shutdown the guard's `closing` resolves.
 //!
 //! The caller's address reaches handlers as `ConnectInfo<SocketAddr>`.
 
@@ -202,6 +207,42 @@ struct ConnState {
     close: Notify,
     /// `busy` fell to zero: the idle clock starts.
     idle: Notify,
+    /// Set on shutdown, for upgraded connections.
+    shutting_down: std::sync::atomic::AtomicBool,
+    /// Woken (all waiters) on shutdown.
+    shutdown: Notify,
+}
+
+/// The connection a request came on (in the request's extensions).
+#[derive(Debug, Clone)]
+pub struct Connection(Arc<ConnState>);
+
+impl Connection {
+    /// Keeps the connection counted and busy while an upgraded protocol
+    /// runs on it.
+    pub fn upgrade(&self) -> Upgraded {
+        Upgraded { _busy: Busy::new(&self.0), state: self.0.clone() }
+    }
+}
+
+/// A connection taken over by an upgraded protocol: counted against
+/// `max_connections` and never shed while this lives.
+pub struct Upgraded {
+    _busy: Busy,
+    state: Arc<ConnState>,
+}
+
+impl Upgraded {
+    /// Completes when the server shuts down: close the socket.
+    pub async fn closing(&self) {
+        let notified = self.state.shutdown.notified();
+        let mut notified = pin!(notified);
+        notified.as_mut().enable();
+        if self.state.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// Marks a connection busy while it lives (from the end of the request's
@@ -402,6 +443,8 @@ impl Conns {
     /// Shutdown: every connection closes (a busy one after its request).
     fn close_all(&self) {
         for conn in self.lock().open.values() {
+            conn.shutting_down.store(true, Ordering::SeqCst);
+            conn.shutdown.notify_waiters();
             conn.close.notify_one();
         }
     }
@@ -426,6 +469,7 @@ async fn run(
             let mark = Arc::new(Mutex::new(None));
             let last = state.served.fetch_add(1, Ordering::SeqCst) + 1 >= max_requests;
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(Connection(state.clone()));
             let router = router.clone();
             let req = req.map(|body| Body::new(Arriving::new(body, &state, &mark)));
             async move {
@@ -447,7 +491,7 @@ async fn run(
     http.timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
         .keep_alive(keep_alive);
-    let mut connection = pin!(http.serve_connection(TokioIo::new(stream), service));
+    let mut connection = pin!(http.serve_connection(TokioIo::new(stream), service).with_upgrades());
     let mut idle_deadline = pin!(tokio::time::sleep(Duration::ZERO));
     let (mut idle_armed, mut closing) = (false, false);
     loop {
@@ -485,6 +529,10 @@ async fn run(
                 }
             }
         }
+    }
+    // An upgraded socket lives on after hyper's part of the connection.
+    while state.busy.load(Ordering::SeqCst) > 0 {
+        state.idle.notified().await;
     }
     conns.remove(id);
 }

@@ -55,6 +55,12 @@ pub struct Metrics {
     pub connections: ConnectionMetrics,
     /// GraphQL requests executing now (past authentication and limits).
     pub requests_in_flight: AtomicU64,
+    /// WebSocket connections initialised (authenticated) and open now.
+    pub subscriber_connections: AtomicU64,
+    /// Subscriptions live now, over every connection.
+    pub subscriptions: AtomicU64,
+    /// Subscribers dropped for taking no message in time.
+    pub subscribers_dropped: AtomicU64,
 }
 
 /// What the accept loop counts.
@@ -251,6 +257,27 @@ impl Metrics {
             "gauge",
             "GraphQL requests executing now.",
             &self.requests_in_flight,
+        );
+        gauge(
+            &mut out,
+            "escalations_subscriber_connections",
+            "gauge",
+            "WebSocket connections of authenticated subscribers, open now.",
+            &self.subscriber_connections,
+        );
+        gauge(
+            &mut out,
+            "escalations_subscriptions",
+            "gauge",
+            "GraphQL subscriptions live now.",
+            &self.subscriptions,
+        );
+        gauge(
+            &mut out,
+            "escalations_subscribers_dropped_total",
+            "counter",
+            "Subscribers dropped for taking no message within SUBSCRIPTION_SEND_TIMEOUT.",
+            &self.subscribers_dropped,
         );
         gauge(&mut out, "escalations_http_connections", "gauge", "Open connections.", &c.open);
         gauge(

@@ -36,7 +36,7 @@ pub enum Viewer {
 }
 
 /// Which cases a caller may see. Anything outside is reported as not found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaseVisibility {
     /// No case at all.
     None,

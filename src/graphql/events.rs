@@ -1,10 +1,15 @@
 //! The change feed: `caseEvents`, every change to the cases the caller may
-//! see, oldest first, a page at a time. Ordering and exactly-once delivery
-//! are `service::events`'s.
+//! see, oldest first, a page at a time, and the subscription of the same
+//! name, which gives the same events live (`service::hub`). Ordering and
+//! exactly-once delivery are `service::events`'s.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, Subscription};
+use futures_util::{Stream, StreamExt as _};
+use sea_orm::DatabaseConnection;
 
 use crate::graphql::scalars::DateTime;
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
-use sea_orm::DatabaseConnection;
 
 use super::case::{CaseStatus, PageInfo};
 use super::error::{GqlResult, bad_input};
@@ -13,6 +18,7 @@ use crate::domain::event::EventType;
 use crate::domain::ids::CaseId;
 use crate::graphql::cost;
 use crate::service::events::{self, Cursor, Filter};
+use crate::service::hub::{self, Hub, Start};
 
 /// What happened to a case.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -185,24 +191,7 @@ impl EventsQuery {
         if !(1..=100).contains(&first) {
             return Err(bad_input("first", "between 1 and 100"));
         }
-        let after = match after {
-            None => None,
-            Some(c) => {
-                Some(decode(&c).ok_or_else(|| bad_input("after", "not a cursor of this list"))?)
-            }
-        };
-        let filter = filter.unwrap_or_default();
-        let case = match filter.case_id {
-            None => None,
-            Some(id) => Some(
-                id.parse::<CaseId>()
-                    .map_err(|_| bad_input("filter.caseId", "not a valid identifier"))?,
-            ),
-        };
-        let filter = Filter {
-            types: filter.types.unwrap_or_default().into_iter().map(EventType::from).collect(),
-            case,
-        };
+        let (after, filter) = parse(after, filter)?;
         let db = ctx.data::<DatabaseConnection>()?;
         let (events, has_next_page) = match ctx.data::<Viewer>()? {
             Viewer::Actor(actor) => {
@@ -212,6 +201,68 @@ impl EventsQuery {
             Viewer::Anonymous => (Vec::new(), false),
         };
         Ok(CaseEventConnection { events, has_next_page, has_previous_page: after.is_some() })
+    }
+}
+
+/// The cursor and filter of `caseEvents` (the query's and the
+/// subscription's), parsed.
+fn parse(
+    after: Option<String>,
+    filter: Option<CaseEventFilter>,
+) -> Result<(Option<Cursor>, Filter)> {
+    let after = match after {
+        None => None,
+        Some(c) => Some(decode(&c).ok_or_else(|| bad_input("after", "not a cursor of this list"))?),
+    };
+    let filter = filter.unwrap_or_default();
+    let case = match filter.case_id {
+        None => None,
+        Some(id) => Some(
+            id.parse::<CaseId>()
+                .map_err(|_| bad_input("filter.caseId", "not a valid identifier"))?,
+        ),
+    };
+    let filter = Filter {
+        types: filter.types.unwrap_or_default().into_iter().map(EventType::from).collect(),
+        case,
+    };
+    Ok((after, filter))
+}
+
+/// The live change feed's root field.
+#[derive(Default)]
+pub struct EventsSubscription;
+
+#[Subscription]
+impl EventsSubscription {
+    /// The events of `caseEvents`, live: every change to the cases the
+    /// caller may see, each checked against the caller's scope, in order,
+    /// as it commits, on whichever server process it was made. With
+    /// `after` (an `endCursor` or an edge's `cursor` of the query
+    /// `caseEvents`), first every event the feed holds after it, then live
+    /// ones, with no gap and no duplicate between the two: read a case,
+    /// note the feed's `endCursor`, subscribe with it. Over WebSocket only
+    /// (`graphql-transport-ws`).
+    async fn case_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Start after this cursor (replay, then live); from now when absent.")]
+        after: Option<String>,
+        #[graphql(desc = "Which events.")] filter: Option<CaseEventFilter>,
+    ) -> Result<impl Stream<Item = Result<CaseEventEdge>> + use<>> {
+        let (after, filter) = parse(after, filter)?;
+        let Viewer::Actor(actor) = ctx.data::<Viewer>()? else {
+            return Err(crate::service::ServiceError::forbidden(
+                "a token is required",
+                crate::domain::access::Allowed::default(),
+            ))
+            .gql();
+        };
+        let db = ctx.data::<DatabaseConnection>()?.clone();
+        let hub = ctx.data::<Arc<Hub>>()?;
+        let start = after.map_or(Start::Now, Start::After);
+        let events = hub::follow(db, hub, actor.clone(), filter, start).await.gql()?;
+        Ok(events.map(|e| e.map(CaseEventEdge).gql()))
     }
 }
 

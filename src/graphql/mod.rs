@@ -14,12 +14,13 @@ pub mod statistics;
 pub mod webhooks;
 pub mod workflow;
 
-use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
 use crate::domain::catalog::Catalog;
+use crate::service::hub::Hub;
 
 use crate::config::GraphqlArgs;
 
@@ -44,18 +45,23 @@ pub struct Mutation(
     webhooks::WebhooksMutation,
 );
 
+/// Every subscription of the API (over WebSocket, `http::subscriptions`).
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(events::EventsSubscription);
+
 /// The schema type.
-pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, Mutation, Subscription>;
 
 /// Extra depth the schema allows so the standard introspection query (which
 /// nests `ofType` about a dozen levels) passes; `http` holds every other
 /// query to the configured depth.
 const INTROSPECTION_DEPTH: usize = 12;
 
-/// Builds the schema once per process; the pool and the protocol catalog
-/// ride in its data (absent when only the SDL is wanted).
+/// Builds the schema once per process; the pool, the protocol catalog and
+/// the subscription hub ride in its data (absent when only the SDL is
+/// wanted).
 pub fn build_schema(
-    shared: Option<(DatabaseConnection, Arc<Catalog>)>,
+    shared: Option<(DatabaseConnection, Arc<Catalog>, Arc<Hub>)>,
     limits: &GraphqlArgs,
 ) -> ApiSchema {
     // Tokens, fragment cycles, depth, aliases and the document's size are
@@ -64,7 +70,7 @@ pub fn build_schema(
     // backstop with room for introspection. The cost is counted during
     // validation and held to its limit by `cost::CostLimit`, which says
     // the cost in the error; directives per field are async-graphql's own.
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(limits.max_depth.saturating_add(INTROSPECTION_DEPTH))
         .limit_directives(limits.max_directives)
         .extension(error::request::Codes)
@@ -72,8 +78,8 @@ pub fn build_schema(
     if limits.production {
         builder = builder.disable_introspection().disable_suggestions();
     }
-    if let Some((db, catalog)) = shared {
-        builder = builder.data(db).data(catalog);
+    if let Some((db, catalog, hub)) = shared {
+        builder = builder.data(db).data(catalog).data(hub);
     }
     builder.finish()
 }

@@ -116,7 +116,51 @@ pub(crate) async fn append(
     event.seq = change_event::Entity::insert(row).exec(txn).await?.last_insert_id;
     // The webhooks' outbox, in the same transaction.
     super::webhooks::outbox::enqueue(txn, &event).await?;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        // Delivered to listeners at commit, never for a rollback; only the
+        // position travels (a payload holds at most 8000 bytes), each
+        // listening process reads the events from the log.
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [NOTIFY_CHANNEL.into(), event.seq.to_string().into()],
+        ))
+        .await?;
+    }
     Ok(())
+}
+
+/// The PostgreSQL channel on which each append announces its `seq`
+/// (`service::hub` listens).
+pub const NOTIFY_CHANNEL: &str = "escalations_events";
+
+/// The newest event of the log, if any (one statement).
+pub async fn head(db: &impl ConnectionTrait) -> Result<Option<Cursor>, ServiceError> {
+    let seq: Option<i64> = change_event::Entity::find()
+        .select_only()
+        .column_as(change_event::Column::Seq.max(), "seq")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(seq.map(|seq| Cursor { seq }))
+}
+
+/// Commits of changes in this process, counted: the frame bumps it after
+/// each commit, and on SQLite (one process's database) it is how the
+/// subscription hub hears of new events. It carries no data: a hub reads
+/// the log's head from its own database.
+static COMMITS: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::Sender::new(0));
+
+/// A change has committed in this process.
+pub(crate) fn committed() {
+    COMMITS.send_modify(|n| *n = n.wrapping_add(1));
+}
+
+/// Wakes on every commit of a change in this process.
+pub fn commits() -> tokio::sync::watch::Receiver<u64> {
+    COMMITS.subscribe()
 }
 
 /// Takes the lock under which events are appended, until the end of the

@@ -15,6 +15,7 @@ mod error;
 pub mod events;
 pub mod feedback;
 pub mod generate;
+pub mod hub;
 pub mod identity;
 pub mod records;
 pub mod report;

@@ -31,6 +31,7 @@ mod scalars;
 mod schema;
 mod scoping;
 mod statistics;
+mod subscriptions;
 mod walks;
 mod webhooks;
 mod workflow;

@@ -21,7 +21,9 @@
 //!    the change feed), the last write before the result;
 //! 8. builds the result from the stored case and remembers it under the
 //!    idempotency key;
-//! 9. commits.
+//! 9. commits, then tells this process's subscription hub
+//!    (`events::committed`; on PostgreSQL the append's `NOTIFY` tells every
+//!    process).
 //!
 //! The whole attempt is retried (see [`retry`]) after a transient database
 //! failure; nothing of a failed attempt is visible, as it rolled back whole.
@@ -232,6 +234,8 @@ impl Frame<'_> {
         txn.commit().await?;
         // Deliveries of the event may be due: wake this process's worker.
         super::webhooks::outbox::committed();
+        // Subscribers may follow it: tell this process's hub.
+        events::committed();
         tracing::info!(case.id = %id, action = action.as_str(), "case changed");
         Ok(output)
     }
