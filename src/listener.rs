@@ -214,14 +214,50 @@ struct ConnState {
 }
 
 /// The connection a request came on (in the request's extensions).
-#[derive(Debug, Clone)]
-pub struct Connection(Arc<ConnState>);
+#[derive(Clone)]
+pub struct Connection {
+    state: Arc<ConnState>,
+    /// Weak: a request must not keep its connection counted; only an
+    /// [`Upgraded`] guard does.
+    slot: std::sync::Weak<Slot>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
 
 impl Connection {
     /// Keeps the connection counted and busy while an upgraded protocol
     /// runs on it.
     pub fn upgrade(&self) -> Upgraded {
-        Upgraded { _busy: Busy::new(&self.0), state: self.0.clone() }
+        Upgraded {
+            _busy: Busy::new(&self.state),
+            _slot: self.slot.upgrade(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// A connection's place among the open ones: it is given up (the
+/// connection no longer counted) when the last holder drops it, the
+/// connection's task or an [`Upgraded`] guard, whichever ends later.
+///
+/// Nothing waits for an upgraded socket to close: the task ends, and with
+/// it hyper's connection, including any request still in flight on it, at
+/// once. (Waiting for the connection to go idle once kept hyper's
+/// connection, and the requests in it, alive, so a client closing a
+/// socket with a request under way froze that request, holding its
+/// database connection, for good.)
+struct Slot {
+    id: u64,
+    conns: Arc<Conns>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.conns.remove(self.id);
     }
 }
 
@@ -229,6 +265,7 @@ impl Connection {
 /// `max_connections` and never shed while this lives.
 pub struct Upgraded {
     _busy: Busy,
+    _slot: Option<Arc<Slot>>,
     state: Arc<ConnState>,
 }
 
@@ -461,6 +498,8 @@ async fn run(
     settings: Arc<Settings>,
 ) {
     let Admitted { id, state } = conn;
+    let slot = Arc::new(Slot { id, conns });
+    let extension = Connection { state: state.clone(), slot: Arc::downgrade(&slot) };
     let keep_alive = !settings.keep_alive_timeout.is_zero();
     let max_requests = settings.max_requests_per_connection;
     let service = {
@@ -469,7 +508,7 @@ async fn run(
             let mark = Arc::new(Mutex::new(None));
             let last = state.served.fetch_add(1, Ordering::SeqCst) + 1 >= max_requests;
             req.extensions_mut().insert(ConnectInfo(peer));
-            req.extensions_mut().insert(Connection(state.clone()));
+            req.extensions_mut().insert(extension.clone());
             let router = router.clone();
             let req = req.map(|body| Body::new(Arriving::new(body, &state, &mark)));
             async move {
@@ -491,50 +530,52 @@ async fn run(
     http.timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
         .keep_alive(keep_alive);
-    let mut connection = pin!(http.serve_connection(TokioIo::new(stream), service).with_upgrades());
-    let mut idle_deadline = pin!(tokio::time::sleep(Duration::ZERO));
-    let (mut idle_armed, mut closing) = (false, false);
-    loop {
-        tokio::select! {
-            biased;
-            res = connection.as_mut() => {
-                if let Err(err) = res {
-                    tracing::debug!(error = %err, "connection ended with an error");
-                }
-                break;
-            }
-            () = state.close.notified(), if !closing => {
-                // Nothing in progress is lost by closing now; a request
-                // under way is finished first.
-                if state.busy.load(Ordering::SeqCst) == 0 {
+    // In a block: hyper's connection, with any request still in flight on
+    // it, is dropped when the block ends.
+    {
+        let mut connection =
+            pin!(http.serve_connection(TokioIo::new(stream), service).with_upgrades());
+        let mut idle_deadline = pin!(tokio::time::sleep(Duration::ZERO));
+        let (mut idle_armed, mut closing) = (false, false);
+        loop {
+            tokio::select! {
+                biased;
+                res = connection.as_mut() => {
+                    if let Err(err) = res {
+                        tracing::debug!(error = %err, "connection ended with an error");
+                    }
                     break;
                 }
-                connection.as_mut().graceful_shutdown();
-                closing = true;
-            }
-            () = state.idle.notified(), if keep_alive => {
-                if state.busy.load(Ordering::SeqCst) == 0 {
-                    idle_deadline.as_mut().reset(Instant::now() + settings.keep_alive_timeout);
-                    idle_armed = true;
-                }
-            }
-            () = idle_deadline.as_mut(), if idle_armed => {
-                idle_armed = false;
-                // hyper lets a response go (and with it the connection's
-                // busy mark) once its last bytes are queued, not written:
-                // a graceful shutdown writes them out, then closes.
-                if state.busy.load(Ordering::SeqCst) == 0 && !closing {
+                () = state.close.notified(), if !closing => {
+                    // Nothing in progress is lost by closing now; a request
+                    // under way is finished first.
+                    if state.busy.load(Ordering::SeqCst) == 0 {
+                        break;
+                    }
                     connection.as_mut().graceful_shutdown();
                     closing = true;
+                }
+                () = state.idle.notified(), if keep_alive => {
+                    if state.busy.load(Ordering::SeqCst) == 0 {
+                        idle_deadline.as_mut().reset(Instant::now() + settings.keep_alive_timeout);
+                        idle_armed = true;
+                    }
+                }
+                () = idle_deadline.as_mut(), if idle_armed => {
+                    idle_armed = false;
+                    // hyper lets a response go (and with it the connection's
+                    // busy mark) once its last bytes are queued, not written:
+                    // a graceful shutdown writes them out, then closes.
+                    if state.busy.load(Ordering::SeqCst) == 0 && !closing {
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
                 }
             }
         }
     }
-    // An upgraded socket lives on after hyper's part of the connection.
-    while state.busy.load(Ordering::SeqCst) > 0 {
-        state.idle.notified().await;
-    }
-    conns.remove(id);
+    // The slot goes too, unless an upgraded socket holds it.
+    drop(slot);
 }
 
 #[cfg(test)]

@@ -138,12 +138,20 @@ impl Hub {
 }
 
 /// PostgreSQL: `LISTEN` on a dedicated connection, again after every loss.
+///
+/// The connection is not the requests' pool's: `PgListener` keeps the
+/// connection it takes for good, and one taken from that pool would leave
+/// requests one fewer (of four by default). It comes from a pool of its
+/// own, of one, with the same connect options.
 async fn listen(db: &DatabaseConnection, hub: &std::sync::Weak<Hub>) {
-    use sea_orm::sqlx::postgres::PgListener;
+    use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*db.get_postgres_connection_pool().connect_options()).clone());
     let mut backoff = FIRST_BACKOFF;
     loop {
         let listening = async {
-            let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
+            let mut listener = PgListener::connect_with(&own).await?;
             listener.listen(events::NOTIFY_CHANNEL).await?;
             Ok::<_, sea_orm::sqlx::Error>(listener)
         };

@@ -428,6 +428,104 @@ async fn connections_executing_a_request_are_never_shed() {
     assert!(metric(&app, "escalations_http_connections_shed_total").await >= 50);
 }
 
+/// A raw HTTP/1.1 `POST /graphql` of `query` with `token`.
+fn raw_post(token: &str, query: &str) -> Vec<u8> {
+    let body = json!({ "query": query }).to_string();
+    format!(
+        "POST /graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Waits (up to 10 s) until a metric reads `value`.
+async fn metric_becomes(app: &TestApp, name: &str, value: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = metric(app, name).await;
+        if now == value {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} stayed at {now}, not {value}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A client that closes its connection while its request waits on the
+/// database frees what the request held: its in-flight permits and its
+/// database connection. Two requests wait on a locked table; their sockets
+/// close; once the lock goes, the client is served again and nothing is
+/// left in flight or open.
+///
+/// A regression test: when the subscriptions first landed, a connection
+/// whose client went away mid-request waited for that request to finish
+/// while keeping it from ever being polled again, so every such request
+/// held its pool connection and its permit for good (every later request
+/// of the client got `RATE_LIMITED`, or all of them a pool timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_client_went_away_frees_what_it_held() {
+    let mut args = serve_args();
+    args.rate_limits.max_in_flight_per_client = Some(InFlightCap(NonZeroU32::new(2)));
+    let Some(app) = spawn_app_with(Backend::Postgres, args).await else {
+        return;
+    };
+    let alice = person("alice");
+    app.gql_as_ok(&alice, "{ __typename }", json!({})).await;
+    let lock = app.db.begin().await.unwrap();
+    lock.execute_unprepared("LOCK TABLE \"case\" IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let mut gone = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream.write_all(&raw_post(&alice, "{ cases(first: 1) { nodes { id } } }")).await.unwrap();
+        gone.push(stream);
+    }
+    metric_becomes(&app, "escalations_graphql_requests_in_flight", 2).await;
+    drop(gone);
+    lock.rollback().await.unwrap();
+    metric_becomes(&app, "escalations_graphql_requests_in_flight", 0).await;
+    // Only the connection asking for the metrics is open.
+    metric_becomes(&app, "escalations_http_connections", 1).await;
+    let body = app.gql_as_ok(&alice, "{ cases(first: 1) { nodes { id } } }", json!({})).await;
+    assert!(body["cases"]["nodes"].is_array(), "{body:#}");
+}
+
+/// The shape of a load generator's run ending (wrk closes its sockets with
+/// requests under way), three times over, on both databases: 32
+/// connections each send a case page and close at once. Afterwards every
+/// connection is gone and the same token is answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_of_clients_closing_mid_request_leave_the_server_answering() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = spawn_app_with(backend, serve_args()).await else {
+            continue;
+        };
+        let alice = person("alice");
+        let page = "{ cases(first: 5) { nodes { id stage } } }";
+        app.gql_as_ok(&alice, page, json!({})).await;
+        for _ in 0..3 {
+            let mut round = tokio::task::JoinSet::new();
+            for i in 0..32u64 {
+                let (addr, request) = (app.addr, raw_post(&alice, page));
+                round.spawn(async move {
+                    let mut stream = TcpStream::connect(addr).await.unwrap();
+                    let _ = stream.write_all(&request).await;
+                    // Close at once, or after the request got going.
+                    tokio::time::sleep(Duration::from_millis(i % 4)).await;
+                });
+            }
+            round.join_all().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        metric_becomes(&app, "escalations_graphql_requests_in_flight", 0).await;
+        metric_becomes(&app, "escalations_http_connections", 1).await;
+        let started = Instant::now();
+        let body = app.gql_as_ok(&alice, page, json!({})).await;
+        assert!(body["cases"]["nodes"].is_array(), "{backend:?}: {body:#}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{backend:?}: {:?}", started.elapsed());
+    }
+}
+
 /// The listener on its own, with routes of the test: the caller's address
 /// reaches handlers as `ConnectInfo`, and on shutdown a request in flight
 /// is finished while new connections are refused and idle ones closed.
