@@ -12,11 +12,15 @@ a receiver on loopback, creates an endpoint for wb-police, then:
 Usage: python3 bench/webhooks.py URL BIN [N] [M] [C]
   URL  the server, e.g. http://127.0.0.1:8080
   BIN  the escalations binary (to mint demo tokens)
+With SERVER_PID set (the server's process id), the server's memory (RSS,
+and its peak) is read from /proc before, between and after the phases.
+The last line printed is the figures as JSON (bench/webhooks reads it).
 Only the standard library is needed (the receiver does not verify: the
 tests do that).
 """
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -66,6 +70,17 @@ def gql(tok, query, variables):
     return body["data"]
 
 
+def memory():
+    """The server's RSS and peak RSS in MiB (None without SERVER_PID)."""
+    pid = os.environ.get("SERVER_PID")
+    if not pid:
+        return None
+    fields = dict(l.split(":", 1) for l in open(f"/proc/{pid}/status"))
+    mib = lambda k: int(fields[k].split()[0]) / 1024
+    return {"rssMiB": round(mib("VmRSS"), 1), "peakMiB": round(mib("VmHWM"), 1)}
+
+
+mem = {"before": memory()}
 server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 hooks = token("--agency", "wb-police", "--sub", "bench-hooks", "--scope", "webhooks:manage")
@@ -95,6 +110,7 @@ for n in range(N):
     latencies.append((wait(case) - answered) * 1000)
 latencies.sort()
 p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+mem["afterLatency"] = memory()
 print(f"latency from the mutation's response to the webhook's arrival over {N} raises: "
       f"p50 {statistics.median(latencies):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1]:.1f} ms")
 
@@ -103,7 +119,16 @@ with ThreadPoolExecutor(C) as pool:
     done = list(pool.map(raise_case, range(M)))
 answered = max(t for _, t in done)
 last = max(wait(c) for c, _ in done)
+mem["after"] = memory()
 print(f"{M} raises from {C} threads: {M / (last - start):.0f} deliveries/s "
       f"(first raise to last arrival, {last - start:.2f} s; the raises alone took "
       f"{answered - start:.2f} s, {M / (answered - start):.0f}/s; the last arrival came "
       f"{(last - answered) * 1000:.0f} ms after the last response)")
+print(json.dumps({
+    "n": N, "m": M, "threads": C,
+    "latencyMs": {"p50": statistics.median(latencies), "p99": p(0.99), "max": latencies[-1]},
+    "deliveriesPerSecond": M / (last - start),
+    "raisesPerSecond": M / (answered - start),
+    "lastArrivalAfterLastResponseMs": (last - answered) * 1000,
+    "memory": mem,
+}))

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod deadline;
 pub mod event;
 pub mod ids;
+pub mod milestone;
 pub mod policy;
 pub mod protocol;
 pub mod role;

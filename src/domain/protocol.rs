@@ -221,11 +221,21 @@ pub enum Problem {
     },
     /// A time limit is zero.
     ZeroDays {
-        /// Where, e.g. `route challenge stage stage-1 form_within_working_days`.
+        /// Where, e.g. `route challenge stage stage-1 milestone form`.
         field: String,
     },
-    /// The stage's overall limit is shorter than its form and response
-    /// limits together, or missing while they are given.
+    /// A milestone or a `skip_for` is malformed: a repeated key, an
+    /// `after` that names no earlier milestone, a record kind the stage
+    /// does not list, no roles, `either` side; an `up_to` that is not at
+    /// least two stages above.
+    Malformed {
+        /// Where, e.g. `route challenge stage stage-1 milestone form`.
+        field: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// The stage's overall limit is shorter than its longest chain of
+    /// milestones, or missing while it has milestones.
     TimeLimitTooShort {
         /// The route.
         route: String,
@@ -339,8 +349,9 @@ impl fmt::Display for Problem {
             Problem::ZeroDays { field } => write!(f, "{field} must be at least 1 working day"),
             Problem::TimeLimitTooShort { route, stage } => write!(
                 f,
-                "route {route} stage {stage}: time_limit_working_days must be given and at least form_within plus response_within"
+                "route {route} stage {stage}: time_limit_working_days must be given and at least the longest chain of milestones"
             ),
+            Problem::Malformed { field, problem } => write!(f, "{field}: {problem}"),
             Problem::RecordOfUnknownStage { route, stage, of_stage } => write!(
                 f,
                 "route {route} stage {stage}: a required record refers to {of_stage}, which is not an earlier stage"
@@ -608,8 +619,60 @@ impl Route {
                 });
             }
             stage.problems(&self.id, earlier, count - i - 1, p);
+            if let Some(skip) = &stage.skip_for {
+                let field = format!("route {} stage {} skip_for", self.id, stage.key);
+                if self.position(&skip.up_to).is_none_or(|to| to < i + 2) {
+                    p.push(Problem::Malformed {
+                        field: field.clone(),
+                        problem: "up_to must name a stage at least two above",
+                    });
+                }
+                if skip.reasons.is_empty() {
+                    p.push(Problem::Malformed { field, problem: "reasons lists none" });
+                }
+                if stage.allow.skip_stage.is_empty() {
+                    p.push(Problem::Malformed {
+                        field: format!("route {} stage {} skip_for", self.id, stage.key),
+                        problem: "nobody may skip a stage here (allow.skip_stage is empty)",
+                    });
+                }
+            }
         }
     }
+}
+
+/// Named reasons for which a case may move more than one stage up from a
+/// stage without the immediate-risk justification, and how far (Rotherham's
+/// challenge: no response in time, or an unsatisfactory one, goes to stage
+/// 2 or 3).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipFor {
+    reasons: Vec<SkipReason>,
+    up_to: String,
+}
+
+impl SkipFor {
+    /// The reasons.
+    pub fn reasons(&self) -> &[SkipReason] {
+        &self.reasons
+    }
+
+    /// The highest stage such an escalation may reach.
+    pub fn up_to(&self) -> &str {
+        &self.up_to
+    }
+}
+
+/// A reason named in a stage's `skip_for`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The stage's due date (its next open milestone's) has passed.
+    Overdue,
+    /// The stage did not resolve it (Rotherham: the response was
+    /// unsatisfactory).
+    Unresolved,
 }
 
 /// One step of a route.
@@ -627,11 +690,9 @@ pub struct Stage {
     #[serde(default)]
     time_limit_working_days: Option<u32>,
     #[serde(default)]
-    form_within_working_days: Option<u32>,
+    milestones: Vec<crate::domain::milestone::Milestone>,
     #[serde(default)]
-    response_within_working_days: Option<u32>,
-    #[serde(default)]
-    notify_director_within_working_days: Option<u32>,
+    skip_for: Option<SkipFor>,
     #[serde(default)]
     records: Vec<RequiredRecord>,
     #[serde(default)]
@@ -695,19 +756,17 @@ impl Stage {
         self.time_limit_working_days
     }
 
-    /// Working days within which the challenge form must be sent.
-    pub fn form_within_working_days(&self) -> Option<u32> {
-        self.form_within_working_days
+    /// The steps timed separately inside the stage, in order (Rotherham's
+    /// challenge: the form, then the response); empty where the stage has
+    /// one limit. See `domain::milestone`.
+    pub fn milestones(&self) -> &[crate::domain::milestone::Milestone] {
+        &self.milestones
     }
 
-    /// Working days within which the response must be given.
-    pub fn response_within_working_days(&self) -> Option<u32> {
-        self.response_within_working_days
-    }
-
-    /// Working days within which a director must be told.
-    pub fn notify_director_within_working_days(&self) -> Option<u32> {
-        self.notify_director_within_working_days
+    /// The reasons for which a case may move more than one stage up from
+    /// here without the immediate-risk justification, if any.
+    pub fn skip_for(&self) -> Option<&SkipFor> {
+        self.skip_for.as_ref()
     }
 
     /// What must be recorded at this stage.
@@ -760,6 +819,39 @@ impl Stage {
         &self.sides
     }
 
+    fn milestone_problems(&self, at: &str, p: &mut Vec<Problem>) {
+        let mut seen: Vec<&str> = Vec::new();
+        for m in &self.milestones {
+            let field = format!("{at} milestone {}", m.key());
+            key_ok(p, "milestone key", m.key());
+            not_empty(p, &format!("{field} name"), m.name());
+            let mut bad = |problem| p.push(Problem::Malformed { field: field.clone(), problem });
+            if seen.contains(&m.key()) {
+                bad("the key is used twice in the stage");
+            }
+            if let Some(after) = m.after_written()
+                && after != "start"
+                && !seen.contains(&after)
+            {
+                bad("after must be \"start\" or the key of an earlier milestone");
+            }
+            if m.side() == crate::domain::policy::Side::Either {
+                bad("a milestone is owed by one side: raising or receiving");
+            }
+            if m.roles().is_empty() {
+                bad("a milestone names the roles that owe it");
+            }
+            if !self.records.iter().any(|r| r.kind == m.record()) {
+                bad("its record kind is not among the stage's records");
+            }
+            if m.within_working_days() == 0 {
+                p.push(Problem::ZeroDays { field: field.clone() });
+            }
+            roles_unique(p, &format!("{field} roles"), m.roles());
+            seen.push(m.key());
+        }
+    }
+
     fn problems(&self, route: &str, earlier: &[Stage], above: usize, p: &mut Vec<Problem>) {
         let at = format!("route {route} stage {}", self.key);
         let here = || (route.to_owned(), self.key.clone());
@@ -777,19 +869,12 @@ impl Stage {
             roles_unique(p, &format!("{at} {side}.roles"), &lead.roles);
         }
 
-        for (field, days) in [
-            ("time_limit_working_days", self.time_limit_working_days),
-            ("form_within_working_days", self.form_within_working_days),
-            ("response_within_working_days", self.response_within_working_days),
-            ("notify_director_within_working_days", self.notify_director_within_working_days),
-        ] {
-            if days == Some(0) {
-                p.push(Problem::ZeroDays { field: format!("{at} {field}") });
-            }
+        if self.time_limit_working_days == Some(0) {
+            p.push(Problem::ZeroDays { field: format!("{at} time_limit_working_days") });
         }
-        let parts = self.form_within_working_days.unwrap_or(0)
-            + self.response_within_working_days.unwrap_or(0);
-        if parts > 0 && self.time_limit_working_days.is_none_or(|limit| limit < parts) {
+        self.milestone_problems(&at, p);
+        let chain = crate::domain::milestone::longest_chain(&self.milestones);
+        if chain > 0 && self.time_limit_working_days.is_none_or(|limit| limit < chain) {
             let (route, stage) = here();
             p.push(Problem::TimeLimitTooShort { route, stage });
         }
@@ -1552,32 +1637,47 @@ mod tests {
         assert!(keys.contains(&"information-sharing"));
     }
 
+    /// A stage's overall limit and its milestones as (key, side, days,
+    /// after, record).
     #[track_caller]
     fn check_limits(
         p: &Protocol,
         stage: &str,
-        expected: (Option<u32>, Option<u32>, Option<u32>, Option<u32>),
+        limit: Option<u32>,
+        expected: &[(&str, &str, u32, &str, &str)],
     ) {
+        use crate::domain::milestone::After;
         let s = p.stage("challenge", stage).unwrap();
-        assert_eq!(
-            (
-                s.time_limit_working_days(),
-                s.form_within_working_days(),
-                s.response_within_working_days(),
-                s.notify_director_within_working_days()
-            ),
-            expected,
-            "{stage}"
-        );
+        assert_eq!(s.time_limit_working_days(), limit, "{stage}");
+        let ms = s.milestones();
+        let got: Vec<(&str, &str, u32, &str, &str)> = ms
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let after = match m.after(i.checked_sub(1).map(|j| &ms[j])) {
+                    After::Start => "start",
+                    After::Milestone(k) => k,
+                };
+                (m.key(), m.side().as_str(), m.within_working_days(), after, m.record().as_str())
+            })
+            .collect();
+        assert_eq!(got, expected, "{stage}");
     }
 
     #[test]
     fn rotherham_challenge_limits_and_rules() {
         let r = protocol("rotherham");
-        check_limits(&r, "stage-1", (Some(13), Some(3), Some(10), None));
-        check_limits(&r, "stage-2", (Some(7), Some(2), Some(5), None));
-        check_limits(&r, "stage-3", (Some(5), Some(1), Some(4), Some(1)));
-        check_limits(&r, "stage-4", (None, None, None, None));
+        let form = |days, after| ("form", "raising", days, after, "form");
+        let response = |days| ("response", "receiving", days, "form", "response");
+        check_limits(&r, "stage-1", Some(13), &[form(3, "start"), response(10)]);
+        check_limits(&r, "stage-2", Some(7), &[form(2, "start"), response(5)]);
+        check_limits(
+            &r,
+            "stage-3",
+            Some(5),
+            &[("director", "raising", 1, "start", "notification"), form(1, "start"), response(4)],
+        );
+        check_limits(&r, "stage-4", None, &[]);
         assert_eq!(r.rules().family_told().unwrap().route(), "challenge");
         let check = r.rules().step_down_check().unwrap();
         assert_eq!(
@@ -1845,22 +1945,99 @@ read_report = []
                 field: "route main stage two time_limit_working_days".to_owned(),
             }]),
         );
+        const RECORDS: &str =
+            "records = [{ kind = \"form\", text = \"F\" }, { kind = \"response\", text = \"R\" }]";
+        let milestones =
+            |limit: &str, list: &str| format!("{limit}\n{RECORDS}\nmilestones = [{list}]");
+        const FORM: &str = "{ key = \"form\", name = \"F\", side = \"raising\", roles = [\"manager\"], within_working_days = 3, record = \"form\" }";
+        const RESPONSE: &str = "{ key = \"response\", name = \"R\", side = \"receiving\", roles = [\"manager\"], within_working_days = 10, record = \"response\" }";
         let (route, stage) = at("two");
         check(
-            "limit shorter than form and response",
+            "limit shorter than the milestones' chain",
             &[(
                 "# extra two",
-                "time_limit_working_days = 5\nform_within_working_days = 3\nresponse_within_working_days = 10",
+                &milestones("time_limit_working_days = 5", &format!("{FORM}, {RESPONSE}")),
             )],
             Problems(vec![Problem::TimeLimitTooShort { route, stage }]),
         );
         check(
-            "limit covering form and response",
+            "limit covering the chain",
             &[(
                 "# extra two",
-                "time_limit_working_days = 13\nform_within_working_days = 3\nresponse_within_working_days = 10",
+                &milestones("time_limit_working_days = 13", &format!("{FORM}, {RESPONSE}")),
             )],
             Valid,
+        );
+        check(
+            "two milestones from the start: the chain is the longer",
+            &[(
+                "# extra two",
+                &milestones(
+                    "time_limit_working_days = 10",
+                    &format!("{FORM}, {}", RESPONSE.replace("record", "after = \"start\", record")),
+                ),
+            )],
+            Valid,
+        );
+        let field = || "route main stage two milestone response".to_owned();
+        for (name, edit, problem) in [
+            (
+                "after a later or unknown milestone",
+                RESPONSE.replace("record", "after = \"later\", record"),
+                "after must be \"start\" or the key of an earlier milestone",
+            ),
+            (
+                "owed by either side",
+                RESPONSE.replace("receiving", "either"),
+                "a milestone is owed by one side: raising or receiving",
+            ),
+            (
+                "owed by no role",
+                RESPONSE.replace("[\"manager\"]", "[]"),
+                "a milestone names the roles that owe it",
+            ),
+            (
+                "completed by a record the stage does not list",
+                RESPONSE.replace("record = \"response\"", "record = \"meeting\""),
+                "its record kind is not among the stage's records",
+            ),
+        ] {
+            check(
+                name,
+                &[(
+                    "# extra two",
+                    &milestones("time_limit_working_days = 13", &format!("{FORM}, {edit}")),
+                )],
+                Problems(vec![Problem::Malformed { field: field(), problem }]),
+            );
+        }
+        check(
+            "a key used twice",
+            &[(
+                "# extra two",
+                &milestones(
+                    "time_limit_working_days = 13",
+                    &format!(
+                        "{FORM}, {}",
+                        RESPONSE.replace("\"response\", name", "\"form\", name")
+                    ),
+                ),
+            )],
+            Problems(vec![Problem::Malformed {
+                field: "route main stage two milestone form".to_owned(),
+                problem: "the key is used twice in the stage",
+            }]),
+        );
+        check(
+            "a zero-day milestone",
+            &[(
+                "# extra two",
+                &milestones(
+                    "time_limit_working_days = 13",
+                    &format!("{FORM}, {}", RESPONSE.replace("= 10", "= 0")),
+                ),
+            )],
+            Problems(vec![Problem::ZeroDays { field: field() }]),
         );
         let (route, stage) = at("two");
         check(

@@ -8,8 +8,9 @@ use chrono::NaiveDate;
 use super::access::{CaseFacts, Refusal, check};
 use super::actor::Actor;
 use super::calendar::{Calendar, CalendarError};
+use super::milestone;
 use super::policy::{Action, Decision, allowed_roles, decide};
-use super::protocol::{ExclusionKind, Protocol, RecordKind, Stage};
+use super::protocol::{ExclusionKind, Protocol, RecordKind, SkipReason, Stage};
 use super::role::Role;
 
 /// Why a change is refused, before anything is stored.
@@ -73,17 +74,17 @@ impl EscalationReason {
 
 /// What reaching a stage sets off besides its due date. The service
 /// records it with the change (in the audit event); nothing is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reaching {
     /// The board or partnership is told (the stage's `board_told`).
     pub board_told: bool,
     /// The family is to be told of the challenge raised or escalated
     /// (Rotherham's `family_told` rule, on its route).
     pub family_told: bool,
-    /// The stage's form is due by (its `form_within_working_days`).
-    pub form_due_on: Option<NaiveDate>,
-    /// The director is told by (its `notify_director_within_working_days`).
-    pub director_told_by: Option<NaiveDate>,
+    /// The stage's milestones whose clocks start with it, and when each is
+    /// due (Rotherham's challenge: the form; at stage 3 the director's
+    /// notification too).
+    pub milestones: Vec<(String, NaiveDate)>,
     /// A request for a conference reaches the stage of Leeds's
     /// `conference_request_backing` rule moved there by one of the roles
     /// that back it (a senior manager or a designated or named
@@ -118,13 +119,32 @@ fn reaching(
         }),
         board_told: stage.board_told(),
         family_told: protocol.rules().family_told().is_some_and(|r| r.route() == route),
-        form_due_on: working_days_after(protocol, today, stage.form_within_working_days())?,
-        director_told_by: working_days_after(
-            protocol,
+        milestones: milestone::standings(
+            Calendar::for_id(protocol.calendar())?,
+            stage.milestones(),
             today,
-            stage.notify_director_within_working_days(),
-        )?,
+            &[],
+        )?
+        .into_iter()
+        .filter_map(|s| s.due_on.map(|due| (s.milestone.key().to_owned(), due)))
+        .collect(),
     })
+}
+
+/// When a stage reached on `today` is due: at a stage with milestones, its
+/// first milestone's due date; elsewhere its limit, or else the
+/// `timeframe` the escalator stated.
+fn stage_due_on(
+    protocol: &Protocol,
+    stage: &Stage,
+    today: NaiveDate,
+    timeframe: Option<u32>,
+) -> Result<Option<NaiveDate>, WorkflowError> {
+    if stage.milestones().is_empty() {
+        return working_days_after(protocol, today, stage.time_limit_working_days().or(timeframe));
+    }
+    let calendar = Calendar::for_id(protocol.calendar())?;
+    Ok(milestone::due_on(&milestone::standings(calendar, stage.milestones(), today, &[])?))
 }
 
 /// A request to raise a case, already parsed.
@@ -140,6 +160,10 @@ pub struct RaiseCase<'a> {
     pub stage: Option<&'a str>,
     /// Why starting above the entry stage cannot wait.
     pub immediate_risk_justification: Option<&'a str>,
+    /// The timeframe for resolution the raiser states (working days):
+    /// required where the case starts above the entry stage at a stage
+    /// whose escalator states one (Pan-Sussex).
+    pub timeframe_working_days: Option<u32>,
     /// Matters the raiser declared (the exclusion triage).
     pub declared: &'a [ExclusionKind],
 }
@@ -235,11 +259,24 @@ pub fn plan_raise(
             "starting above the first stage needs an immediate-risk justification",
         ));
     }
+    if action == Action::StartHigher
+        && stage.escalator_states_timeframe()
+        && cmd.timeframe_working_days.is_none()
+    {
+        return Err(bad(
+            "timeframeWorkingDays",
+            "a case started above the first stage is escalated there, and this protocol asks \
+             whoever escalates to state the timeframe for resolution",
+        ));
+    }
+    if cmd.timeframe_working_days == Some(0) {
+        return Err(bad("timeframeWorkingDays", "must be at least one working day"));
+    }
     Ok(RaisePlan {
         route: route.id().to_owned(),
         stage: stage.key().to_owned(),
         started_higher: action == Action::StartHigher,
-        due_on: working_days_after(protocol, today, stage.time_limit_working_days())?,
+        due_on: stage_due_on(protocol, stage, today, cmd.timeframe_working_days)?,
         reaching: reaching(protocol, route.id(), stage, Some(role), today)?,
     })
 }
@@ -354,13 +391,47 @@ pub fn plan_escalation(
             }
             .into());
         }
+        // The protocol may name reasons that move a case more than one
+        // stage without the immediate-risk justification (Rotherham's
+        // challenge: an overdue or unsatisfactory response).
+        let named =
+            protocol.stage(case.route, case.stage).and_then(|s| s.skip_for()).filter(|skip| {
+                let reason = match cmd.reason {
+                    EscalationReason::Overdue => Some(SkipReason::Overdue),
+                    EscalationReason::Unresolved => Some(SkipReason::Unresolved),
+                    _ => None,
+                };
+                reason.is_some_and(|r| skip.reasons().contains(&r))
+                    && protocol
+                        .route(case.route)
+                        .and_then(|r| r.position(skip.up_to()))
+                        .is_some_and(|most| to <= most)
+            });
         if rule.is_none()
+            && named.is_none()
             && (cmd.reason != EscalationReason::ImmediateRisk
                 || cmd.immediate_risk_justification.is_none_or(|j| j.trim().is_empty()))
         {
+            let also = protocol
+                .stage(case.route, case.stage)
+                .and_then(|s| s.skip_for())
+                .map(|skip| {
+                    let reasons: Vec<&str> = skip
+                        .reasons()
+                        .iter()
+                        .map(|r| match r {
+                            SkipReason::Overdue => "OVERDUE",
+                            SkipReason::Unresolved => "UNRESOLVED",
+                        })
+                        .collect();
+                    format!(" (or, up to {}, the reason {})", skip.up_to(), reasons.join(" or "))
+                })
+                .unwrap_or_default();
             return Err(bad(
                 "immediateRiskJustification",
-                "skipping a stage needs the immediate-risk reason and a justification",
+                format!(
+                    "skipping a stage needs the immediate-risk reason and a justification{also}"
+                ),
             ));
         }
     }
@@ -420,11 +491,7 @@ pub fn plan_escalation(
     }
     Ok(EscalationPlan {
         stage: target.to_owned(),
-        due_on: working_days_after(
-            protocol,
-            today,
-            stage.time_limit_working_days().or(cmd.timeframe_working_days),
-        )?,
+        due_on: stage_due_on(protocol, stage, today, cmd.timeframe_working_days)?,
         reaching: reaching(protocol, case.route, stage, actor.role, today)?,
         missing_records,
     })
@@ -611,12 +678,14 @@ mod tests {
         use Role::*;
         let w = world();
         let thu = "2025-05-01";
-        // Rotherham's challenge route: the stage's own limit, in working
-        // days, across the early-May bank holiday (Monday 5 May 2025).
+        // Rotherham's challenge route: due by the new stage's first
+        // milestone (stage 2: the form in 2; stage 3: the director told
+        // and the form, each in 1), in working days across the early-May
+        // bank holiday (Monday 5 May 2025).
         let ch = |stage| ("rotherham", "challenge", stage);
-        escalate(&w, ch("stage-1"), SafeguardingLead, Unresolved, None, None, None, None, thu, Ok(("stage-2", "2025-05-13")));
-        escalate(&w, ch("stage-2"), SafeguardingLead, Unresolved, None, None, None, None, thu, Ok(("stage-3", "2025-05-09")));
-        escalate(&w, ch("stage-1"), SafeguardingLead, ImmediateRisk, Some("stage-3"), Some("serious"), None, None, thu, Ok(("stage-3", "2025-05-09")));
+        escalate(&w, ch("stage-1"), SafeguardingLead, Unresolved, None, None, None, None, thu, Ok(("stage-2", "2025-05-06")));
+        escalate(&w, ch("stage-2"), SafeguardingLead, Unresolved, None, None, None, None, thu, Ok(("stage-3", "2025-05-02")));
+        escalate(&w, ch("stage-1"), SafeguardingLead, ImmediateRisk, Some("stage-3"), Some("serious"), None, None, thu, Ok(("stage-3", "2025-05-02")));
         escalate(&w, ch("stage-1"), SafeguardingLead, ImmediateRisk, Some("stage-4"), Some("serious"), None, None, thu, Err("refused: no role may start_higher at stage-4"));
         escalate(&w, ch("stage-3"), SafeguardingLead, Unresolved, None, None, None, None, thu, Ok(("stage-4", "-")));
         escalate(&w, ch("stage-2"), Manager, Unresolved, None, None, None, None, thu, Err("refused: a manager may not escalate at stage-2; roles that may: safeguarding_lead"));
@@ -770,15 +839,18 @@ mod tests {
             )
             .unwrap()
         };
-        // Challenge stage 3: director told within 1 working day, form within
-        // 1, the partnership told, the family told.
+        // Challenge stage 3: the director told within 1 working day and the
+        // form within 1 (both clocks start with the stage), the partnership
+        // told, the family told.
         assert_eq!(
             plan("challenge", "stage-2", None).reaching,
             Reaching {
                 board_told: true,
                 family_told: true,
-                form_due_on: Some(d("2025-05-02")),
-                director_told_by: Some(d("2025-05-02")),
+                milestones: vec![
+                    ("director".into(), d("2025-05-02")),
+                    ("form".into(), d("2025-05-02"))
+                ],
                 backed_request: false,
             }
         );
@@ -787,8 +859,7 @@ mod tests {
             Reaching {
                 board_told: false,
                 family_told: true,
-                form_due_on: Some(d("2025-05-06")),
-                director_told_by: None,
+                milestones: vec![("form".into(), d("2025-05-06"))],
                 backed_request: false,
             }
         );
@@ -798,8 +869,7 @@ mod tests {
             Reaching {
                 board_told: true,
                 family_told: false,
-                form_due_on: None,
-                director_told_by: None,
+                milestones: vec![],
                 backed_request: false,
             }
         );
@@ -849,6 +919,7 @@ mod tests {
                     route: Some(cr),
                     stage: Some(stage),
                     immediate_risk_justification: None,
+                    timeframe_working_days: None,
                     declared: &[],
                 },
                 d("2025-05-01"),
@@ -886,6 +957,7 @@ mod tests {
                 route,
                 stage,
                 immediate_risk_justification: justification,
+                timeframe_working_days: None,
                 declared,
             },
             d(today),
@@ -893,7 +965,17 @@ mod tests {
         match (got, expected) {
             (Ok(plan), Ok((stage, due, form))) => {
                 assert_eq!(
-                    (plan.stage.as_str(), show(plan.due_on), show(plan.reaching.form_due_on)),
+                    (
+                        plan.stage.as_str(),
+                        show(plan.due_on),
+                        show(
+                            plan.reaching
+                                .milestones
+                                .iter()
+                                .find(|(k, _)| k == "form")
+                                .map(|(_, due)| *due)
+                        )
+                    ),
                     (stage, due.to_owned(), form.to_owned())
                 );
                 assert_eq!(
@@ -923,12 +1005,12 @@ mod tests {
         let thu = "2025-05-01";
         let ch = Some("challenge");
         // Rotherham's conference chair (safeguarding lead): stage 1, or
-        // straight to stage 2 or 3 when serious, never 4. Due dates and
-        // form dates count working days across the early-May bank holiday:
-        // Thursday 1 May + 3 => Wednesday 7 May.
-        raise(&w, "rotherham", ch, None, SafeguardingLead, None, &[], thu, Ok(("stage-1", "2025-05-21", "2025-05-07")));
-        raise(&w, "rotherham", ch, Some("stage-2"), SafeguardingLead, Some("report not shared, conference stood down"), &[], thu, Ok(("stage-2", "2025-05-13", "2025-05-06")));
-        raise(&w, "rotherham", ch, Some("stage-3"), SafeguardingLead, Some("fundamental needs unmet"), &[], thu, Ok(("stage-3", "2025-05-09", "2025-05-02")));
+        // straight to stage 2 or 3 when serious, never 4. The case is due
+        // by its first milestone, the form, counted in working days across
+        // the early-May bank holiday: Thursday 1 May + 3 => Wednesday 7 May.
+        raise(&w, "rotherham", ch, None, SafeguardingLead, None, &[], thu, Ok(("stage-1", "2025-05-07", "2025-05-07")));
+        raise(&w, "rotherham", ch, Some("stage-2"), SafeguardingLead, Some("report not shared, conference stood down"), &[], thu, Ok(("stage-2", "2025-05-06", "2025-05-06")));
+        raise(&w, "rotherham", ch, Some("stage-3"), SafeguardingLead, Some("fundamental needs unmet"), &[], thu, Ok(("stage-3", "2025-05-02", "2025-05-02")));
         raise(&w, "rotherham", ch, Some("stage-2"), SafeguardingLead, None, &[], thu, Err("immediateRiskJustification"));
         raise(&w, "rotherham", ch, Some("stage-2"), SafeguardingLead, Some(" "), &[], thu, Err("immediateRiskJustification"));
         raise(&w, "rotherham", ch, Some("stage-4"), SafeguardingLead, Some("x"), &[], thu, Err("refused: no role may start_higher at stage-4"));
@@ -945,7 +1027,9 @@ mod tests {
         raise(&w, "leeds", cr, Some("board-manager"), HeadOfService, Some("x"), &[], thu, Err("refused: no role may start_higher at board-manager"));
         raise(&w, "leeds", Some("nowhere"), None, Practitioner, None, &[], thu, Err("route: unknown route; one of referral-enquiry, conference-request, conference-dissent, protection-plan"));
         // Pan-Sussex: discretion on immediate risk; never at step 6.
-        raise(&w, "pan-sussex", None, Some("stage-5"), HeadOfService, Some("x"), &[], thu, Ok(("stage-5", "-", "-")));
+        // A case started higher is escalated there, so the timeframe is
+        // stated (see `a_case_started_higher_states_its_timeframe`).
+        raise(&w, "pan-sussex", None, Some("stage-5"), HeadOfService, Some("x"), &[], thu, Err("timeframeWorkingDays: a case started above the first stage"));
         raise(&w, "pan-sussex", None, Some("stage-6"), HeadOfService, Some("x"), &[], thu, Err("no role may start_higher at stage-6"));
         raise(&w, "pan-sussex", None, None, Practitioner, None, &[ConferenceNonConsensus], thu, Err("out of scope: conference_non_consensus"));
         // Seed 004 and Western Bay: no starting higher.
@@ -953,5 +1037,82 @@ mod tests {
         raise(&w, "western-bay", None, None, Practitioner, None, &[RegisteredChildUnprotected], thu, Err("out of scope: registered_child_unprotected"));
         // Outside the calendar's years.
         raise(&w, "rotherham", ch, None, SafeguardingLead, None, &[], "2031-01-02", Err("calendar:"));
+    }
+
+    #[test]
+    fn a_case_started_higher_states_its_timeframe() {
+        let w = world();
+        let p = w.protocol("pan-sussex");
+        let raise = |stage: Option<&str>, timeframe| {
+            plan_raise(
+                p,
+                &w.actor(
+                    if stage.is_some() { Role::HeadOfService } else { Role::Practitioner },
+                    Some(w.raising),
+                ),
+                &RaiseCase {
+                    same_agency: false,
+                    category: "other",
+                    route: None,
+                    stage,
+                    immediate_risk_justification: stage.map(|_| "immediate risk"),
+                    timeframe_working_days: timeframe,
+                    declared: &[],
+                },
+                d("2025-05-01"),
+            )
+        };
+        // Step 5 on immediate risk, with 10 working days stated: due then
+        // (the early-May bank holiday skipped).
+        assert_eq!(raise(Some("stage-5"), Some(10)).unwrap().due_on, Some(d("2025-05-16")));
+        let Err(WorkflowError::BadInput { field, .. }) = raise(Some("stage-5"), None) else {
+            panic!("a start higher without a timeframe is refused")
+        };
+        assert_eq!(field, "timeframeWorkingDays");
+        assert!(raise(Some("stage-5"), Some(0)).is_err(), "zero working days");
+        // At step 1 nobody has escalated yet: a timeframe is optional, and
+        // the stage's due date when given.
+        assert_eq!(raise(None, None).unwrap().due_on, None);
+        assert_eq!(raise(None, Some(5)).unwrap().due_on, Some(d("2025-05-09")));
+    }
+
+    #[test]
+    fn an_overdue_or_unsatisfactory_response_skips_stages_where_the_protocol_says() {
+        let w = world();
+        let p = w.protocol("rotherham");
+        let chair = w.actor(Role::SafeguardingLead, Some(w.raising));
+        let escalate = |route, reason, to, due_on| {
+            plan_escalation(
+                p,
+                &w.case(route, "stage-1"),
+                &chair,
+                &Escalate {
+                    reason,
+                    to_stage: Some(to),
+                    immediate_risk_justification: None,
+                    timeframe_working_days: None,
+                    due_on,
+                    similar_cases: None,
+                    recorded_here: &[],
+                },
+                d("2025-05-20"),
+            )
+            .map(|plan| plan.stage)
+        };
+        use EscalationReason::{Overdue, Unresolved};
+        let past = Some(d("2025-05-19"));
+        assert_eq!(escalate("challenge", Overdue, "stage-3", past).unwrap(), "stage-3");
+        assert_eq!(escalate("challenge", Unresolved, "stage-3", None).unwrap(), "stage-3");
+        // Overdue only when it is.
+        assert!(escalate("challenge", Overdue, "stage-3", Some(d("2025-05-21"))).is_err());
+        // Not past the data's `up_to`, and not on the practice route.
+        let Err(WorkflowError::Refused(_) | WorkflowError::BadInput { .. }) =
+            escalate("challenge", Unresolved, "stage-4", None)
+        else {
+            panic!("stage 4 needs stages 1 to 3 exhausted")
+        };
+        // The practice route names no such reasons (and its stage 1 lets
+        // nobody skip).
+        assert!(escalate("practice", Unresolved, "stage-3", None).is_err());
     }
 }

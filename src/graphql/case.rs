@@ -243,6 +243,27 @@ impl Case {
         Ok(loaders.last_record.load_one(self.0.id).await.gql()?.map(Record))
     }
 
+    /// The steps of the current stage that are timed separately, in the
+    /// protocol's order (Rotherham's challenge: the form, then the
+    /// response): who owes each, when it is due, and when the record that
+    /// completed it was written. Empty where the stage has one time limit.
+    /// `dueOn` of the case is its next open milestone's. Batched across a
+    /// list: one statement for a page of cases.
+    #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
+    async fn milestones(&self, ctx: &Context<'_>) -> Result<Vec<CaseMilestone>> {
+        milestones_of(ctx, &self.0).await
+    }
+
+    /// The current stage's next open milestone (the first not completed):
+    /// what is owed next, by whom and by when. Null where the stage has
+    /// none open, or no milestones, or the case is closed.
+    async fn next_milestone(&self, ctx: &Context<'_>) -> Result<Option<CaseMilestone>> {
+        if self.0.status != cases::CaseStatus::Open {
+            return Ok(None);
+        }
+        Ok(milestones_of(ctx, &self.0).await?.into_iter().find(|m| m.completed_at.is_none()))
+    }
+
     /// The stage the case is at, as its protocol describes it.
     async fn current_stage(&self, ctx: &Context<'_>) -> Result<CurrentStage> {
         let catalog = ctx.data::<Arc<Catalog>>()?;
@@ -420,7 +441,7 @@ fn standing(
     let calendar = Calendar::for_id(protocol.calendar())
         .map_err(|e| ServiceError::bad_input("calendar", e.to_string()))
         .gql()?;
-    crate::domain::deadline::standing(calendar, due, Utc::now().date_naive())
+    crate::domain::deadline::standing(calendar, due, crate::service::audit::now().date_naive())
         .map(Some)
         .map_err(|e| ServiceError::bad_input("dueOn", e.to_string()))
         .gql()
@@ -472,6 +493,89 @@ pub struct CurrentStage {
     pub board_told: bool,
     /// The questions the protocol asks at this stage.
     pub questions: Vec<super::protocols::QuestionGroup>,
+}
+
+/// Where one milestone of a case's current stage stands.
+#[derive(SimpleObject)]
+pub struct CaseMilestone {
+    /// Key within the stage (see `Stage.milestones`).
+    pub key: String,
+    /// What is owed, in the protocol's words.
+    pub name: String,
+    /// Who owes it.
+    pub owed_by: OwedBy,
+    /// The day it is due (end of that working day). Null while the
+    /// milestone whose completion starts its clock is open.
+    pub due_on: Option<Date>,
+    /// The instant it is due: the end of `dueOn` in the United Kingdom.
+    pub due_at: Option<DateTime>,
+    /// When the record that completed it was written; null while open.
+    pub completed_at: Option<DateTime>,
+    /// Open and past its due date (always false on a closed case).
+    pub overdue: bool,
+}
+
+/// Who owes a milestone.
+#[derive(SimpleObject)]
+pub struct OwedBy {
+    /// The side of the case.
+    pub side: super::protocols::Side,
+    /// The roles of that side.
+    pub roles: Vec<super::protocols::Role>,
+}
+
+/// The milestones of `c`'s current stage, from its records (batched).
+async fn milestones_of(ctx: &Context<'_>, c: &cases::Case) -> Result<Vec<CaseMilestone>> {
+    use crate::domain::milestone;
+    let catalog = ctx.data::<Arc<Catalog>>()?;
+    let protocol = catalog
+        .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
+        .ok_or(ServiceError::UnknownProtocol(c.protocol_id.clone()))
+        .gql()?;
+    let Some(stage) = protocol.stage(&c.route, &c.stage).filter(|s| !s.milestones().is_empty())
+    else {
+        return Ok(Vec::new());
+    };
+    let loaders = ctx.data::<Loaders>()?;
+    let records = loaders.written_records.load_one(c.id).await.gql()?.unwrap_or_default();
+    let side = |agency: Option<crate::domain::ids::AgencyId>| match agency {
+        Some(a) if a == c.raising_agency_id => Some(crate::domain::policy::Side::Raising),
+        Some(a) if a == c.receiving_agency_id => Some(crate::domain::policy::Side::Receiving),
+        _ => None,
+    };
+    let written: Vec<milestone::Written> = records
+        .iter()
+        .filter(|r| r.stage == c.stage)
+        .map(|r| milestone::Written {
+            kind: r.kind,
+            side: side(r.author_agency_id),
+            at: r.created_at,
+        })
+        .collect();
+    let calendar = Calendar::for_id(protocol.calendar())
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+        .gql()?;
+    let started = c.stage_entered_at.unwrap_or(c.raised_at).date_naive();
+    let standings = milestone::standings(calendar, stage.milestones(), started, &written)
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+        .gql()?;
+    let open = c.status == cases::CaseStatus::Open;
+    let today = crate::service::audit::now().date_naive();
+    Ok(standings
+        .iter()
+        .map(|s| CaseMilestone {
+            key: s.milestone.key().to_owned(),
+            name: s.milestone.name().to_owned(),
+            owed_by: OwedBy {
+                side: s.milestone.side().into(),
+                roles: s.milestone.roles().iter().map(|&r| r.into()).collect(),
+            },
+            due_on: s.due_on.map(Date),
+            due_at: s.due_on.map(|d| DateTime(crate::domain::deadline::due_at(d))),
+            completed_at: s.completed_at.map(DateTime),
+            overdue: open && s.overdue(today),
+        })
+        .collect())
 }
 
 /// A record a case left a stage without.
@@ -870,7 +974,7 @@ impl CaseQuery {
             child_reference,
         };
         let db = ctx.data::<DatabaseConnection>()?;
-        let today = Utc::now().date_naive();
+        let today = crate::service::audit::now().date_naive();
         let limit = u64::try_from(first).unwrap_or(50);
         let (list, has_next_page) =
             cases::page(db, visibility, &f, today, order, after, limit).await.gql()?;

@@ -78,6 +78,10 @@ pub struct ViewsLoader(Arc<Reader>);
 pub struct ActionsLoader(Arc<Reader>);
 /// The records cases left a stage without.
 pub struct MissingRecordsLoader(Arc<Reader>);
+
+/// Each case's records as its milestones see them (kind, author agency,
+/// time; no free text): one statement per page.
+pub struct WrittenRecordsLoader(Arc<Reader>);
 /// The first page of events of cases (their timelines): one statement per
 /// batch and page arguments.
 pub struct EventPageLoader(Arc<Reader>);
@@ -221,6 +225,16 @@ impl Loader<CaseId> for MissingRecordsLoader {
     }
 }
 
+impl Loader<CaseId> for WrittenRecordsLoader {
+    type Value = Vec<records::WrittenRecord>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CaseId]) -> Result<HashMap<CaseId, Self::Value>, Self::Error> {
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        records::written_records_of(&self.0.db, actor, keys).await.map_err(Arc::new)
+    }
+}
+
 impl Loader<(CaseId, FreeText)> for ReadLogLoader {
     type Value = ();
     type Error = LoadError;
@@ -257,6 +271,8 @@ pub struct Loaders {
     pub actions: DataLoader<ActionsLoader, HashMapCache>,
     /// The records a case left a stage without.
     pub missing_records: DataLoader<MissingRecordsLoader, HashMapCache>,
+    /// Records as milestones see them, by case.
+    pub written_records: DataLoader<WrittenRecordsLoader, HashMapCache>,
     /// A page of a case's events.
     pub event_page: DataLoader<EventPageLoader, HashMapCache>,
     /// The access log of the request's reads of free text.
@@ -323,6 +339,7 @@ impl Loaders {
             views: loader(ViewsLoader(reader.clone()), &tasks),
             actions: loader(ActionsLoader(reader.clone()), &tasks),
             missing_records: loader(MissingRecordsLoader(reader.clone()), &tasks),
+            written_records: loader(WrittenRecordsLoader(reader.clone()), &tasks),
             event_page: loader(EventPageLoader(reader.clone()), &tasks),
             read_log: loader(ReadLogLoader(reader), &tasks),
             _tasks: tasks,

@@ -147,6 +147,23 @@ impl Stage<'_> {
     async fn time_limit_working_days(&self) -> Option<u32> {
         self.0.time_limit_working_days()
     }
+    /// The steps timed separately inside this stage, in order (Rotherham's
+    /// challenge: the form, then the response); empty where the stage has
+    /// one time limit. A case at the stage is due by its next open
+    /// milestone.
+    async fn milestones(&self) -> Vec<StageMilestone<'_>> {
+        let ms = self.0.milestones();
+        ms.iter()
+            .enumerate()
+            .map(|(i, m)| StageMilestone { m, previous: i.checked_sub(1).map(|j| &ms[j]) })
+            .collect()
+    }
+    /// Reasons for which a case may go up more than one stage from here
+    /// without the immediate-risk justification, and how far; null where
+    /// only immediate risk skips stages.
+    async fn skip_for(&self) -> Option<SkipFor<'_>> {
+        self.0.skip_for().map(SkipFor)
+    }
     /// Whether the board is told when a case reaches this stage.
     async fn board_told(&self) -> bool {
         self.0.board_told()
@@ -268,6 +285,77 @@ pub enum PolicyAction {
     ReadReport,
     /// Read the partnership's statistics (decided for the whole protocol).
     ReadStatistics,
+}
+
+/// A step timed separately inside a stage.
+pub struct StageMilestone<'a> {
+    m: &'a crate::domain::milestone::Milestone,
+    previous: Option<&'a crate::domain::milestone::Milestone>,
+}
+
+/// A step timed separately inside a stage: who owes it, its limit, and the
+/// record that completes it.
+#[Object]
+impl StageMilestone<'_> {
+    /// Key within the stage, e.g. `form`.
+    async fn key(&self) -> &str {
+        self.m.key()
+    }
+    /// What is owed, in the protocol's words.
+    async fn name(&self) -> &str {
+        self.m.name()
+    }
+    /// The side that owes it.
+    async fn side(&self) -> Side {
+        self.m.side().into()
+    }
+    /// The roles of that side that owe it.
+    async fn roles(&self) -> Vec<Role> {
+        self.m.roles().iter().map(|&r| r.into()).collect()
+    }
+    /// Its limit in working days, counted from `after`.
+    async fn within_working_days(&self) -> u32 {
+        self.m.within_working_days()
+    }
+    /// Where its clock starts: `start` (the day the stage is reached) or
+    /// the key of the milestone whose completion starts it.
+    async fn after(&self) -> &str {
+        match self.m.after(self.previous) {
+            crate::domain::milestone::After::Start => "start",
+            crate::domain::milestone::After::Milestone(key) => key,
+        }
+    }
+    /// The kind of record that completes it, written by its side's agency.
+    async fn record_kind(&self) -> RecordKind {
+        self.m.record().into()
+    }
+}
+
+/// Reasons that move a case more than one stage up without the
+/// immediate-risk justification.
+pub struct SkipFor<'a>(&'a p::SkipFor);
+
+/// Reasons that move a case more than one stage up without the
+/// immediate-risk justification (Rotherham's challenge: an overdue or
+/// unsatisfactory response goes to stage 2 or 3).
+#[Object]
+impl SkipFor<'_> {
+    /// The escalation reasons that may skip stages from here.
+    async fn reasons(&self) -> Vec<super::workflow::EscalationReason> {
+        use super::workflow::EscalationReason as R;
+        self.0
+            .reasons()
+            .iter()
+            .map(|r| match r {
+                p::SkipReason::Overdue => R::Overdue,
+                p::SkipReason::Unresolved => R::Unresolved,
+            })
+            .collect()
+    }
+    /// The highest stage key such an escalation may reach.
+    async fn up_to(&self) -> &str {
+        self.0.up_to()
+    }
 }
 
 /// A role a person's token carries.

@@ -133,7 +133,7 @@ impl BoardStatistics {
     /// Cases open now whose current stage was due before today (UTC),
     /// whatever the period.
     async fn overdue_now(&self, ctx: &Context<'_>) -> Result<u64> {
-        let today = chrono::Utc::now().date_naive();
+        let today = crate::service::audit::now().date_naive();
         statistics::overdue_now(gate(ctx).await?.db, &self.0, today).await.gql()
     }
 

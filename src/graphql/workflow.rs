@@ -85,6 +85,11 @@ pub struct RaiseCaseInput {
     pub summary: String,
     /// Why the child may be at immediate risk (needed to start higher).
     pub immediate_risk_justification: Option<String>,
+    /// The timeframe for resolution at the first stage, in working days
+    /// (1 to 250): required where the case starts above the entry stage at
+    /// a stage whose protocol asks the escalator to state it (Pan-Sussex);
+    /// the stage's due date where it has no limit of its own.
+    pub timeframe_working_days: Option<i32>,
     /// Exclusion triage: the matters this difference is about, if any.
     #[graphql(default)]
     pub exclusion_triage: Vec<ExclusionKind>,
@@ -222,24 +227,29 @@ impl TryFrom<RaiseCaseInput> for Keyed<workflow::RaiseInput> {
             stage: input.stage,
             summary: input.summary,
             immediate_risk_justification: input.immediate_risk_justification,
+            timeframe_working_days: timeframe(input.timeframe_working_days)?,
             declared: input.exclusion_triage.into_iter().map(DomainExclusion::from).collect(),
         };
         Ok(Keyed { key: input.idempotency_key, change })
     }
 }
 
+/// A stated timeframe: 1 to 250 working days.
+fn timeframe(days: Option<i32>) -> Result<Option<u32>> {
+    days.map(|d| {
+        u32::try_from(d)
+            .ok()
+            .filter(|d| (1..=250).contains(d))
+            .ok_or_else(|| bad_input("timeframeWorkingDays", "between 1 and 250 working days"))
+    })
+    .transpose()
+}
+
 impl TryFrom<EscalateCaseInput> for Keyed<workflow::EscalateInput> {
     type Error = async_graphql::Error;
 
     fn try_from(input: EscalateCaseInput) -> Result<Self> {
-        let timeframe = match input.timeframe_working_days {
-            None => None,
-            Some(d) => {
-                Some(u32::try_from(d).ok().filter(|d| (1..=250).contains(d)).ok_or_else(|| {
-                    bad_input("timeframeWorkingDays", "between 1 and 250 working days")
-                })?)
-            }
-        };
+        let timeframe = timeframe(input.timeframe_working_days)?;
         let change = workflow::EscalateInput {
             case: case_id(&input.case_id, "caseId")?,
             expected_version: version(input.expected_version)?,

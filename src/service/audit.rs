@@ -16,9 +16,25 @@ use crate::domain::ids::CaseId;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Now, at the precision both databases keep (microseconds), so a stored
-/// time reads back equal and its hash verifies.
+/// time reads back equal and its hash verifies: the clock of every change
+/// and of every "today" a deadline is measured against.
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    let shift = CLOCK_SHIFT_MICROS.load(std::sync::atomic::Ordering::Relaxed);
+    (Utc::now() + chrono::Duration::microseconds(shift)).trunc_subsecs(6)
+}
+
+/// How far [`now`] is moved from the system clock (tests only).
+static CLOCK_SHIFT_MICROS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Tests only: moves this process's clock (see [`now`]) so that it reads
+/// `at` now, or back to the system clock with `None`. Nothing outside
+/// the test suite calls it (the server has no setting for it); it is
+/// process-wide, so the tests that call it run under nextest, one process
+/// per test. Tokens are still checked against the system clock.
+#[doc(hidden)]
+pub fn set_clock_for_tests(at: Option<DateTime<Utc>>) {
+    let shift = at.map_or(0, |at| (at - Utc::now()).num_microseconds().unwrap_or(0));
+    CLOCK_SHIFT_MICROS.store(shift, std::sync::atomic::Ordering::Relaxed);
 }
 
 #[derive(Serialize)]

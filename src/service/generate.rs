@@ -659,6 +659,7 @@ impl Generator {
                 route: Some(route.id()),
                 stage: Some(entry.key()),
                 immediate_risk_justification: None,
+                timeframe_working_days: None,
                 declared: &[],
             },
             day,

@@ -17,12 +17,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::AuditAction;
+use super::cases::CaseStatus;
 use super::change::{About, CaseChange, Ctx, Decided, Target, ready};
 use super::{ServiceError, audit, case_row};
 use crate::domain::access::{MOST_ACTIONS_PER_CASE, MOST_VIEWS_PER_CASE, has_room, owner_is_party};
 use crate::domain::actor::Actor;
 use crate::domain::ids::{AgencyId, CaseId};
-use crate::domain::policy::Action;
+use crate::domain::milestone;
+use crate::domain::policy::{Action, Side};
 use crate::domain::protocol::RecordKind;
 
 /// A record as the API shows it.
@@ -141,7 +143,7 @@ impl CaseChange for AddRecordInput {
         row: Option<&case::Model>,
     ) -> Result<Decided<Record>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
-        case_row::permit(ctx.catalog, row, ctx.actor, Action::AddRecord)?;
+        let protocol = case_row::permit(ctx.catalog, row, ctx.actor, Action::AddRecord)?;
         if let Some(corrected) = self.corrects {
             let exists = case_record::Entity::find_by_id(corrected)
                 .filter(case_record::Column::CaseId.eq(row.id))
@@ -180,8 +182,20 @@ impl CaseChange for AddRecordInput {
         })
         .exec_without_returning(ctx.txn)
         .await?;
-        let audit = json!({ "record_id": model.id, "kind": model.kind, "stage": model.stage, "corrects": model.corrects_id });
-        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(Record::from(model)) })
+        let mut case = touched(row, ctx.now);
+        let mut audit = json!({ "record_id": model.id, "kind": model.kind, "stage": model.stage, "corrects": model.corrects_id });
+        // At a stage with milestones a record may complete one: the case's
+        // due date moves to the next open milestone's.
+        let timed =
+            protocol.stage(&row.route, &row.stage).is_some_and(|s| !s.milestones().is_empty());
+        if timed && row.status == CaseStatus::Open.as_str() {
+            let written = written_at_stage(ctx.txn, row).await?;
+            case.due_on = milestone_due_on(protocol, row, &written)?;
+            if case.due_on != row.due_on {
+                audit["due_on"] = json!(case.due_on);
+            }
+        }
+        Ok(Decided { case, audit, output: ready(Record::from(model)) })
     }
 }
 
@@ -611,6 +625,112 @@ pub(crate) async fn kinds_at_stage(
         .all(txn)
         .await?;
     Ok(kinds.iter().filter_map(|k| RecordKind::parse(k)).collect())
+}
+
+/// A record written on a case, as its milestones see it (no free text).
+#[derive(Debug, Clone)]
+pub struct WrittenRecord {
+    /// The stage it was written at.
+    pub stage: String,
+    /// Its kind.
+    pub kind: RecordKind,
+    /// Its author's agency, if any.
+    pub author_agency_id: Option<AgencyId>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The records of each of `cases` the caller may see, oldest first, for
+/// their milestones: one statement for a page.
+pub async fn written_records_of(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    cases: &[CaseId],
+) -> Result<HashMap<CaseId, Vec<WrittenRecord>>, ServiceError> {
+    if cases.is_empty() {
+        return Ok(HashMap::new());
+    }
+    type Row = (uuid::Uuid, String, String, Option<uuid::Uuid>, DateTime<Utc>);
+    let rows: Vec<Row> = case_record::Entity::find()
+        .select_only()
+        .column(case_record::Column::CaseId)
+        .column(case_record::Column::Stage)
+        .column(case_record::Column::Kind)
+        .column(case_record::Column::AuthorAgencyId)
+        .column(case_record::Column::CreatedAt)
+        .filter(case_record::Column::CaseId.in_subquery(visible(actor, cases)))
+        .order_by_asc(case_record::Column::CreatedAt)
+        .order_by_asc(case_record::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out: HashMap<CaseId, Vec<WrittenRecord>> = HashMap::new();
+    for (case, stage, kind, agency, created_at) in rows {
+        let kind = RecordKind::parse(&kind)
+            .ok_or_else(|| ServiceError::Internal(format!("unknown record kind {kind:?}")))?;
+        out.entry(CaseId::from_uuid(case)).or_default().push(WrittenRecord {
+            stage,
+            kind,
+            author_agency_id: agency.map(AgencyId::from_uuid),
+            created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// The records written on the case `row` at its current stage, as the
+/// milestones see them (kind, the author agency's side, when), in the
+/// order written (one statement, in the change's transaction).
+pub(crate) async fn written_at_stage(
+    txn: &impl ConnectionTrait,
+    row: &case::Model,
+) -> Result<Vec<milestone::Written>, ServiceError> {
+    let rows: Vec<(String, Option<uuid::Uuid>, DateTime<Utc>)> = case_record::Entity::find()
+        .select_only()
+        .column(case_record::Column::Kind)
+        .column(case_record::Column::AuthorAgencyId)
+        .column(case_record::Column::CreatedAt)
+        .filter(case_record::Column::CaseId.eq(row.id))
+        .filter(case_record::Column::Stage.eq(row.stage.as_str()))
+        .order_by_asc(case_record::Column::CreatedAt)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, agency, at)| {
+            Some(milestone::Written {
+                kind: RecordKind::parse(&kind)?,
+                side: side_of(row, agency),
+                at,
+            })
+        })
+        .collect())
+}
+
+/// Which side of the case `row` an agency is on (`None`: neither).
+pub(crate) fn side_of(row: &case::Model, agency: Option<uuid::Uuid>) -> Option<Side> {
+    match agency {
+        Some(a) if a == row.raising_agency_id => Some(Side::Raising),
+        Some(a) if a == row.receiving_agency_id => Some(Side::Receiving),
+        _ => None,
+    }
+}
+
+/// The case's due date at a stage with milestones, given what is written
+/// at it: its next open milestone's (`None` for a stage without).
+pub(crate) fn milestone_due_on(
+    protocol: &crate::domain::protocol::Protocol,
+    row: &case::Model,
+    written: &[milestone::Written],
+) -> Result<Option<NaiveDate>, ServiceError> {
+    let Some(stage) = protocol.stage(&row.route, &row.stage) else { return Ok(None) };
+    let calendar = crate::domain::calendar::Calendar::for_id(protocol.calendar())
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let started = row.stage_entered_at.unwrap_or(row.raised_at).date_naive();
+    let standings = milestone::standings(calendar, stage.milestones(), started, written)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(milestone::due_on(&standings))
 }
 
 /// Flags on the case `row` the records its current stage required and it

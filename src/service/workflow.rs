@@ -34,6 +34,8 @@ pub struct RaiseInput {
     pub summary: String,
     /// Why starting higher cannot wait.
     pub immediate_risk_justification: Option<String>,
+    /// The timeframe for resolution stated (working days).
+    pub timeframe_working_days: Option<u32>,
     /// Matters declared in the exclusion triage.
     pub declared: Vec<ExclusionKind>,
 }
@@ -84,6 +86,7 @@ impl CaseChange for RaiseInput {
                 route: self.route.as_deref(),
                 stage: self.stage.as_deref(),
                 immediate_risk_justification: self.immediate_risk_justification.as_deref(),
+                timeframe_working_days: self.timeframe_working_days,
                 declared: &self.declared,
             },
             now.date_naive(),
@@ -130,8 +133,7 @@ pub fn raise_audit(
         "started_higher": plan.started_higher,
         "board_told": plan.reaching.board_told,
         "family_told": plan.reaching.family_told,
-        "form_due_on": plan.reaching.form_due_on,
-        "director_told_by": plan.reaching.director_told_by,
+        "milestones": milestones_audit(&plan.reaching),
         "backed_request": plan.reaching.backed_request,
     })
 }
@@ -153,11 +155,15 @@ pub fn escalation_audit(
         "similar_cases": similar_cases,
         "board_told": plan.reaching.board_told,
         "family_told": plan.reaching.family_told,
-        "form_due_on": plan.reaching.form_due_on,
-        "director_told_by": plan.reaching.director_told_by,
+        "milestones": milestones_audit(&plan.reaching),
         "backed_request": plan.reaching.backed_request,
         "missing_records": plan.missing_records.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
     })
+}
+
+/// The milestones whose clocks started with the stage: `{key: due_on}`.
+fn milestones_audit(reaching: &crate::domain::workflow::Reaching) -> serde_json::Value {
+    reaching.milestones.iter().map(|(key, due)| (key.clone(), json!(due))).collect()
 }
 
 /// The result of a lifecycle change: the case as stored.

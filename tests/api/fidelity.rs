@@ -1,5 +1,6 @@
 //! The protocols as the seeds wrote them (issue 12), over HTTP: which side
-//! may act at a stage, and the questions a stage asks.
+//! may act at a stage, the questions a stage asks, and the milestones
+//! timed separately inside a stage.
 
 use escalations::domain::role::Role;
 use serde_json::{Value, json};
@@ -159,3 +160,130 @@ db_test!(
         assert_eq!(err["extensions"]["code"], "NOT_FOUND");
     }
 );
+
+/// Sets the server's clock (in this test's process) to `at`, UTC.
+fn clock(at: &str) {
+    escalations::service::audit::set_clock_for_tests(Some(at.parse().unwrap()));
+}
+
+const MILESTONES: &str = "query($id: ID!) { case(id: $id) { stage dueOn overdue \
+    nextMilestone { key } \
+    milestones { key owedBy { side roles } dueOn dueAt completedAt overdue } } }";
+
+db_test!(rotherham_challenge_stage_1_times_the_form_and_the_response_separately, |app| {
+    let cyps = app.agency_id("ro-cyps").await;
+    let chair = app.token(Role::SafeguardingLead, Some("ro-safeguarding-unit"), "rotherham");
+    let line_manager = app.token(Role::Manager, Some("ro-cyps"), "rotherham");
+    // Raised on Thursday 24 December 2026, before Christmas Day and the
+    // Boxing Day substitute (Monday 28th): the form is due three working
+    // days on, Thursday 31 December; the response has no date until the
+    // form is written.
+    clock("2026-12-24T10:00:00Z");
+    let data = app
+        .gql_as_ok(&chair, RAISE, json!({ "input": { "receivingAgencyId": cyps, "childReference": "RMBC-2026-0901", "category": "conference-practice", "route": "challenge", "summary": "Conference report not shared." } }))
+        .await;
+    let id = data["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+    let shown = app.gql_as_ok(&chair, MILESTONES, json!({ "id": id })).await;
+    assert_eq!(
+        shown["case"],
+        json!({
+            "stage": "stage-1", "dueOn": "2026-12-31", "overdue": false,
+            "nextMilestone": { "key": "form" },
+            "milestones": [
+                { "key": "form", "owedBy": { "side": "RAISING", "roles": ["SAFEGUARDING_LEAD"] },
+                  "dueOn": "2026-12-31", "dueAt": "2026-12-31T23:59:59+00:00", "completedAt": null, "overdue": false },
+                { "key": "response", "owedBy": { "side": "RECEIVING", "roles": ["MANAGER"] },
+                  "dueOn": null, "dueAt": null, "completedAt": null, "overdue": false },
+            ],
+        }),
+        "{shown:#}"
+    );
+    // A form written by the receiving side completes nothing.
+    add_records(&app, &line_manager, &id, &["FORM"]).await;
+    let shown = app.gql_as_ok(&chair, MILESTONES, json!({ "id": id })).await;
+    assert_eq!(shown["case"]["nextMilestone"]["key"], "form");
+
+    // The chair's form on Tuesday 29 December: the response is due ten
+    // working days after it (New Year's Day skipped), Wednesday 13 January.
+    clock("2026-12-29T11:00:00Z");
+    add_records(&app, &chair, &id, &["FORM"]).await;
+    let shown = app.gql_as_ok(&line_manager, MILESTONES, json!({ "id": id })).await;
+    let case = &shown["case"];
+    assert_eq!(case["dueOn"], "2027-01-13", "the case follows its next open milestone");
+    assert_eq!(case["nextMilestone"]["key"], "response");
+    // (The moved clock runs on from where it was set.)
+    let completed = case["milestones"][0]["completedAt"].as_str().unwrap();
+    assert!(completed.starts_with("2026-12-29T11:00:0"), "{completed}");
+    assert_eq!(case["milestones"][1]["dueOn"], "2027-01-13");
+    // Not yet overdue: an escalation for it is refused.
+    let overdue = json!({ "input": { "caseId": id, "reason": "OVERDUE", "toStage": "stage-3" } });
+    let err = app.gql_as_err(&chair, ESCALATE, overdue.clone()).await;
+    assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "{err:#}");
+
+    // No response by Thursday 14 January: the milestone, and the case, are
+    // overdue, and the chair goes straight to stage 3 for it, with no
+    // immediate-risk justification (the protocol's skip_for).
+    clock("2027-01-14T09:00:00Z");
+    let shown = app.gql_as_ok(&chair, MILESTONES, json!({ "id": id })).await;
+    assert_eq!(
+        (shown["case"]["overdue"].clone(), shown["case"]["milestones"][1]["overdue"].clone()),
+        (json!(true), json!(true))
+    );
+    // Not past stage 3, though: stage 4 needs stages 1 to 3 exhausted.
+    let err = app
+        .gql_as_err(
+            &chair,
+            ESCALATE,
+            json!({ "input": { "caseId": id, "reason": "OVERDUE", "toStage": "stage-4" } }),
+        )
+        .await;
+    assert_eq!(err["extensions"]["code"], "FORBIDDEN", "{err:#}");
+    let data = app.gql_as_ok(&chair, ESCALATE, overdue).await;
+    assert_eq!(data["escalateCase"]["case"]["stage"], "stage-3");
+    // Stage 3: the director told and the form, each within one working day.
+    let shown = app.gql_as_ok(&chair, MILESTONES, json!({ "id": id })).await;
+    let keys: Vec<(Value, Value)> = shown["case"]["milestones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["key"].clone(), m["dueOn"].clone()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (json!("director"), json!("2027-01-15")),
+            (json!("form"), json!("2027-01-15")),
+            (json!("response"), Value::Null)
+        ]
+    );
+    assert_eq!(shown["case"]["dueOn"], "2027-01-15");
+});
+
+db_test!(a_protocols_milestones_and_skip_reasons_are_published, |app| {
+    let token = app.token(Role::Practitioner, Some("ro-cyps"), "rotherham");
+    let data = app
+        .gql_as_ok(&token, "{ protocols { id routes { id stages { key timeLimitWorkingDays milestones { key side roles withinWorkingDays after recordKind } skipFor { reasons upTo } } } } }", json!({}))
+        .await;
+    let rotherham =
+        data["protocols"].as_array().unwrap().iter().find(|p| p["id"] == "rotherham").unwrap();
+    let challenge =
+        rotherham["routes"].as_array().unwrap().iter().find(|r| r["id"] == "challenge").unwrap();
+    let stage_1 = &challenge["stages"][0];
+    assert_eq!(
+        stage_1["milestones"],
+        json!([
+            { "key": "form", "side": "RAISING", "roles": ["SAFEGUARDING_LEAD"], "withinWorkingDays": 3, "after": "start", "recordKind": "FORM" },
+            { "key": "response", "side": "RECEIVING", "roles": ["MANAGER"], "withinWorkingDays": 10, "after": "form", "recordKind": "RESPONSE" },
+        ])
+    );
+    assert_eq!(
+        stage_1["skipFor"],
+        json!({ "reasons": ["OVERDUE", "UNRESOLVED"], "upTo": "stage-3" })
+    );
+    assert_eq!(challenge["stages"][2]["milestones"][1]["after"], "start");
+    // The practice route times its stages as one.
+    let practice =
+        rotherham["routes"].as_array().unwrap().iter().find(|r| r["id"] == "practice").unwrap();
+    assert_eq!(practice["stages"][0]["milestones"], json!([]));
+    assert_eq!(practice["stages"][0]["skipFor"], Value::Null);
+});

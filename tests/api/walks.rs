@@ -367,12 +367,13 @@ db_test!(rotherham_challenge_starts_at_stage_2_with_working_day_deadlines, |app|
         assert_eq!(err["extensions"]["code"], code, "{input}: {err:#}");
     }
 
-    // The serious start: straight to stage 2, due 7 working days on (form 2
-    // plus response 5), skipping weekends and bank holidays.
+    // The serious start: straight to stage 2, due by its first milestone,
+    // the chair's form, 2 working days on (the response's 5 count from the
+    // form), skipping weekends and bank holidays.
     let justification = "Second conference stood down; the child's plan is drifting.";
     let (case, today, due) = due_in_working_days(
         &app,
-        7,
+        2,
         raise(&app, &conference_chair, challenge("stage-2", Some(justification))),
     )
     .await;
@@ -392,7 +393,7 @@ db_test!(rotherham_challenge_starts_at_stage_2_with_working_day_deadlines, |app|
         escalations::domain::deadline::due_at(due),
         "the end of the due day in London"
     );
-    assert_eq!(shown["case"]["workingDaysRemaining"], 7);
+    assert_eq!(shown["case"]["workingDaysRemaining"], 2);
     assert_eq!(shown["case"]["overdue"], false);
     assert_eq!(
         (case["route"].clone(), case["stage"].clone()),
@@ -403,7 +404,7 @@ db_test!(rotherham_challenge_starts_at_stage_2_with_working_day_deadlines, |app|
     assert_eq!(action, "raise");
     assert_eq!(data["started_higher"], true);
     assert_eq!(data["family_told"], true, "families are told of challenges raised");
-    assert_eq!(data["form_due_on"], json!(cal.add_working_days(today, 2).unwrap()));
+    assert_eq!(data["milestones"], json!({ "form": cal.add_working_days(today, 2).unwrap() }));
 
     // The chair alone escalates and judges the response; the line manager
     // and the middle or senior manager of the agency accept and respond.
@@ -422,16 +423,16 @@ db_test!(rotherham_challenge_starts_at_stage_2_with_working_day_deadlines, |app|
         escalate_err(&app, &head_of_service, json!({ "caseId": id, "reason": "UNRESOLVED" })).await;
     assert_eq!(err["extensions"]["code"], "FORBIDDEN", "{err:#}");
 
-    // The response fails: stage 3, due 5 working days on (form 1, response
-    // 4); the director is told within one working day and the partnership
-    // is told.
+    // The response fails: stage 3, due in 1 working day: the director told
+    // and the form, both within one working day (the response's 4 count
+    // from the form); the partnership is told.
     let up = |v: i32| json!({ "caseId": id, "expectedVersion": v, "reason": "UNRESOLVED" });
     let (case, today, _) =
-        due_in_working_days(&app, 5, escalate(&app, &conference_chair, up(1))).await;
+        due_in_working_days(&app, 1, escalate(&app, &conference_chair, up(1))).await;
     assert_eq!(case["stage"], "stage-3");
     let (_, data) = last_event(&app, &id).await;
-    assert_eq!(data["director_told_by"], json!(cal.add_working_days(today, 1).unwrap()));
-    assert_eq!(data["form_due_on"], json!(cal.add_working_days(today, 1).unwrap()));
+    let next = json!(cal.add_working_days(today, 1).unwrap());
+    assert_eq!(data["milestones"], json!({ "director": next, "form": next }));
     assert_eq!(
         (data["board_told"].clone(), data["family_told"].clone()),
         (json!(true), json!(true))
