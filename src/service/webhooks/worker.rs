@@ -6,8 +6,8 @@
 //! that, on PostgreSQL, picks endpoints with `FOR UPDATE SKIP LOCKED`, so
 //! that two instances never claim the same endpoint and never wait for
 //! each other. The holder sends the endpoint's due deliveries one at a
-//! time, oldest event first, renewing the lease before each send, and
-//! lets go when none is due. Hence one attempt per delivery in flight
+//! time, oldest event first, renewing the lease before any send that what
+//! is left of it might not cover, and lets go when none is due. Hence one attempt per delivery in flight
 //! across all instances, and deliveries of one endpoint leave in event
 //! order; a failed one is retried later, after the ones behind it. A
 //! crashed or killed instance's lease runs out (twice `WEBHOOK_TIMEOUT`
@@ -31,7 +31,7 @@ use entity::{webhook_attempt, webhook_delivery, webhook_endpoint};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use tokio::sync::watch;
 
@@ -43,6 +43,9 @@ use crate::service::ServiceError;
 
 /// Endpoints one process claims at a time.
 const CLAIM_BATCH: i64 = 8;
+
+/// Due deliveries of one endpoint read at a time.
+const DRAIN_BATCH: u64 = 16;
 
 /// The longest error text kept with an attempt.
 const MAX_ERROR: usize = 500;
@@ -192,36 +195,62 @@ impl Worker {
 
     /// Sends the due deliveries of a claimed endpoint, oldest event first,
     /// until none is due, then lets the endpoint go.
+    ///
+    /// The due deliveries are read [`DRAIN_BATCH`] at a time. The lease is
+    /// renewed before a send whenever what is left of it might not cover
+    /// the send (the timeout and a second), and the endpoint is read again
+    /// with each renewal, so a change to it (disabled, deleted, a new
+    /// secret) is seen within one lease.
     async fn drain(&self, endpoint: uuid::Uuid) -> Result<(), ServiceError> {
+        let margin =
+            i64::try_from((self.settings.webhook_timeout + Duration::from_secs(1)).as_millis())
+                .unwrap_or(i64::MAX / 2);
+        // Ours until then, and the endpoint as last read.
+        let mut held: Option<(i64, webhook_endpoint::Model)> = None;
         loop {
-            if *self.stop.borrow() {
-                return self.release(Some(endpoint)).await;
-            }
             let now = millis(Utc::now());
-            let next = webhook_delivery::Entity::find()
+            let due = webhook_delivery::Entity::find()
                 .filter(webhook_delivery::Column::EndpointId.eq(endpoint))
                 .filter(webhook_delivery::Column::State.eq(DeliveryState::Pending.as_str()))
                 .filter(webhook_delivery::Column::DueAtMs.lte(now))
                 .order_by_asc(webhook_delivery::Column::EventSeq)
                 .order_by_asc(webhook_delivery::Column::Seq)
-                .one(&self.db)
+                .limit(DRAIN_BATCH)
+                .all(&self.db)
                 .await?;
-            let Some(delivery) = next else {
+            if due.is_empty() {
                 return self.release(Some(endpoint)).await;
-            };
-            if !self.renew(endpoint).await? {
-                return Ok(());
             }
-            let Some(ep) = webhook_endpoint::Entity::find_by_id(endpoint).one(&self.db).await?
-            else {
-                return Ok(());
-            };
-            if !ep.enabled || ep.deleted_at.is_some() {
-                self.give_up(&delivery).await?;
-                continue;
+            for delivery in due {
+                if *self.stop.borrow() {
+                    return self.release(Some(endpoint)).await;
+                }
+                let now = millis(Utc::now());
+                if held.as_ref().is_none_or(|(until, _)| now + margin > *until) {
+                    if !self.renew(endpoint).await? {
+                        return Ok(());
+                    }
+                    let Some(ep) =
+                        webhook_endpoint::Entity::find_by_id(endpoint).one(&self.db).await?
+                    else {
+                        return Ok(());
+                    };
+                    held = Some((now + self.lease(), ep));
+                }
+                let Some((_, ep)) = held.as_mut() else { return Ok(()) };
+                if !ep.enabled || ep.deleted_at.is_some() {
+                    self.give_up(&delivery).await?;
+                    continue;
+                }
+                let outcome = self.send(ep, &delivery).await;
+                if self.record(ep, &delivery, outcome).await?.is_some() {
+                    // A failure may have disabled the endpoint: read it
+                    // again (with the lease) before the next send.
+                    held = None;
+                } else {
+                    ep.failing_since_ms = None;
+                }
             }
-            let outcome = self.send(&ep, &delivery).await;
-            self.record(&ep, &delivery, outcome).await?;
         }
     }
 
@@ -295,7 +324,7 @@ impl Worker {
         ep: &webhook_endpoint::Model,
         d: &webhook_delivery::Model,
         o: Outcome,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Option<i64>, ServiceError> {
         let ok = o.error.is_none();
         let step = d.step.saturating_add(1);
         let now = Utc::now();
@@ -338,6 +367,7 @@ impl Worker {
         update.exec(&txn).await?;
         let mut ep_update =
             webhook_endpoint::Entity::update_many().filter(webhook_endpoint::Column::Id.eq(ep.id));
+        let mut failing_since = None;
         if ok {
             ep_update = ep_update.col_expr(
                 webhook_endpoint::Column::FailingSinceMs,
@@ -345,6 +375,7 @@ impl Worker {
             );
         } else {
             let since = ep.failing_since_ms.unwrap_or(millis(o.at));
+            failing_since = Some(since);
             ep_update =
                 ep_update.col_expr(webhook_endpoint::Column::FailingSinceMs, Expr::value(since));
             let limit =
@@ -360,7 +391,10 @@ impl Worker {
                 tracing::warn!(webhook.endpoint = %ep.id, "webhook endpoint disabled: its deliveries keep failing");
             }
         }
-        ep_update.exec(&txn).await?;
+        // A success of an endpoint that was not failing changes nothing of it.
+        if !(ok && ep.failing_since_ms.is_none()) {
+            ep_update.exec(&txn).await?;
+        }
         txn.commit().await?;
         self.metrics.webhook_delivery(match state {
             DeliveryState::Delivered => "delivered",
@@ -368,7 +402,7 @@ impl Worker {
             DeliveryState::Failed => "failed",
         });
         tracing::debug!(webhook.delivery = %d.id, state = state.as_str(), status = ?o.http_status, "webhook attempt");
-        Ok(())
+        Ok(failing_since)
     }
 }
 
