@@ -26,6 +26,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub stage_entered_at: Option<DateTimeUtc>,
     pub due_on: Option<Date>,
+    /// When the receiving side acknowledged the case at its current stage
+    /// (cleared when it moves up).
+    pub acknowledged_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

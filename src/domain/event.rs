@@ -22,11 +22,13 @@ pub enum EventType {
     ActionAgreed,
     /// An agency gave feedback on a closed case.
     FeedbackGiven,
+    /// The receiving side acknowledged the case at its stage.
+    CaseAcknowledged,
 }
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -35,6 +37,7 @@ impl EventType {
         Self::ViewRecorded,
         Self::ActionAgreed,
         Self::FeedbackGiven,
+        Self::CaseAcknowledged,
     ];
 
     /// The stored spelling, as the feed shows it.
@@ -48,6 +51,7 @@ impl EventType {
             Self::ViewRecorded => "VIEW_RECORDED",
             Self::ActionAgreed => "ACTION_AGREED",
             Self::FeedbackGiven => "FEEDBACK_GIVEN",
+            Self::CaseAcknowledged => "CASE_ACKNOWLEDGED",
         }
     }
 

@@ -129,6 +129,12 @@ impl Case {
         self.0.due_on.filter(|_| self.0.status == cases::CaseStatus::Open).map(Date)
     }
 
+    /// When the receiving side acknowledged the case at its current stage
+    /// (`acknowledgeCase`); null until then, and again after it moves up.
+    async fn acknowledged_at(&self) -> Option<DateTime> {
+        self.0.acknowledged_at.map(DateTime)
+    }
+
     /// The instant the current stage is due: the end of `dueOn` in the
     /// United Kingdom (23:59:59 London time). Null when `dueOn` is.
     async fn due_at(&self) -> Option<DateTime> {
@@ -340,7 +346,10 @@ impl Case {
             stage: &c.stage,
             open: c.status == cases::CaseStatus::Open,
         };
-        Ok(CasePermissions::from_pairs(&case_permissions(protocol, &facts, actor)))
+        let mut can = CasePermissions::from_pairs(&case_permissions(protocol, &facts, actor));
+        // Once per stage (acknowledging again is `CONFLICT`).
+        can.accept &= c.acknowledged_at.is_none();
+        Ok(can)
     }
 }
 
@@ -357,7 +366,8 @@ pub struct CasePermissions {
     pub agree_action: bool,
     /// May escalate the case one stage up.
     pub escalate: bool,
-    /// May accept the case at its stage (the receiving side's lead).
+    /// May acknowledge the case at its stage (`acknowledgeCase`: the
+    /// receiving side); false once it is acknowledged there.
     pub accept: bool,
     /// May resolve the case.
     pub resolve: bool,

@@ -40,6 +40,9 @@ pub enum CaseEventType {
     ActionAgreed,
     /// An agency gave feedback on the closed case.
     FeedbackGiven,
+    /// The receiving side acknowledged the case at its stage
+    /// (`acknowledgeCase`).
+    CaseAcknowledged,
 }
 
 /// Which events a page of the feed holds.

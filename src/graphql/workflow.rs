@@ -150,6 +150,19 @@ pub struct WithdrawCaseInput {
     pub reason: String,
 }
 
+/// Acknowledge a case at its current stage (the receiving side).
+#[derive(InputObject)]
+pub struct AcknowledgeCaseInput {
+    /// Optional idempotency key (1 to 128 characters, unique per caller): a
+    /// retry with the same key and input returns the first result without
+    /// a second change; the same key with another input is `CONFLICT`.
+    pub idempotency_key: Option<String>,
+    /// The case.
+    pub case_id: ID,
+    /// The version you last saw; a stale one is `CONFLICT`.
+    pub expected_version: Option<i32>,
+}
+
 /// The result of a change to a case.
 #[derive(SimpleObject)]
 pub struct CasePayload {
@@ -294,6 +307,18 @@ impl TryFrom<WithdrawCaseInput> for Keyed<workflow::Close> {
     }
 }
 
+impl TryFrom<AcknowledgeCaseInput> for Keyed<workflow::AcknowledgeInput> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: AcknowledgeCaseInput) -> Result<Self> {
+        let change = workflow::AcknowledgeInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: version(input.expected_version)?,
+        };
+        Ok(Keyed { key: input.idempotency_key, change })
+    }
+}
+
 /// The lifecycle mutations.
 #[derive(Default)]
 pub struct WorkflowMutation;
@@ -338,6 +363,18 @@ impl WorkflowMutation {
         #[graphql(desc = "What to withdraw.")] input: WithdrawCaseInput,
     ) -> Result<CasePayload> {
         Ok(CasePayload { case: Case(run_change::<workflow::Close>(ctx, input).await?) })
+    }
+
+    /// Acknowledge a case at its current stage: the receiving side says it
+    /// has the matter (`viewerCan.accept`; the roles are the stage's
+    /// `accept` list). Shown as `Case.acknowledgedAt` until the case moves
+    /// up; once per stage (again is `CONFLICT`). It starts no deadline.
+    async fn acknowledge_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to acknowledge.")] input: AcknowledgeCaseInput,
+    ) -> Result<CasePayload> {
+        Ok(CasePayload { case: Case(run_change::<workflow::AcknowledgeInput>(ctx, input).await?) })
     }
 }
 

@@ -91,6 +91,8 @@ pub enum AuditAction {
     AgreeAction,
     /// An agency's feedback given.
     GiveFeedback,
+    /// The case acknowledged by the receiving side at its stage.
+    Acknowledge,
 }
 
 impl AuditAction {
@@ -106,13 +108,14 @@ impl AuditAction {
             Self::RecordView => E::ViewRecorded,
             Self::AgreeAction => E::ActionAgreed,
             Self::GiveFeedback => E::FeedbackGiven,
+            Self::Acknowledge => E::CaseAcknowledged,
         }
     }
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Raise,
         Self::Escalate,
         Self::Resolve,
@@ -121,6 +124,7 @@ impl AuditAction {
         Self::RecordView,
         Self::AgreeAction,
         Self::GiveFeedback,
+        Self::Acknowledge,
     ];
 
     /// The stored spelling (`case_event.action`).
@@ -134,6 +138,7 @@ impl AuditAction {
             Self::RecordView => "record_view",
             Self::AgreeAction => "agree_action",
             Self::GiveFeedback => "give_feedback",
+            Self::Acknowledge => "acknowledge",
         }
     }
 
@@ -281,7 +286,8 @@ mod tests {
         check(RecordView, "record_view");
         check(AgreeAction, "agree_action");
         check(GiveFeedback, "give_feedback");
-        assert_eq!(AuditAction::ALL.len(), 8, "a new action needs its row here");
+        check(Acknowledge, "acknowledge");
+        assert_eq!(AuditAction::ALL.len(), 9, "a new action needs its row here");
         assert_eq!(AuditAction::parse("Raise"), None);
     }
 }

@@ -74,6 +74,8 @@ pub struct Case {
     pub stage_entered_at: Option<DateTime<Utc>>,
     /// When the current stage is due, if it has a time limit.
     pub due_on: Option<NaiveDate>,
+    /// When the receiving side acknowledged it at its current stage.
+    pub acknowledged_at: Option<DateTime<Utc>>,
     /// What is disputed (free text; reading it is logged).
     pub summary: String,
 }
@@ -101,6 +103,7 @@ impl TryFrom<case::Model> for Case {
             updated_at: m.updated_at,
             stage_entered_at: m.stage_entered_at,
             due_on: m.due_on,
+            acknowledged_at: m.acknowledged_at,
             summary: m.summary,
         })
     }

@@ -792,6 +792,7 @@ impl Generator {
             updated_at,
             stage_entered_at: Some(stage_entered_at),
             due_on,
+            acknowledged_at: None,
         })
     }
 

@@ -109,6 +109,7 @@ impl CaseChange for RaiseInput {
             updated_at: now,
             stage_entered_at: Some(now),
             due_on: plan.due_on,
+            acknowledged_at: None,
         };
         let audit = raise_audit(&plan, &model.category, raising, receiving.id);
         Ok(Decided { case: model, audit, output: Box::new(case_output) })
@@ -243,6 +244,7 @@ impl CaseChange for EscalateInput {
             stage: plan.stage,
             stage_entered_at: Some(now),
             due_on: plan.due_on,
+            acknowledged_at: None,
             updated_at: now,
             ..row.clone()
         };
@@ -353,6 +355,53 @@ impl CaseChange for Close {
             updated_at: now,
             ..row.clone()
         };
+        Ok(Decided { case, audit, output: Box::new(case_output) })
+    }
+}
+
+/// `acknowledgeCase`, parsed.
+#[derive(Debug, Clone)]
+pub struct AcknowledgeInput {
+    /// The case.
+    pub case: CaseId,
+    /// Refuse if the case has moved since.
+    pub expected_version: Option<i32>,
+}
+
+/// The receiving side acknowledges the case at its current stage: shown
+/// on the case (`acknowledgedAt`) until it moves up; once per stage.
+///
+/// It starts no clock: Rotherham's response is due 10 working days after
+/// the chair's form is sent (see the protocols' README), so a receiver
+/// cannot hold a deadline back by not acknowledging.
+impl CaseChange for AcknowledgeInput {
+    type Output = Case;
+
+    fn about(&self) -> About<Case> {
+        About {
+            operation: "acknowledgeCase",
+            action: AuditAction::Acknowledge,
+            target: Target::case(self.case, self.expected_version),
+        }
+    }
+
+    async fn decide_and_write(
+        &self,
+        ctx: &Ctx<'_>,
+        row: Option<&case::Model>,
+    ) -> Result<Decided<Case>, ServiceError> {
+        let row = row.ok_or(ServiceError::NotFound("case"))?;
+        case_row::permit(ctx.catalog, row, ctx.actor, Action::Accept)?;
+        if let Some(at) = row.acknowledged_at {
+            return Err(ServiceError::Conflict(format!(
+                "the case was already acknowledged at {} on {}",
+                row.stage,
+                at.to_rfc3339()
+            )));
+        }
+        let audit = json!({ "stage": row.stage });
+        let case =
+            case::Model { acknowledged_at: Some(ctx.now), updated_at: ctx.now, ..row.clone() };
         Ok(Decided { case, audit, output: Box::new(case_output) })
     }
 }

@@ -287,3 +287,51 @@ db_test!(a_protocols_milestones_and_skip_reasons_are_published, |app| {
     assert_eq!(practice["stages"][0]["milestones"], json!([]));
     assert_eq!(practice["stages"][0]["skipFor"], Value::Null);
 });
+
+const ACKNOWLEDGE: &str = "mutation($input: AcknowledgeCaseInput!) { acknowledgeCase(input: $input) { case { id acknowledgedAt version } } }";
+const ACKNOWLEDGED: &str = "query($id: ID!) { case(id: $id) { acknowledgedAt viewerCan { accept } events(first: 20) { nodes { type } } } }";
+
+db_test!(the_receiving_side_acknowledges_a_case_once_per_stage, |app| {
+    let id = western_bay_case_at_stage_1(&app).await;
+    let theirs = app.token(Role::Manager, Some("wb-swansea-csc"), "western-bay");
+    let ours = app.token(Role::Manager, Some("wb-police"), "western-bay");
+    // The flag promises the mutation to the receiving side only.
+    let before = app.gql_as_ok(&theirs, ACKNOWLEDGED, json!({ "id": id })).await;
+    assert_eq!(before["case"]["acknowledgedAt"], Value::Null);
+    assert_eq!(before["case"]["viewerCan"]["accept"], true);
+    let raiser = app.gql_as_ok(&ours, ACKNOWLEDGED, json!({ "id": id })).await;
+    assert_eq!(raiser["case"]["viewerCan"]["accept"], false);
+    let err = app.gql_as_err(&ours, ACKNOWLEDGE, json!({ "input": { "caseId": id } })).await;
+    assert_eq!(err["extensions"]["code"], "FORBIDDEN", "{err:#}");
+
+    let data = app.gql_as_ok(&theirs, ACKNOWLEDGE, json!({ "input": { "caseId": id } })).await;
+    let at = data["acknowledgeCase"]["case"]["acknowledgedAt"].clone();
+    assert!(at.is_string(), "{data:#}");
+    let after = app.gql_as_ok(&theirs, ACKNOWLEDGED, json!({ "id": id })).await;
+    assert_eq!(after["case"]["acknowledgedAt"], at);
+    assert_eq!(after["case"]["viewerCan"]["accept"], false, "once per stage");
+    let types: Vec<&str> = after["case"]["events"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.last(), Some(&"CASE_ACKNOWLEDGED"), "{types:?}");
+    // Again: CONFLICT, and nothing changes.
+    let version = data["acknowledgeCase"]["case"]["version"].clone();
+    let err = app.gql_as_err(&theirs, ACKNOWLEDGE, json!({ "input": { "caseId": id } })).await;
+    assert_eq!(err["extensions"]["code"], "CONFLICT", "{err:#}");
+    let again = app
+        .gql_as_ok(&theirs, "query($id: ID!) { case(id: $id) { version } }", json!({ "id": id }))
+        .await;
+    assert_eq!(again["case"]["version"], version);
+
+    // Up a stage (stage 1's records first): to be acknowledged there anew.
+    crate::helpers::western_bay_stage_1_records(&app, &id).await;
+    app.gql_as_ok(&ours, ESCALATE, json!({ "input": { "caseId": id, "reason": "UNRESOLVED" } }))
+        .await;
+    let lead = app.token(Role::SafeguardingLead, Some("wb-swansea-csc"), "western-bay");
+    let up = app.gql_as_ok(&lead, ACKNOWLEDGED, json!({ "id": id })).await;
+    assert_eq!(up["case"]["acknowledgedAt"], Value::Null);
+    assert_eq!(up["case"]["viewerCan"]["accept"], true);
+});
