@@ -2,7 +2,9 @@
 //! answers for the mutations and for a case's `viewerCan` alike.
 //!
 //! It combines, in order: visibility (outside it a case does not exist for
-//! the caller), the role-by-stage policy of the case's protocol (data, see
+//! the caller), a role, whether the caller acts for a party where the
+//! action is only ever a party's ([`needs_a_party`]), the role-by-stage
+//! policy of the case's protocol (data, see
 //! [`crate::domain::policy::decide`]), the state of the case, and the side
 //! rules (which side may take the action at the stage: protocol data,
 //! [`crate::domain::policy::side`]).
@@ -148,6 +150,15 @@ pub const CASE_ACTIONS: [Action; 10] = [
     Action::ReadReport,
 ];
 
+/// Whether `action` is only ever taken by one of the case's two agencies,
+/// for itself: recording a view (a view is a party's position). Whoever acts
+/// for no party (a board chair acts for the board) is refused it, whatever
+/// the policy lists; the protocol validator reports a list that names such
+/// a role ([`crate::domain::policy::NeverApplies::ActsForNoParty`]).
+pub const fn needs_a_party(action: Action) -> bool {
+    matches!(action, Action::RecordView)
+}
+
 /// May `actor` take `action` on the case? `Ok(())` or the first reason not.
 pub fn check(
     protocol: &Protocol,
@@ -163,6 +174,15 @@ pub fn check(
     }
     let allowed_roles = || allowed_roles(protocol, case.route, case.stage, action);
     let role = actor.role.ok_or_else(|| Refusal::NoRole { allowed_roles: allowed_roles() })?;
+    // Sides are agencies'. A board chair acts for the board: on no side,
+    // so the chair records no view (whatever a list says: the protocol
+    // validator keeps the chair out of those lists), and accepts or
+    // withdraws only where the protocol names the chair (its board stages).
+    let side = actor.acting_agency();
+    let board = actor.acts_for_board();
+    if needs_a_party(action) && side != Some(case.raising) && side != Some(case.receiving) {
+        return Err(Refusal::NotAParty { allowed_roles: allowed_roles() });
+    }
     if let Decision::Denied { allowed_roles } =
         decide(protocol, case.route, case.stage, role, action)
     {
@@ -176,14 +196,6 @@ pub fn check(
     let reads = matches!(action, Action::ReadAuditTrail | Action::ReadReport);
     if !reads && !case.open {
         return Err(Refusal::Closed);
-    }
-    // Sides are agencies'. A board chair acts for the board: on no side,
-    // so the chair records no view, and accepts or withdraws only where the
-    // protocol names the chair (its board stages).
-    let side = actor.acting_agency();
-    let board = actor.acts_for_board();
-    if action == Action::RecordView && side != Some(case.raising) && side != Some(case.receiving) {
-        return Err(Refusal::NotAParty { allowed_roles: allowed_roles() });
     }
     let needed = policy::side(protocol, case.route, case.stage, action);
     let on_side = match needed {
@@ -673,7 +685,7 @@ mod tests {
             Ok(()),
         );
         check_row(
-            "a chair records no agency's view, even where the policy names the chair",
+            "a chair records no agency's view (and no valid list names the chair)",
             &w,
             "western-bay",
             "stage-4",

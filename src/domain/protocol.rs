@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::domain::policy::Action;
+use crate::domain::policy::{Action, NeverApplies};
 use crate::domain::role::Role;
 
 /// The embedded protocol files, as (file name, contents).
@@ -212,6 +212,17 @@ pub enum Problem {
         /// The repeated role.
         role: Role,
     },
+    /// A policy entry that can never apply: `allow.<action>` lists a role
+    /// that the rules of `domain::access` and `domain::workflow` never let
+    /// take the action there (see `protocols/README.md`).
+    NeverApplies {
+        /// Where, e.g. `route main stage stage-4 allow.record_view`.
+        field: String,
+        /// The role listed in vain.
+        role: Role,
+        /// Why it can never apply.
+        why: NeverApplies,
+    },
     /// `read_report` lists roles at a stage where `report = "none"`.
     ReportNotAvailable {
         /// The route.
@@ -332,6 +343,9 @@ impl fmt::Display for Problem {
                 write!(f, "route {route} stage {stage}: {side} lists no roles")
             }
             Problem::RepeatedRole { field, role } => write!(f, "{field} lists {role} twice"),
+            Problem::NeverApplies { field, role, why } => {
+                write!(f, "{field} lists {role}, which can never apply: {why}")
+            }
             Problem::ReportNotAvailable { route, stage } => write!(
                 f,
                 "route {route} stage {stage}: read_report lists roles but report is \"none\""
@@ -585,6 +599,7 @@ impl Route {
         key_ok(p, "route id", &self.id);
         not_empty(p, &format!("route {} name", self.id), &self.name);
         not_empty(p, &format!("route {} description", self.id), &self.description);
+        crate::domain::policy::never_applies(self, p);
         let Some(first) = self.stages.first() else {
             p.push(Problem::NoStages { route: self.id.clone() });
             return;
@@ -1685,15 +1700,15 @@ receiving_lead = { roles = ["board_chair"], wording = "B" }
 
 [routes.stages.allow]
 raise = []
-start_higher = []
+start_higher = [] # three
 add_record = ["board_chair"]
-record_view = []
+record_view = [] # three
 agree_action = []
 escalate = [] # three
 skip_stage = []
-accept = []
+accept = [] # three
 resolve = ["board_chair"]
-withdraw = []
+withdraw = [] # three
 read_audit_trail = []
 read_report = []
 "#;
@@ -1835,7 +1850,49 @@ read_report = []
         );
         check(
             "skip with two stages above",
+            &[
+                ("skip_stage = [] # one", "skip_stage = [\"manager\"]"),
+                ("start_higher = [] # three", "start_higher = [\"manager\"]"),
+            ],
+            Valid,
+        );
+        // Entries that can never apply (`policy::NeverApplies`).
+        check(
+            "skip that lands nowhere",
             &[("skip_stage = [] # one", "skip_stage = [\"manager\"]")],
+            Problems(vec![Problem::NeverApplies {
+                field: "route main stage one allow.skip_stage".to_owned(),
+                role: Role::Manager,
+                why: NeverApplies::SkipLandsNowhere,
+            }]),
+        );
+        check(
+            "skip that lands for another role only",
+            &[
+                ("skip_stage = [] # one", "skip_stage = [\"practitioner\", \"manager\"]"),
+                ("start_higher = [] # three", "start_higher = [\"manager\"]"),
+            ],
+            Problems(vec![Problem::NeverApplies {
+                field: "route main stage one allow.skip_stage".to_owned(),
+                role: Role::Practitioner,
+                why: NeverApplies::SkipLandsNowhere,
+            }]),
+        );
+        check(
+            "a chair recording a view",
+            &[("record_view = [] # three", "record_view = [\"board_chair\"]")],
+            Problems(vec![Problem::NeverApplies {
+                field: "route main stage three allow.record_view".to_owned(),
+                role: Role::BoardChair,
+                why: NeverApplies::ActsForNoParty,
+            }]),
+        );
+        check(
+            "a chair withdrawing and accepting, on no side",
+            &[
+                ("accept = [] # three", "accept = [\"board_chair\"]"),
+                ("withdraw = [] # three", "withdraw = [\"board_chair\"]"),
+            ],
             Valid,
         );
         check(
