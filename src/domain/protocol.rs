@@ -12,6 +12,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::domain::agency::AgencyKind;
 use crate::domain::policy::{Action, NeverApplies};
 use crate::domain::role::Role;
 
@@ -212,6 +213,13 @@ pub enum Problem {
         /// The repeated role.
         role: Role,
     },
+    /// A route's `receiving_agency_kinds` lists a kind twice.
+    RepeatedAgencyKind {
+        /// The route.
+        route: String,
+        /// The repeated kind.
+        kind: AgencyKind,
+    },
     /// A policy entry that can never apply: `allow.<action>` lists a role
     /// that the rules of `domain::access` and `domain::workflow` never let
     /// take the action there (see `protocols/README.md`).
@@ -343,6 +351,9 @@ impl fmt::Display for Problem {
                 write!(f, "route {route} stage {stage}: {side} lists no roles")
             }
             Problem::RepeatedRole { field, role } => write!(f, "{field} lists {role} twice"),
+            Problem::RepeatedAgencyKind { route, kind } => {
+                write!(f, "route {route}: receiving_agency_kinds lists {kind} twice")
+            }
             Problem::NeverApplies { field, role, why } => {
                 write!(f, "{field} lists {role}, which can never apply: {why}")
             }
@@ -554,6 +565,8 @@ pub struct Route {
     id: String,
     name: String,
     description: String,
+    #[serde(default)]
+    receiving_agency_kinds: Vec<AgencyKind>,
     stages: Vec<Stage>,
 }
 
@@ -571,6 +584,17 @@ impl Route {
     /// When this route applies.
     pub fn description(&self) -> &str {
         &self.description
+    }
+
+    /// The kinds of agency a case on this route may be raised with (the
+    /// receiving agency); empty when any kind may.
+    pub fn receiving_agency_kinds(&self) -> &[AgencyKind] {
+        &self.receiving_agency_kinds
+    }
+
+    /// Whether a case on this route may be raised with an agency of `kind`.
+    pub fn admits_receiving(&self, kind: AgencyKind) -> bool {
+        self.receiving_agency_kinds.is_empty() || self.receiving_agency_kinds.contains(&kind)
     }
 
     /// The stages in order, lowest first.
@@ -599,6 +623,12 @@ impl Route {
         key_ok(p, "route id", &self.id);
         not_empty(p, &format!("route {} name", self.id), &self.name);
         not_empty(p, &format!("route {} description", self.id), &self.description);
+        let mut kinds = BTreeSet::new();
+        for &kind in &self.receiving_agency_kinds {
+            if !kinds.insert(kind) {
+                p.push(Problem::RepeatedAgencyKind { route: self.id.clone(), kind });
+            }
+        }
         crate::domain::policy::never_applies(self, p);
         let Some(first) = self.stages.first() else {
             p.push(Problem::NoStages { route: self.id.clone() });
@@ -1608,6 +1638,15 @@ mod tests {
         assert_eq!((backing.route(), backing.stage()), ("conference-request", "senior-support"));
         assert_eq!(backing.backed_by(), [Role::HeadOfService, Role::SafeguardingLead]);
         assert!(leeds.exclusions().is_empty());
+        // The decision to convene a conference rests with children's social
+        // care: requests are raised with it; the other routes name no kind.
+        for route in leeds.routes() {
+            let kinds = route.receiving_agency_kinds();
+            match route.id() {
+                "conference-request" => assert_eq!(kinds, [AgencyKind::ChildrensSocialCare]),
+                other => assert!(kinds.is_empty(), "{other}"),
+            }
+        }
 
         let six = protocol("six-stage");
         let questions = six.stage("main", "stage-1").unwrap().questions();
@@ -1894,6 +1933,33 @@ read_report = []
                 ("withdraw = [] # three", "withdraw = [\"board_chair\"]"),
             ],
             Valid,
+        );
+        check(
+            "a route naming its receiving agencies' kind",
+            &[(
+                "description = \"The main route.\"",
+                "description = \"The main route.\"\nreceiving_agency_kinds = [\"childrens_social_care\"]",
+            )],
+            Valid,
+        );
+        check(
+            "a kind named twice",
+            &[(
+                "description = \"The main route.\"",
+                "description = \"The main route.\"\nreceiving_agency_kinds = [\"health\", \"police\", \"health\"]",
+            )],
+            Problems(vec![Problem::RepeatedAgencyKind {
+                route: "main".to_owned(),
+                kind: AgencyKind::Health,
+            }]),
+        );
+        check(
+            "an unknown kind",
+            &[(
+                "description = \"The main route.\"",
+                "description = \"The main route.\"\nreceiving_agency_kinds = [\"nhs\"]",
+            )],
+            ParseMentions("nhs"),
         );
         check(
             "zero-day limit",

@@ -12,6 +12,7 @@ use super::audit::AuditAction;
 use super::cases::{Case, CaseStatus};
 use super::change::{About, CaseChange, Ctx, Decided, Target};
 use super::{ServiceError, case_row, records};
+use crate::domain::agency::AgencyKind;
 use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::policy::Action;
 use crate::domain::protocol::ExclusionKind;
@@ -80,6 +81,7 @@ impl CaseChange for RaiseInput {
             actor,
             &RaiseCase {
                 same_agency: AgencyId::from_uuid(receiving.id) == raising,
+                receiving_kind: AgencyKind::parse(&receiving.kind).unwrap_or(AgencyKind::Other),
                 category: &self.category,
                 route: self.route.as_deref(),
                 stage: self.stage.as_deref(),
