@@ -26,6 +26,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub stage_entered_at: Option<DateTimeUtc>,
     pub due_on: Option<Date>,
+    /// The day the family was told of the case, where the protocol has the
+    /// rule (Rotherham's challenge); null until recorded.
+    pub family_told_on: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,7 @@ mod m20261201_000006_index_cases_for_pollers;
 mod m20261201_000007_add_change_events;
 mod m20261201_000008_add_webhooks;
 mod m20261201_000010_add_missing_records;
+mod m20261201_000011_add_case_family_told_on;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_add_change_events::Migration),
             Box::new(m20261201_000008_add_webhooks::Migration),
             Box::new(m20261201_000010_add_missing_records::Migration),
+            Box::new(m20261201_000011_add_case_family_told_on::Migration),
         ]
     }
 }

@@ -313,6 +313,115 @@ pub fn may_give_feedback(case: &CaseFacts<'_>, actor: &Actor) -> Result<AgencyId
     Ok(agency)
 }
 
+/// Why recording that the family was told is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FamilyToldRefusal {
+    /// The caller may not see the case; report it as not found.
+    #[error("case not found")]
+    NotVisible,
+    /// The case's route has no family-told rule.
+    #[error("the {route} route has no rule that the family is told; nothing to record")]
+    NoRule {
+        /// The case's route.
+        route: String,
+    },
+    /// A machine client (no role) records nothing.
+    #[error("a client without a role may only read")]
+    NoRole {
+        /// The roles that record it.
+        allowed_roles: Vec<Role>,
+    },
+    /// The role does not record it.
+    #[error("a {role} does not record that the family was told; roles that do: {}", names(.allowed_roles))]
+    Forbidden {
+        /// The caller's role.
+        role: Role,
+        /// The roles that record it.
+        allowed_roles: Vec<Role>,
+    },
+    /// Only one side of the case records it.
+    #[error("only the {side} agency records that the family was told")]
+    WrongSide {
+        /// The side that records it.
+        side: Side,
+        /// The roles that record it.
+        allowed_roles: Vec<Role>,
+    },
+    /// The case is closed.
+    #[error("the case is closed")]
+    Closed,
+}
+
+fn names(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+impl FamilyToldRefusal {
+    /// Who may, for a refusal of the caller's role or side (`None` for a
+    /// refusal about the case).
+    pub fn allowed(&self) -> Option<Allowed> {
+        match self {
+            FamilyToldRefusal::NoRole { allowed_roles }
+            | FamilyToldRefusal::Forbidden { allowed_roles, .. } => {
+                Some(Allowed::roles(allowed_roles.clone()))
+            }
+            FamilyToldRefusal::WrongSide { side, allowed_roles } => {
+                Some(Allowed { roles: allowed_roles.clone(), sides: vec![*side] })
+            }
+            FamilyToldRefusal::NotVisible
+            | FamilyToldRefusal::NoRule { .. }
+            | FamilyToldRefusal::Closed => None,
+        }
+    }
+}
+
+/// May `actor` record, on the case, that the family was told of it
+/// (Rotherham: "the Conference Chair will ensure that families are aware
+/// of any challenge escalations raised")? Only where the protocol's
+/// `family_told` rule covers the case's route, by the rule's `recorded_by`
+/// roles on its `side` (a board chair, on no side, is not held back by the
+/// side, as in [`check`]), while the case is open. At any stage of the
+/// route: the family is told of each challenge escalation.
+pub fn may_record_family_told(
+    protocol: &Protocol,
+    case: &CaseFacts<'_>,
+    actor: &Actor,
+) -> Result<(), FamilyToldRefusal> {
+    if !actor.case_visibility().allows(case.partnership, case.raising, case.receiving) {
+        return Err(FamilyToldRefusal::NotVisible);
+    }
+    let Some(rule) = protocol.rules().family_told().filter(|r| r.route() == case.route) else {
+        return Err(FamilyToldRefusal::NoRule { route: case.route.to_owned() });
+    };
+    let allowed_roles = || {
+        let mut roles = rule.recorded_by().to_vec();
+        roles.sort();
+        roles.dedup();
+        roles
+    };
+    let role =
+        actor.role.ok_or_else(|| FamilyToldRefusal::NoRole { allowed_roles: allowed_roles() })?;
+    if !rule.recorded_by().contains(&role) {
+        return Err(FamilyToldRefusal::Forbidden { role, allowed_roles: allowed_roles() });
+    }
+    if !case.open {
+        return Err(FamilyToldRefusal::Closed);
+    }
+    let agency = actor.acting_agency();
+    let on_side = match rule.side() {
+        Side::Either => true,
+        Side::Raising => agency == Some(case.raising),
+        Side::Receiving => agency == Some(case.receiving),
+    };
+    if !on_side && !actor.acts_for_board() {
+        return Err(FamilyToldRefusal::WrongSide {
+            side: rule.side(),
+            allowed_roles: allowed_roles(),
+        });
+    }
+    Ok(())
+}
+
 /// What an anonymous caller (no token) may read at the root of a query,
 /// when the settings open it: see [`anonymous_root_field`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

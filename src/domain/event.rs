@@ -22,11 +22,14 @@ pub enum EventType {
     ActionAgreed,
     /// An agency gave feedback on a closed case.
     FeedbackGiven,
+    /// The day the family was told of the case was recorded (Rotherham's
+    /// challenge).
+    FamilyToldRecorded,
 }
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -35,6 +38,7 @@ impl EventType {
         Self::ViewRecorded,
         Self::ActionAgreed,
         Self::FeedbackGiven,
+        Self::FamilyToldRecorded,
     ];
 
     /// The stored spelling, as the feed shows it.
@@ -48,6 +52,7 @@ impl EventType {
             Self::ViewRecorded => "VIEW_RECORDED",
             Self::ActionAgreed => "ACTION_AGREED",
             Self::FeedbackGiven => "FEEDBACK_GIVEN",
+            Self::FamilyToldRecorded => "FAMILY_TOLD_RECORDED",
         }
     }
 

@@ -1189,7 +1189,8 @@ impl Rules {
         self.repeated_disagreement.as_ref()
     }
 
-    /// Rotherham: the family is told of challenge escalations.
+    /// Rotherham: the family is told of the challenge, a fact the chair
+    /// records with its date.
     pub fn family_told(&self) -> Option<&FamilyTold> {
         self.family_told.as_ref()
     }
@@ -1235,6 +1236,12 @@ impl Rules {
                 p.push(Problem::Empty {
                     field: "rules.conference_request_backing.backed_by".to_owned(),
                 });
+            }
+        }
+        if let Some(r) = &self.family_told {
+            roles_unique(p, "rules.family_told.recorded_by", &r.recorded_by);
+            if r.recorded_by.is_empty() {
+                p.push(Problem::Empty { field: "rules.family_told.recorded_by".to_owned() });
             }
         }
         if let Some(r) = &self.repeated_disagreement {
@@ -1299,18 +1306,33 @@ impl RepeatedDisagreement {
     }
 }
 
-/// Rotherham: families are told of challenge escalations raised.
+/// Rotherham: families are made aware of the challenges raised; that the
+/// family was told, and when, is a fact recorded on the case by
+/// `recorded_by` of `side` (`domain::access::may_record_family_told`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyTold {
     route: String,
+    recorded_by: Vec<Role>,
+    side: crate::domain::policy::Side,
     text: String,
 }
 
 impl FamilyTold {
-    /// The route whose escalations the family is told of.
+    /// The route whose cases the family is told of.
     pub fn route(&self) -> &str {
         &self.route
+    }
+
+    /// The roles that record that the family was told.
+    pub fn recorded_by(&self) -> &[Role] {
+        &self.recorded_by
+    }
+
+    /// The side of the case they record it for (a board chair, on no
+    /// side, is not held back by it, as in `domain::access::check`).
+    pub fn side(&self) -> crate::domain::policy::Side {
+        self.side
     }
 
     /// The source's wording.
@@ -2029,7 +2051,7 @@ read_report = []
                 ("# extra one", ""),
                 (
                     "categories = [{ key = \"other\", name = \"Other\" }]",
-                    "categories = [{ key = \"other\", name = \"Other\" }]\n[rules.family_told]\nroute = \"challenge\"\ntext = \"t\"",
+                    "categories = [{ key = \"other\", name = \"Other\" }]\n[rules.family_told]\nroute = \"challenge\"\nrecorded_by = [\"manager\"]\nside = \"raising\"\ntext = \"t\"",
                 ),
             ],
             Problems(vec![Problem::RuleUnknownRoute {
@@ -2037,6 +2059,22 @@ read_report = []
                 route: "challenge".to_owned(),
             }]),
         );
+        let family_told = |rule: &str| {
+            format!(
+                "categories = [{{ key = \"other\", name = \"Other\" }}]\n[rules.family_told]\nroute = \"main\"\n{rule}text = \"t\""
+            )
+        };
+        let categories = "categories = [{ key = \"other\", name = \"Other\" }]";
+        let with = family_told("recorded_by = [\"manager\"]\nside = \"raising\"\n");
+        check("family told, recorded by a side's role", &[(categories, &with)], Valid);
+        let with = family_told("recorded_by = []\nside = \"raising\"\n");
+        check(
+            "family told, recorded by nobody",
+            &[(categories, &with)],
+            Problems(vec![Problem::Empty { field: "rules.family_told.recorded_by".to_owned() }]),
+        );
+        let with = family_told("recorded_by = [\"manager\"]\n");
+        check("family told, on no side", &[(categories, &with)], ParseMentions("side"));
         let (route, stage) = at("one");
         check(
             "every problem is listed",

@@ -78,9 +78,6 @@ impl EscalationReason {
 pub struct Reaching {
     /// The board or partnership is told (the stage's `board_told`).
     pub board_told: bool,
-    /// The family is to be told of the challenge raised or escalated
-    /// (Rotherham's `family_told` rule, on its route).
-    pub family_told: bool,
     /// The stage's form is due by (its `form_within_working_days`).
     pub form_due_on: Option<NaiveDate>,
     /// The director is told by (its `notify_director_within_working_days`).
@@ -118,7 +115,6 @@ fn reaching(
                 && role.is_some_and(|role| r.backed_by().contains(&role))
         }),
         board_told: stage.board_told(),
-        family_told: protocol.rules().family_told().is_some_and(|r| r.route() == route),
         form_due_on: working_days_after(protocol, today, stage.form_within_working_days())?,
         director_told_by: working_days_after(
             protocol,
@@ -789,12 +785,12 @@ mod tests {
             .unwrap()
         };
         // Challenge stage 3: director told within 1 working day, form within
-        // 1, the partnership told, the family told.
+        // 1, the partnership told. (That the family was told is a fact the
+        // chair records, `domain::family_told`, not set off here.)
         assert_eq!(
             plan("challenge", "stage-2", None).reaching,
             Reaching {
                 board_told: true,
-                family_told: true,
                 form_due_on: Some(d("2025-05-02")),
                 director_told_by: Some(d("2025-05-02")),
                 backed_request: false,
@@ -804,7 +800,6 @@ mod tests {
             plan("challenge", "stage-1", None).reaching,
             Reaching {
                 board_told: false,
-                family_told: true,
                 form_due_on: Some(d("2025-05-06")),
                 director_told_by: None,
                 backed_request: false,
@@ -815,7 +810,6 @@ mod tests {
             plan("practice", "stage-3", None).reaching,
             Reaching {
                 board_told: true,
-                family_told: false,
                 form_due_on: None,
                 director_told_by: None,
                 backed_request: false,

@@ -40,6 +40,9 @@ pub enum CaseEventType {
     ActionAgreed,
     /// An agency gave feedback on the closed case.
     FeedbackGiven,
+    /// The day the family was told of the case was recorded (Rotherham's
+    /// challenge: `recordFamilyTold`; `Case.familyToldOn`).
+    FamilyToldRecorded,
 }
 
 /// Which events a page of the feed holds.

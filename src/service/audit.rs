@@ -75,6 +75,8 @@ pub enum AuditAction {
     AgreeAction,
     /// An agency's feedback given.
     GiveFeedback,
+    /// The day the family was told recorded (Rotherham's challenge).
+    RecordFamilyTold,
 }
 
 impl AuditAction {
@@ -90,13 +92,14 @@ impl AuditAction {
             Self::RecordView => E::ViewRecorded,
             Self::AgreeAction => E::ActionAgreed,
             Self::GiveFeedback => E::FeedbackGiven,
+            Self::RecordFamilyTold => E::FamilyToldRecorded,
         }
     }
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Raise,
         Self::Escalate,
         Self::Resolve,
@@ -105,6 +108,7 @@ impl AuditAction {
         Self::RecordView,
         Self::AgreeAction,
         Self::GiveFeedback,
+        Self::RecordFamilyTold,
     ];
 
     /// The stored spelling (`case_event.action`).
@@ -118,6 +122,7 @@ impl AuditAction {
             Self::RecordView => "record_view",
             Self::AgreeAction => "agree_action",
             Self::GiveFeedback => "give_feedback",
+            Self::RecordFamilyTold => "record_family_told",
         }
     }
 
@@ -265,7 +270,8 @@ mod tests {
         check(RecordView, "record_view");
         check(AgreeAction, "agree_action");
         check(GiveFeedback, "give_feedback");
-        assert_eq!(AuditAction::ALL.len(), 8, "a new action needs its row here");
+        check(RecordFamilyTold, "record_family_told");
+        assert_eq!(AuditAction::ALL.len(), 9, "a new action needs its row here");
         assert_eq!(AuditAction::parse("Raise"), None);
     }
 }

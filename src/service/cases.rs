@@ -76,6 +76,11 @@ pub struct Case {
     pub due_on: Option<NaiveDate>,
     /// What is disputed (free text; reading it is logged).
     pub summary: String,
+    /// The day the family was told of the case, once recorded (Rotherham's
+    /// challenge). Defaulted so that a result stored before it existed
+    /// still replays.
+    #[serde(default)]
+    pub family_told_on: Option<NaiveDate>,
 }
 
 impl TryFrom<case::Model> for Case {
@@ -102,6 +107,7 @@ impl TryFrom<case::Model> for Case {
             stage_entered_at: m.stage_entered_at,
             due_on: m.due_on,
             summary: m.summary,
+            family_told_on: m.family_told_on,
         })
     }
 }

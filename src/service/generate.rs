@@ -97,7 +97,7 @@ const RAISING_SIDE_ESCALATES: f64 = 0.75;
 /// Chance that a resolution records learning.
 const LEARNING: f64 = 0.5;
 
-/// Rows per INSERT statement: 17 columns × 1,000, 12 × 2,000 and 12 × 2,000
+/// Rows per INSERT statement: 18 columns × 1,000, 12 × 2,000 and 12 × 2,000
 /// stay under SQLite's 32,766 bound parameters (PostgreSQL allows 65,535).
 const CASE_ROWS: usize = 1_000;
 const EVENT_ROWS: usize = 2_000;
@@ -815,6 +815,8 @@ impl Generator {
             updated_at,
             stage_entered_at: Some(stage_entered_at),
             due_on,
+            // Generated cases record no family told (as no records).
+            family_told_on: None,
         })
     }
 

@@ -108,6 +108,7 @@ impl CaseChange for RaiseInput {
             updated_at: now,
             stage_entered_at: Some(now),
             due_on: plan.due_on,
+            family_told_on: None,
         };
         let audit = raise_audit(&plan, &model.category, raising, receiving.id);
         Ok(Decided { case: model, audit, output: Box::new(case_output) })
@@ -131,7 +132,6 @@ pub fn raise_audit(
         "due_on": plan.due_on,
         "started_higher": plan.started_higher,
         "board_told": plan.reaching.board_told,
-        "family_told": plan.reaching.family_told,
         "form_due_on": plan.reaching.form_due_on,
         "director_told_by": plan.reaching.director_told_by,
         "backed_request": plan.reaching.backed_request,
@@ -154,7 +154,6 @@ pub fn escalation_audit(
         "due_on": plan.due_on,
         "similar_cases": similar_cases,
         "board_told": plan.reaching.board_told,
-        "family_told": plan.reaching.family_told,
         "form_due_on": plan.reaching.form_due_on,
         "director_told_by": plan.reaching.director_told_by,
         "backed_request": plan.reaching.backed_request,

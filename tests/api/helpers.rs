@@ -570,6 +570,7 @@ pub fn open_case(
         updated_at: Set(at),
         stage_entered_at: Set(Some(at)),
         due_on: Set(None),
+        family_told_on: Set(None),
     }
 }
 

@@ -138,6 +138,7 @@ async fn store(app: &TestApp, partnership: &str, protocol: &str, row: &Row) -> S
         updated_at: Set(updated),
         stage_entered_at: Set(Some(raised)),
         due_on: Set(due_on),
+        family_told_on: Set(None),
     })
     .exec_without_returning(&app.db)
     .await
