@@ -16,6 +16,7 @@ mod m20261201_000006_index_cases_for_pollers;
 mod m20261201_000007_add_change_events;
 mod m20261201_000008_add_webhooks;
 mod m20261201_000010_add_missing_records;
+mod m20261201_000011_add_case_family_told_on;
 mod m20261201_000012_add_acknowledgements;
 
 /// Applies the migrations in order.
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_add_change_events::Migration),
             Box::new(m20261201_000008_add_webhooks::Migration),
             Box::new(m20261201_000010_add_missing_records::Migration),
+            Box::new(m20261201_000011_add_case_family_told_on::Migration),
             Box::new(m20261201_000012_add_acknowledgements::Migration),
         ]
     }

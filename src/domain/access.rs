@@ -2,7 +2,9 @@
 //! answers for the mutations and for a case's `viewerCan` alike.
 //!
 //! It combines, in order: visibility (outside it a case does not exist for
-//! the caller), the role-by-stage policy of the case's protocol (data, see
+//! the caller), a role, whether the caller acts for a party where the
+//! action is only ever a party's ([`needs_a_party`]), the role-by-stage
+//! policy of the case's protocol (data, see
 //! [`crate::domain::policy::decide`]), the state of the case, and the side
 //! rules (which side may take the action at the stage: protocol data,
 //! [`crate::domain::policy::side`]).
@@ -148,6 +150,15 @@ pub const CASE_ACTIONS: [Action; 10] = [
     Action::ReadReport,
 ];
 
+/// Whether `action` is only ever taken by one of the case's two agencies,
+/// for itself: recording a view (a view is a party's position). Whoever acts
+/// for no party (a board chair acts for the board) is refused it, whatever
+/// the policy lists; the protocol validator reports a list that names such
+/// a role ([`crate::domain::policy::NeverApplies::ActsForNoParty`]).
+pub const fn needs_a_party(action: Action) -> bool {
+    matches!(action, Action::RecordView)
+}
+
 /// May `actor` take `action` on the case? `Ok(())` or the first reason not.
 pub fn check(
     protocol: &Protocol,
@@ -163,6 +174,15 @@ pub fn check(
     }
     let allowed_roles = || allowed_roles(protocol, case.route, case.stage, action);
     let role = actor.role.ok_or_else(|| Refusal::NoRole { allowed_roles: allowed_roles() })?;
+    // Sides are agencies'. A board chair acts for the board: on no side,
+    // so the chair records no view (whatever a list says: the protocol
+    // validator keeps the chair out of those lists), and accepts or
+    // withdraws only where the protocol names the chair (its board stages).
+    let side = actor.acting_agency();
+    let board = actor.acts_for_board();
+    if needs_a_party(action) && side != Some(case.raising) && side != Some(case.receiving) {
+        return Err(Refusal::NotAParty { allowed_roles: allowed_roles() });
+    }
     if let Decision::Denied { allowed_roles } =
         decide(protocol, case.route, case.stage, role, action)
     {
@@ -176,14 +196,6 @@ pub fn check(
     let reads = matches!(action, Action::ReadAuditTrail | Action::ReadReport);
     if !reads && !case.open {
         return Err(Refusal::Closed);
-    }
-    // Sides are agencies'. A board chair acts for the board: on no side,
-    // so the chair records no view, and accepts or withdraws only where the
-    // protocol names the chair (its board stages).
-    let side = actor.acting_agency();
-    let board = actor.acts_for_board();
-    if action == Action::RecordView && side != Some(case.raising) && side != Some(case.receiving) {
-        return Err(Refusal::NotAParty { allowed_roles: allowed_roles() });
     }
     let needed = policy::side(protocol, case.route, case.stage, action);
     let on_side = match needed {
@@ -299,6 +311,115 @@ pub fn may_give_feedback(case: &CaseFacts<'_>, actor: &Actor) -> Result<AgencyId
         return Err(FeedbackRefusal::Open);
     }
     Ok(agency)
+}
+
+/// Why recording that the family was told is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FamilyToldRefusal {
+    /// The caller may not see the case; report it as not found.
+    #[error("case not found")]
+    NotVisible,
+    /// The case's route has no family-told rule.
+    #[error("the {route} route has no rule that the family is told; nothing to record")]
+    NoRule {
+        /// The case's route.
+        route: String,
+    },
+    /// A machine client (no role) records nothing.
+    #[error("a client without a role may only read")]
+    NoRole {
+        /// The roles that record it.
+        allowed_roles: Vec<Role>,
+    },
+    /// The role does not record it.
+    #[error("a {role} does not record that the family was told; roles that do: {}", names(.allowed_roles))]
+    Forbidden {
+        /// The caller's role.
+        role: Role,
+        /// The roles that record it.
+        allowed_roles: Vec<Role>,
+    },
+    /// Only one side of the case records it.
+    #[error("only the {side} agency records that the family was told")]
+    WrongSide {
+        /// The side that records it.
+        side: Side,
+        /// The roles that record it.
+        allowed_roles: Vec<Role>,
+    },
+    /// The case is closed.
+    #[error("the case is closed")]
+    Closed,
+}
+
+fn names(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+impl FamilyToldRefusal {
+    /// Who may, for a refusal of the caller's role or side (`None` for a
+    /// refusal about the case).
+    pub fn allowed(&self) -> Option<Allowed> {
+        match self {
+            FamilyToldRefusal::NoRole { allowed_roles }
+            | FamilyToldRefusal::Forbidden { allowed_roles, .. } => {
+                Some(Allowed::roles(allowed_roles.clone()))
+            }
+            FamilyToldRefusal::WrongSide { side, allowed_roles } => {
+                Some(Allowed { roles: allowed_roles.clone(), sides: vec![*side] })
+            }
+            FamilyToldRefusal::NotVisible
+            | FamilyToldRefusal::NoRule { .. }
+            | FamilyToldRefusal::Closed => None,
+        }
+    }
+}
+
+/// May `actor` record, on the case, that the family was told of it
+/// (Rotherham: "the Conference Chair will ensure that families are aware
+/// of any challenge escalations raised")? Only where the protocol's
+/// `family_told` rule covers the case's route, by the rule's `recorded_by`
+/// roles on its `side` (a board chair, on no side, is not held back by the
+/// side, as in [`check`]), while the case is open. At any stage of the
+/// route: the family is told of each challenge escalation.
+pub fn may_record_family_told(
+    protocol: &Protocol,
+    case: &CaseFacts<'_>,
+    actor: &Actor,
+) -> Result<(), FamilyToldRefusal> {
+    if !actor.case_visibility().allows(case.partnership, case.raising, case.receiving) {
+        return Err(FamilyToldRefusal::NotVisible);
+    }
+    let Some(rule) = protocol.rules().family_told().filter(|r| r.route() == case.route) else {
+        return Err(FamilyToldRefusal::NoRule { route: case.route.to_owned() });
+    };
+    let allowed_roles = || {
+        let mut roles = rule.recorded_by().to_vec();
+        roles.sort();
+        roles.dedup();
+        roles
+    };
+    let role =
+        actor.role.ok_or_else(|| FamilyToldRefusal::NoRole { allowed_roles: allowed_roles() })?;
+    if !rule.recorded_by().contains(&role) {
+        return Err(FamilyToldRefusal::Forbidden { role, allowed_roles: allowed_roles() });
+    }
+    if !case.open {
+        return Err(FamilyToldRefusal::Closed);
+    }
+    let agency = actor.acting_agency();
+    let on_side = match rule.side() {
+        Side::Either => true,
+        Side::Raising => agency == Some(case.raising),
+        Side::Receiving => agency == Some(case.receiving),
+    };
+    if !on_side && !actor.acts_for_board() {
+        return Err(FamilyToldRefusal::WrongSide {
+            side: rule.side(),
+            allowed_roles: allowed_roles(),
+        });
+    }
+    Ok(())
 }
 
 /// What an anonymous caller (no token) may read at the root of a query,
@@ -673,7 +794,7 @@ mod tests {
             Ok(()),
         );
         check_row(
-            "a chair records no agency's view, even where the policy names the chair",
+            "a chair records no agency's view (and no valid list names the chair)",
             &w,
             "western-bay",
             "stage-4",

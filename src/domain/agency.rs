@@ -2,8 +2,11 @@
 
 use std::fmt;
 
-/// The sector an agency belongs to; used for filtering and statistics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The sector an agency belongs to; used for filtering and statistics, and
+/// by a protocol route that names the kinds of agency it is raised with
+/// (spelt as stored, e.g. `childrens_social_care`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AgencyKind {
     /// A police force or one of its units.
     Police,
@@ -63,6 +66,7 @@ impl fmt::Display for AgencyKind {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -72,5 +76,15 @@ mod tests {
             assert_eq!(AgencyKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(AgencyKind::parse("Police"), None);
+    }
+
+    #[test]
+    fn protocol_files_spell_kinds_as_stored() {
+        for kind in AgencyKind::ALL {
+            let read: AgencyKind =
+                serde_json::from_value(serde_json::Value::from(kind.as_str())).unwrap();
+            assert_eq!(read, kind);
+        }
+        assert!(serde_json::from_value::<AgencyKind>("csc".into()).is_err());
     }
 }

@@ -24,11 +24,14 @@ pub enum EventType {
     FeedbackGiven,
     /// The receiving side acknowledged the case at its stage.
     CaseAcknowledged,
+    /// The day the family was told of the case was recorded (Rotherham's
+    /// challenge).
+    FamilyToldRecorded,
 }
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -38,6 +41,7 @@ impl EventType {
         Self::ActionAgreed,
         Self::FeedbackGiven,
         Self::CaseAcknowledged,
+        Self::FamilyToldRecorded,
     ];
 
     /// The stored spelling, as the feed shows it.
@@ -52,6 +56,7 @@ impl EventType {
             Self::ActionAgreed => "ACTION_AGREED",
             Self::FeedbackGiven => "FEEDBACK_GIVEN",
             Self::CaseAcknowledged => "CASE_ACKNOWLEDGED",
+            Self::FamilyToldRecorded => "FAMILY_TOLD_RECORDED",
         }
     }
 

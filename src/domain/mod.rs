@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod deadline;
 pub mod event;
+pub mod family_told;
 pub mod ids;
 pub mod milestone;
 pub mod policy;

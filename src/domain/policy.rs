@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use crate::domain::protocol::Protocol;
+use crate::domain::protocol::{Problem, Protocol, Route};
 use crate::domain::role::Role;
 
 /// Something a role may do to or with a case.
@@ -185,6 +185,76 @@ impl StageSides {
 /// when no side rule applies (or the stage is unknown).
 pub fn side(protocol: &Protocol, route: &str, stage: &str, action: Action) -> Option<Side> {
     protocol.stage(route, stage)?.sides().side(action)
+}
+
+/// Why an entry of a stage's `[allow]` table can never apply, whatever the
+/// case: the protocol validator reports such an entry
+/// ([`crate::domain::protocol::Problem::NeverApplies`]), so that no list
+/// (and no `viewerCan` flag drawn from it) promises what the mutations
+/// refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NeverApplies {
+    /// The action is only ever one of the case's two agencies'
+    /// ([`crate::domain::access::needs_a_party`]: recording a view), and the
+    /// role acts for the board, for no agency ([`Role::acts_for_board`]).
+    ActsForNoParty,
+    /// A skip from the stage lands two or more stages above, which needs
+    /// `start_higher` for the role at the stage it lands on (see the module
+    /// documentation); no stage that far up lists the role.
+    SkipLandsNowhere,
+}
+
+impl fmt::Display for NeverApplies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NeverApplies::ActsForNoParty => {
+                "the action is one of the case's two agencies', and the role acts for the board"
+            }
+            NeverApplies::SkipLandsNowhere => {
+                "a skip needs start_higher for the role at a stage two or more above, and none lists it"
+            }
+        })
+    }
+}
+
+/// Reports every entry of `route`'s `[allow]` tables that can never apply
+/// (see [`NeverApplies`]). Part of the protocol validation.
+pub(crate) fn never_applies(route: &Route, p: &mut Vec<Problem>) {
+    let stages = route.stages();
+    for (i, stage) in stages.iter().enumerate() {
+        let at =
+            |action: Action| format!("route {} stage {} allow.{action}", route.id(), stage.key());
+        let allow = stage.policy();
+        for action in Action::ALL {
+            if !crate::domain::access::needs_a_party(action) {
+                continue;
+            }
+            for &role in allow.roles(action) {
+                if role.acts_for_board() {
+                    p.push(Problem::NeverApplies {
+                        field: at(action),
+                        role,
+                        why: NeverApplies::ActsForNoParty,
+                    });
+                }
+            }
+        }
+        // With fewer than two stages above, the skip itself is the problem
+        // (`Problem::NothingToSkip`).
+        let landings = stages.get(i + 2..).unwrap_or_default();
+        if landings.is_empty() {
+            continue;
+        }
+        for &role in allow.roles(Action::SkipStage) {
+            if !landings.iter().any(|t| t.policy().roles(Action::StartHigher).contains(&role)) {
+                p.push(Problem::NeverApplies {
+                    field: at(Action::SkipStage),
+                    role,
+                    why: NeverApplies::SkipLandsNowhere,
+                });
+            }
+        }
+    }
 }
 
 /// The answer of [`decide`].

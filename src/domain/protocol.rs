@@ -12,7 +12,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::domain::policy::Action;
+use crate::domain::agency::AgencyKind;
+use crate::domain::policy::{Action, NeverApplies};
 use crate::domain::role::Role;
 
 /// The embedded protocol files, as (file name, contents).
@@ -212,6 +213,24 @@ pub enum Problem {
         /// The repeated role.
         role: Role,
     },
+    /// A route's `receiving_agency_kinds` lists a kind twice.
+    RepeatedAgencyKind {
+        /// The route.
+        route: String,
+        /// The repeated kind.
+        kind: AgencyKind,
+    },
+    /// A policy entry that can never apply: `allow.<action>` lists a role
+    /// that the rules of `domain::access` and `domain::workflow` never let
+    /// take the action there (see `protocols/README.md`).
+    NeverApplies {
+        /// Where, e.g. `route main stage stage-4 allow.record_view`.
+        field: String,
+        /// The role listed in vain.
+        role: Role,
+        /// Why it can never apply.
+        why: NeverApplies,
+    },
     /// `read_report` lists roles at a stage where `report = "none"`.
     ReportNotAvailable {
         /// The route.
@@ -342,6 +361,12 @@ impl fmt::Display for Problem {
                 write!(f, "route {route} stage {stage}: {side} lists no roles")
             }
             Problem::RepeatedRole { field, role } => write!(f, "{field} lists {role} twice"),
+            Problem::RepeatedAgencyKind { route, kind } => {
+                write!(f, "route {route}: receiving_agency_kinds lists {kind} twice")
+            }
+            Problem::NeverApplies { field, role, why } => {
+                write!(f, "{field} lists {role}, which can never apply: {why}")
+            }
             Problem::ReportNotAvailable { route, stage } => write!(
                 f,
                 "route {route} stage {stage}: read_report lists roles but report is \"none\""
@@ -551,6 +576,8 @@ pub struct Route {
     id: String,
     name: String,
     description: String,
+    #[serde(default)]
+    receiving_agency_kinds: Vec<AgencyKind>,
     stages: Vec<Stage>,
 }
 
@@ -568,6 +595,17 @@ impl Route {
     /// When this route applies.
     pub fn description(&self) -> &str {
         &self.description
+    }
+
+    /// The kinds of agency a case on this route may be raised with (the
+    /// receiving agency); empty when any kind may.
+    pub fn receiving_agency_kinds(&self) -> &[AgencyKind] {
+        &self.receiving_agency_kinds
+    }
+
+    /// Whether a case on this route may be raised with an agency of `kind`.
+    pub fn admits_receiving(&self, kind: AgencyKind) -> bool {
+        self.receiving_agency_kinds.is_empty() || self.receiving_agency_kinds.contains(&kind)
     }
 
     /// The stages in order, lowest first.
@@ -596,6 +634,13 @@ impl Route {
         key_ok(p, "route id", &self.id);
         not_empty(p, &format!("route {} name", self.id), &self.name);
         not_empty(p, &format!("route {} description", self.id), &self.description);
+        let mut kinds = BTreeSet::new();
+        for &kind in &self.receiving_agency_kinds {
+            if !kinds.insert(kind) {
+                p.push(Problem::RepeatedAgencyKind { route: self.id.clone(), kind });
+            }
+        }
+        crate::domain::policy::never_applies(self, p);
         let Some(first) = self.stages.first() else {
             p.push(Problem::NoStages { route: self.id.clone() });
             return;
@@ -1229,7 +1274,8 @@ impl Rules {
         self.repeated_disagreement.as_ref()
     }
 
-    /// Rotherham: the family is told of challenge escalations.
+    /// Rotherham: the family is told of the challenge, a fact the chair
+    /// records with its date.
     pub fn family_told(&self) -> Option<&FamilyTold> {
         self.family_told.as_ref()
     }
@@ -1275,6 +1321,12 @@ impl Rules {
                 p.push(Problem::Empty {
                     field: "rules.conference_request_backing.backed_by".to_owned(),
                 });
+            }
+        }
+        if let Some(r) = &self.family_told {
+            roles_unique(p, "rules.family_told.recorded_by", &r.recorded_by);
+            if r.recorded_by.is_empty() {
+                p.push(Problem::Empty { field: "rules.family_told.recorded_by".to_owned() });
             }
         }
         if let Some(r) = &self.repeated_disagreement {
@@ -1339,18 +1391,33 @@ impl RepeatedDisagreement {
     }
 }
 
-/// Rotherham: families are told of challenge escalations raised.
+/// Rotherham: families are made aware of the challenges raised; that the
+/// family was told, and when, is a fact recorded on the case by
+/// `recorded_by` of `side` (`domain::access::may_record_family_told`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyTold {
     route: String,
+    recorded_by: Vec<Role>,
+    side: crate::domain::policy::Side,
     text: String,
 }
 
 impl FamilyTold {
-    /// The route whose escalations the family is told of.
+    /// The route whose cases the family is told of.
     pub fn route(&self) -> &str {
         &self.route
+    }
+
+    /// The roles that record that the family was told.
+    pub fn recorded_by(&self) -> &[Role] {
+        &self.recorded_by
+    }
+
+    /// The side of the case they record it for (a board chair, on no
+    /// side, is not held back by it, as in `domain::access::check`).
+    pub fn side(&self) -> crate::domain::policy::Side {
+        self.side
     }
 
     /// The source's wording.
@@ -1693,6 +1760,15 @@ mod tests {
         assert_eq!((backing.route(), backing.stage()), ("conference-request", "senior-support"));
         assert_eq!(backing.backed_by(), [Role::HeadOfService, Role::SafeguardingLead]);
         assert!(leeds.exclusions().is_empty());
+        // The decision to convene a conference rests with children's social
+        // care: requests are raised with it; the other routes name no kind.
+        for route in leeds.routes() {
+            let kinds = route.receiving_agency_kinds();
+            match route.id() {
+                "conference-request" => assert_eq!(kinds, [AgencyKind::ChildrensSocialCare]),
+                other => assert!(kinds.is_empty(), "{other}"),
+            }
+        }
 
         let six = protocol("six-stage");
         let questions = six.stage("main", "stage-1").unwrap().questions();
@@ -1785,15 +1861,15 @@ receiving_lead = { roles = ["board_chair"], wording = "B" }
 
 [routes.stages.allow]
 raise = []
-start_higher = []
+start_higher = [] # three
 add_record = ["board_chair"]
-record_view = []
+record_view = [] # three
 agree_action = []
 escalate = [] # three
 skip_stage = []
-accept = []
+accept = [] # three
 resolve = ["board_chair"]
-withdraw = []
+withdraw = [] # three
 read_audit_trail = []
 read_report = []
 "#;
@@ -1935,8 +2011,77 @@ read_report = []
         );
         check(
             "skip with two stages above",
-            &[("skip_stage = [] # one", "skip_stage = [\"manager\"]")],
+            &[
+                ("skip_stage = [] # one", "skip_stage = [\"manager\"]"),
+                ("start_higher = [] # three", "start_higher = [\"manager\"]"),
+            ],
             Valid,
+        );
+        // Entries that can never apply (`policy::NeverApplies`).
+        check(
+            "skip that lands nowhere",
+            &[("skip_stage = [] # one", "skip_stage = [\"manager\"]")],
+            Problems(vec![Problem::NeverApplies {
+                field: "route main stage one allow.skip_stage".to_owned(),
+                role: Role::Manager,
+                why: NeverApplies::SkipLandsNowhere,
+            }]),
+        );
+        check(
+            "skip that lands for another role only",
+            &[
+                ("skip_stage = [] # one", "skip_stage = [\"practitioner\", \"manager\"]"),
+                ("start_higher = [] # three", "start_higher = [\"manager\"]"),
+            ],
+            Problems(vec![Problem::NeverApplies {
+                field: "route main stage one allow.skip_stage".to_owned(),
+                role: Role::Practitioner,
+                why: NeverApplies::SkipLandsNowhere,
+            }]),
+        );
+        check(
+            "a chair recording a view",
+            &[("record_view = [] # three", "record_view = [\"board_chair\"]")],
+            Problems(vec![Problem::NeverApplies {
+                field: "route main stage three allow.record_view".to_owned(),
+                role: Role::BoardChair,
+                why: NeverApplies::ActsForNoParty,
+            }]),
+        );
+        check(
+            "a chair withdrawing and accepting, on no side",
+            &[
+                ("accept = [] # three", "accept = [\"board_chair\"]"),
+                ("withdraw = [] # three", "withdraw = [\"board_chair\"]"),
+            ],
+            Valid,
+        );
+        check(
+            "a route naming its receiving agencies' kind",
+            &[(
+                "description = \"The main route.\"",
+                "description = \"The main route.\"\nreceiving_agency_kinds = [\"childrens_social_care\"]",
+            )],
+            Valid,
+        );
+        check(
+            "a kind named twice",
+            &[(
+                "description = \"The main route.\"",
+                "description = \"The main route.\"\nreceiving_agency_kinds = [\"health\", \"police\", \"health\"]",
+            )],
+            Problems(vec![Problem::RepeatedAgencyKind {
+                route: "main".to_owned(),
+                kind: AgencyKind::Health,
+            }]),
+        );
+        check(
+            "an unknown kind",
+            &[(
+                "description = \"The main route.\"",
+                "description = \"The main route.\"\nreceiving_agency_kinds = [\"nhs\"]",
+            )],
+            ParseMentions("nhs"),
         );
         check(
             "zero-day limit",
@@ -2083,7 +2228,7 @@ read_report = []
                 ("# extra one", ""),
                 (
                     "categories = [{ key = \"other\", name = \"Other\" }]",
-                    "categories = [{ key = \"other\", name = \"Other\" }]\n[rules.family_told]\nroute = \"challenge\"\ntext = \"t\"",
+                    "categories = [{ key = \"other\", name = \"Other\" }]\n[rules.family_told]\nroute = \"challenge\"\nrecorded_by = [\"manager\"]\nside = \"raising\"\ntext = \"t\"",
                 ),
             ],
             Problems(vec![Problem::RuleUnknownRoute {
@@ -2091,6 +2236,22 @@ read_report = []
                 route: "challenge".to_owned(),
             }]),
         );
+        let family_told = |rule: &str| {
+            format!(
+                "categories = [{{ key = \"other\", name = \"Other\" }}]\n[rules.family_told]\nroute = \"main\"\n{rule}text = \"t\""
+            )
+        };
+        let categories = "categories = [{ key = \"other\", name = \"Other\" }]";
+        let with = family_told("recorded_by = [\"manager\"]\nside = \"raising\"\n");
+        check("family told, recorded by a side's role", &[(categories, &with)], Valid);
+        let with = family_told("recorded_by = []\nside = \"raising\"\n");
+        check(
+            "family told, recorded by nobody",
+            &[(categories, &with)],
+            Problems(vec![Problem::Empty { field: "rules.family_told.recorded_by".to_owned() }]),
+        );
+        let with = family_told("recorded_by = [\"manager\"]\n");
+        check("family told, on no side", &[(categories, &with)], ParseMentions("side"));
         let (route, stage) = at("one");
         check(
             "every problem is listed",

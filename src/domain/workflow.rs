@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 
 use super::access::{CaseFacts, Refusal, check};
 use super::actor::Actor;
+use super::agency::AgencyKind;
 use super::calendar::{Calendar, CalendarError};
 use super::milestone;
 use super::policy::{Action, Decision, allowed_roles, decide};
@@ -78,9 +79,6 @@ impl EscalationReason {
 pub struct Reaching {
     /// The board or partnership is told (the stage's `board_told`).
     pub board_told: bool,
-    /// The family is to be told of the challenge raised or escalated
-    /// (Rotherham's `family_told` rule, on its route).
-    pub family_told: bool,
     /// The stage's milestones whose clocks start with it, and when each is
     /// due (Rotherham's challenge: the form; at stage 3 the director's
     /// notification too).
@@ -118,7 +116,6 @@ fn reaching(
                 && role.is_some_and(|role| r.backed_by().contains(&role))
         }),
         board_told: stage.board_told(),
-        family_told: protocol.rules().family_told().is_some_and(|r| r.route() == route),
         milestones: milestone::standings(
             Calendar::for_id(protocol.calendar())?,
             stage.milestones(),
@@ -152,6 +149,9 @@ fn stage_due_on(
 pub struct RaiseCase<'a> {
     /// The receiving agency is the caller's own?
     pub same_agency: bool,
+    /// The receiving agency's kind (a route may name the kinds it is
+    /// raised with).
+    pub receiving_kind: AgencyKind,
     /// Subject category key.
     pub category: &'a str,
     /// Route id (`None`: the protocol's first route).
@@ -222,6 +222,20 @@ pub fn plan_raise(
         })?,
         None => protocol.routes().first().ok_or_else(|| bad("route", "protocol has no route"))?,
     };
+    if !route.admits_receiving(cmd.receiving_kind) {
+        let kinds: Vec<String> =
+            route.receiving_agency_kinds().iter().map(|k| k.as_str().to_uppercase()).collect();
+        return Err(bad(
+            "receivingAgencyId",
+            format!(
+                "a case on the {route} route is raised with an agency of kind {kinds} (the \
+                 protocol puts the decision there); this agency is {kind}",
+                route = route.id(),
+                kinds = kinds.join(" or "),
+                kind = cmd.receiving_kind.as_str().to_uppercase(),
+            ),
+        ));
+    }
     let stage = match cmd.stage {
         Some(key) => route.stage(key).ok_or_else(|| {
             let known: Vec<&str> = route.stages().iter().map(|s| s.key()).collect();
@@ -841,12 +855,12 @@ mod tests {
         };
         // Challenge stage 3: the director told within 1 working day and the
         // form within 1 (both clocks start with the stage), the partnership
-        // told, the family told.
+        // told. (That the family was told is a fact the chair records,
+        // `domain::family_told`, not set off here.)
         assert_eq!(
             plan("challenge", "stage-2", None).reaching,
             Reaching {
                 board_told: true,
-                family_told: true,
                 milestones: vec![
                     ("director".into(), d("2025-05-02")),
                     ("form".into(), d("2025-05-02"))
@@ -858,7 +872,6 @@ mod tests {
             plan("challenge", "stage-1", None).reaching,
             Reaching {
                 board_told: false,
-                family_told: true,
                 milestones: vec![("form".into(), d("2025-05-06"))],
                 backed_request: false,
             }
@@ -866,12 +879,7 @@ mod tests {
         // The practice route has no family rule and no forms.
         assert_eq!(
             plan("practice", "stage-3", None).reaching,
-            Reaching {
-                board_told: true,
-                family_told: false,
-                milestones: vec![],
-                backed_request: false,
-            }
+            Reaching { board_told: true, milestones: vec![], backed_request: false }
         );
     }
 
@@ -915,6 +923,7 @@ mod tests {
                 &w.actor(role, Some(w.raising)),
                 &RaiseCase {
                     same_agency: false,
+                    receiving_kind: AgencyKind::ChildrensSocialCare,
                     category: "conference-need",
                     route: Some(cr),
                     stage: Some(stage),
@@ -930,6 +939,85 @@ mod tests {
         };
         assert!(raised(Role::HeadOfService, "senior-support"));
         assert!(!raised(Role::SafeguardingLead, "request"));
+    }
+
+    #[test]
+    fn a_route_may_name_the_kinds_of_agency_it_is_raised_with() {
+        use AgencyKind::*;
+        let w = world();
+        #[track_caller]
+        fn check(
+            w: &World,
+            protocol: &str,
+            route: &str,
+            kind: AgencyKind,
+            expected: Result<&str, &str>,
+        ) {
+            let got = plan_raise(
+                w.protocol(protocol),
+                &w.actor(Role::Practitioner, Some(w.raising)),
+                &RaiseCase {
+                    same_agency: false,
+                    receiving_kind: kind,
+                    category: "other",
+                    route: Some(route),
+                    stage: None,
+                    immediate_risk_justification: None,
+                    timeframe_working_days: None,
+                    declared: &[],
+                },
+                d("2025-05-01"),
+            );
+            match (got, expected) {
+                (Ok(plan), Ok(stage)) => assert_eq!(plan.stage, stage, "{route} {kind}"),
+                (Err(e), Err(fragment)) => {
+                    let Got::Err(message) = err(&e) else { unreachable!() };
+                    assert!(message.contains(fragment), "{route} {kind}: {message:?}");
+                }
+                (got, expected) => panic!("{route} {kind}: expected {expected:?}, got {got:?}"),
+            }
+        }
+        let cr = "conference-request";
+        // Leeds: the decision to convene a conference rests with children's
+        // social care, so the request is raised with it and no one else.
+        check(&w, "leeds", cr, ChildrensSocialCare, Ok("request"));
+        let refused = "receivingAgencyId: a case on the conference-request route is raised with \
+                       an agency of kind CHILDRENS_SOCIAL_CARE (the protocol puts the decision \
+                       there); this agency is HEALTH";
+        check(&w, "leeds", cr, Health, Err(refused));
+        for kind in [Police, Education, Probation, Housing, Voluntary, Other] {
+            check(
+                &w,
+                "leeds",
+                cr,
+                kind,
+                Err("receivingAgencyId: a case on the conference-request"),
+            );
+        }
+        // Leeds's other routes, and the other protocols, name no kind.
+        for kind in AgencyKind::ALL {
+            check(&w, "leeds", "referral-enquiry", kind, Ok("professionals"));
+            check(&w, "leeds", "conference-dissent", kind, Ok("line-management"));
+            check(&w, "rotherham", "practice", kind, Ok("stage-1"));
+            check(&w, "western-bay", "main", kind, Ok("informal"));
+        }
+        // The intra-agency exclusion still comes first.
+        let same = plan_raise(
+            w.protocol("leeds"),
+            &w.actor(Role::Practitioner, Some(w.raising)),
+            &RaiseCase {
+                same_agency: true,
+                receiving_kind: Health,
+                category: "other",
+                route: Some(cr),
+                stage: None,
+                immediate_risk_justification: None,
+                timeframe_working_days: None,
+                declared: &[],
+            },
+            d("2025-05-01"),
+        );
+        assert!(matches!(same, Err(WorkflowError::OutOfScope { .. })), "{same:?}");
     }
 
     /// One raise row: protocol, route, stage, role, justification, declared
@@ -953,6 +1041,7 @@ mod tests {
             &w.actor(role, Some(w.raising)),
             &RaiseCase {
                 same_agency: false,
+                receiving_kind: AgencyKind::ChildrensSocialCare,
                 category: "other",
                 route,
                 stage,
@@ -1052,6 +1141,7 @@ mod tests {
                 ),
                 &RaiseCase {
                     same_agency: false,
+                    receiving_kind: AgencyKind::ChildrensSocialCare,
                     category: "other",
                     route: None,
                     stage,

@@ -13,7 +13,7 @@ use super::error::{GqlResult, bad_input};
 use super::events::CaseEventConnection;
 use super::loaders::{EventPageKey, Loaders, RecordPageKey};
 use super::records::{AgencyView, AgreedAction, Record};
-use crate::domain::access::{CaseFacts, case_permissions};
+use crate::domain::access::{CaseFacts, case_permissions, may_record_family_told};
 use crate::domain::actor::{CaseVisibility, Viewer};
 use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
@@ -154,6 +154,15 @@ impl Case {
     /// be escalated for that reason.
     async fn overdue(&self, ctx: &Context<'_>) -> Result<bool> {
         Ok(standing(ctx, &self.0)?.is_some_and(|s| s.overdue))
+    }
+
+    /// The day the family was told of the case, as recorded with
+    /// `recordFamilyTold` where the protocol has the rule (Rotherham's
+    /// challenge: the Conference Chair makes families aware of the
+    /// challenges raised); the latest recording, each one kept in the audit
+    /// trail. Null until recorded, and on routes without the rule.
+    async fn family_told_on(&self) -> Option<Date> {
+        self.0.family_told_on.map(Date)
     }
 
     /// What is disputed. Free text: each read is logged with who read it.
@@ -349,6 +358,7 @@ impl Case {
         let mut can = CasePermissions::from_pairs(&case_permissions(protocol, &facts, actor));
         // Once per stage (acknowledging again is `CONFLICT`).
         can.accept &= c.acknowledged_at.is_none();
+        can.record_family_told = may_record_family_told(protocol, &facts, actor).is_ok();
         Ok(can)
     }
 }
@@ -379,6 +389,9 @@ pub struct CasePermissions {
     pub read_audit_trail: bool,
     /// May read the Resolution of Professional Differences Report.
     pub read_report: bool,
+    /// May record the day the family was told (`recordFamilyTold`: where
+    /// the protocol has the rule, by the roles and side it names).
+    pub record_family_told: bool,
 }
 
 impl CasePermissions {

@@ -43,6 +43,9 @@ pub enum CaseEventType {
     /// The receiving side acknowledged the case at its stage
     /// (`acknowledgeCase`).
     CaseAcknowledged,
+    /// The day the family was told of the case was recorded (Rotherham's
+    /// challenge: `recordFamilyTold`; `Case.familyToldOn`).
+    FamilyToldRecorded,
 }
 
 /// Which events a page of the feed holds.

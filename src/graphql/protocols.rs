@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 
+use super::directory::AgencyKind;
 use super::records::RecordKind;
 use super::workflow::ExclusionKind;
 use crate::domain::catalog::Catalog;
@@ -110,6 +111,14 @@ impl Route<'_> {
     /// When this route applies.
     async fn description(&self) -> &str {
         self.0.description()
+    }
+    /// The kinds of agency a case on this route is raised with (its
+    /// receiving agency); empty when any kind may be. `raiseCase` refuses
+    /// another kind with `BAD_USER_INPUT` on `receivingAgencyId` (Leeds:
+    /// a request for a child protection conference goes to children's
+    /// social care, with whom the decision rests).
+    async fn receiving_agency_kinds(&self) -> Vec<AgencyKind> {
+        self.0.receiving_agency_kinds().iter().map(|&k| k.into()).collect()
     }
     /// The stages, lowest first.
     async fn stages(&self) -> Vec<Stage<'_>> {

@@ -3,15 +3,16 @@
 use crate::graphql::scalars::{Date, DateTime};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 
+use super::case::Case;
 use super::directory::{Agency, load_agency};
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
-use super::workflow::{case_id, run_change};
+use super::workflow::{CasePayload, case_id, run_change};
 use crate::domain::ids::AgencyId;
 use crate::domain::protocol::RecordKind as DomainRecordKind;
 use crate::graphql::cost;
 use crate::service::change::Keyed;
-use crate::service::records;
+use crate::service::{family_told, records};
 
 /// What kind of written record.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -226,6 +227,23 @@ pub struct AgreeActionInput {
     pub due_on: Date,
 }
 
+/// Record the day the family was told of the case, where the protocol has
+/// the rule (Rotherham's challenge).
+#[derive(InputObject)]
+pub struct RecordFamilyToldInput {
+    /// The case.
+    pub case_id: ID,
+    /// Optional idempotency key (1 to 128 characters, unique per caller): a
+    /// retry with the same key and input returns the first result without
+    /// a second change; the same key with another input is `CONFLICT`.
+    pub idempotency_key: Option<String>,
+    /// The version you last saw; a stale one is `CONFLICT`.
+    pub expected_version: Option<i32>,
+    /// The day the family was told: not before the case was raised, not
+    /// after today.
+    pub told_on: Date,
+}
+
 /// The result of `addRecord`.
 #[derive(SimpleObject)]
 pub struct AddRecordPayload {
@@ -310,6 +328,19 @@ impl TryFrom<AgreeActionInput> for Keyed<records::AgreeActionInput> {
     }
 }
 
+impl TryFrom<RecordFamilyToldInput> for Keyed<family_told::RecordFamilyToldInput> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: RecordFamilyToldInput) -> Result<Self> {
+        let change = family_told::RecordFamilyToldInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: input.expected_version,
+            told_on: input.told_on.0,
+        };
+        Ok(Keyed { key: input.idempotency_key, change })
+    }
+}
+
 /// Record, view and action mutations.
 #[derive(Default)]
 pub struct RecordsMutation;
@@ -346,5 +377,24 @@ impl RecordsMutation {
     ) -> Result<AgreeActionPayload> {
         let written = run_change::<records::AgreeActionInput>(ctx, input).await?;
         Ok(AgreeActionPayload { action: AgreedAction(written) })
+    }
+
+    /// Record the day the family was told of the case, where the protocol
+    /// has the rule (Rotherham's challenge: "the Conference Chair will
+    /// ensure that families are aware of any challenge escalations
+    /// raised"), by the roles and side the rule names (`viewerCan`
+    /// shows it). The case shows the latest day (`Case.familyToldOn`): a
+    /// later recording replaces it (a correction, or the family told again
+    /// of a later escalation), and the audit trail keeps each with the day
+    /// it replaced. `BAD_USER_INPUT` on a route without the rule (`caseId`)
+    /// or for a day in the future or before the case was raised (`toldOn`);
+    /// `CONFLICT` for the day already shown or a closed case.
+    async fn record_family_told(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The day the family was told.")] input: RecordFamilyToldInput,
+    ) -> Result<CasePayload> {
+        let case = run_change::<family_told::RecordFamilyToldInput>(ctx, input).await?;
+        Ok(CasePayload { case: Case(case) })
     }
 }

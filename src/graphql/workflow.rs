@@ -65,7 +65,8 @@ pub struct RaiseCaseInput {
     /// a second change; the same key with another input is `CONFLICT`.
     pub idempotency_key: Option<String>,
     /// The agency whose decision or action you dispute (same partnership,
-    /// another agency than yours).
+    /// another agency than yours, of a kind the route takes: see
+    /// `Route.receivingAgencyKinds`).
     pub receiving_agency_id: ID,
     /// The child's pseudonymous reference: an agency case number such as
     /// `SWP-2026-0042` or `CP/2025/118`, never a name: ASCII letters and

@@ -93,6 +93,8 @@ pub enum AuditAction {
     GiveFeedback,
     /// The case acknowledged by the receiving side at its stage.
     Acknowledge,
+    /// The day the family was told recorded (Rotherham's challenge).
+    RecordFamilyTold,
 }
 
 impl AuditAction {
@@ -109,13 +111,14 @@ impl AuditAction {
             Self::AgreeAction => E::ActionAgreed,
             Self::GiveFeedback => E::FeedbackGiven,
             Self::Acknowledge => E::CaseAcknowledged,
+            Self::RecordFamilyTold => E::FamilyToldRecorded,
         }
     }
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Raise,
         Self::Escalate,
         Self::Resolve,
@@ -125,6 +128,7 @@ impl AuditAction {
         Self::AgreeAction,
         Self::GiveFeedback,
         Self::Acknowledge,
+        Self::RecordFamilyTold,
     ];
 
     /// The stored spelling (`case_event.action`).
@@ -139,6 +143,7 @@ impl AuditAction {
             Self::AgreeAction => "agree_action",
             Self::GiveFeedback => "give_feedback",
             Self::Acknowledge => "acknowledge",
+            Self::RecordFamilyTold => "record_family_told",
         }
     }
 
@@ -287,7 +292,8 @@ mod tests {
         check(AgreeAction, "agree_action");
         check(GiveFeedback, "give_feedback");
         check(Acknowledge, "acknowledge");
-        assert_eq!(AuditAction::ALL.len(), 9, "a new action needs its row here");
+        check(RecordFamilyTold, "record_family_told");
+        assert_eq!(AuditAction::ALL.len(), 10, "a new action needs its row here");
         assert_eq!(AuditAction::parse("Raise"), None);
     }
 }

@@ -78,6 +78,11 @@ pub struct Case {
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// What is disputed (free text; reading it is logged).
     pub summary: String,
+    /// The day the family was told of the case, once recorded (Rotherham's
+    /// challenge). Defaulted so that a result stored before it existed
+    /// still replays.
+    #[serde(default)]
+    pub family_told_on: Option<NaiveDate>,
 }
 
 impl TryFrom<case::Model> for Case {
@@ -105,6 +110,7 @@ impl TryFrom<case::Model> for Case {
             due_on: m.due_on,
             acknowledged_at: m.acknowledged_at,
             summary: m.summary,
+            family_told_on: m.family_told_on,
         })
     }
 }

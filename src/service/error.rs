@@ -72,6 +72,21 @@ impl From<crate::domain::access::FeedbackRefusal> for ServiceError {
     }
 }
 
+impl From<crate::domain::family_told::FamilyToldError> for ServiceError {
+    fn from(err: crate::domain::family_told::FamilyToldError) -> Self {
+        use crate::domain::access::FamilyToldRefusal as R;
+        use crate::domain::family_told::FamilyToldError as E;
+        match err {
+            E::Refused(R::NotVisible) => Self::NotFound("case"),
+            E::Refused(r @ R::NoRule { .. }) => Self::bad_input("caseId", r.to_string()),
+            E::Refused(r @ R::Closed) => Self::Conflict(r.to_string()),
+            E::Refused(r) => Self::forbidden(r.to_string(), r.allowed().unwrap_or_default()),
+            E::BadDate(message) => Self::BadInput { field: "toldOn", message },
+            e @ E::AlreadyRecorded(_) => Self::Conflict(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::domain::workflow::WorkflowError> for ServiceError {
     fn from(err: crate::domain::workflow::WorkflowError) -> Self {
         use crate::domain::access::Refusal;

@@ -97,7 +97,7 @@ const RAISING_SIDE_ESCALATES: f64 = 0.75;
 /// Chance that a resolution records learning.
 const LEARNING: f64 = 0.5;
 
-/// Rows per INSERT statement: 17 columns × 1,000, 12 × 2,000 and 12 × 2,000
+/// Rows per INSERT statement: 18 columns × 1,000, 12 × 2,000 and 12 × 2,000
 /// stay under SQLite's 32,766 bound parameters (PostgreSQL allows 65,535).
 const CASE_ROWS: usize = 1_000;
 const EVENT_ROWS: usize = 2_000;
@@ -398,6 +398,7 @@ struct Area {
     protocol: Protocol,
     calendar: &'static Calendar,
     agencies: Vec<(AgencyId, String)>,
+    kinds: Vec<AgencyKind>,
     raise_weights: Vec<f64>,
     receive_weights: Vec<f64>,
     route_weights: Vec<f64>,
@@ -459,6 +460,10 @@ impl World {
                 code: p.code.clone(),
                 calendar,
                 agencies: own.iter().map(|a| (AgencyId::from_uuid(a.id), a.code.clone())).collect(),
+                kinds: own
+                    .iter()
+                    .map(|a| AgencyKind::parse(&a.kind).unwrap_or(AgencyKind::Other))
+                    .collect(),
                 raise_weights: own.iter().map(|a| raise_weight(&a.kind)).collect(),
                 receive_weights: own.iter().map(|a| receive_weight(&a.kind)).collect(),
                 route_weights,
@@ -555,13 +560,31 @@ impl Generator {
         let rng = &mut self.rng;
         let protocol = &area.protocol;
         let raising = rng.weighted(&area.raise_weights);
-        let receiving = loop {
+        let mut receiving = loop {
             let r = rng.weighted(&area.receive_weights);
             if r != raising {
                 break r;
             }
         };
-        let route = &protocol.routes()[rng.weighted(&area.route_weights)];
+        let mut route = &protocol.routes()[rng.weighted(&area.route_weights)];
+        // A route that names the kinds of agency it is raised with (Leeds's
+        // conference requests go to children's social care) takes one of
+        // those; when the raising agency is the only one, another route.
+        if !route.admits_receiving(area.kinds[receiving]) {
+            let fits: Vec<usize> = (0..area.agencies.len())
+                .filter(|&i| i != raising && route.admits_receiving(area.kinds[i]))
+                .collect();
+            if fits.is_empty() {
+                let kind = area.kinds[receiving];
+                route = protocol
+                    .routes()
+                    .iter()
+                    .find(|r| r.admits_receiving(kind))
+                    .with_context(|| format!("no route of {} takes {kind}", protocol.id()))?;
+            } else {
+                receiving = *rng.pick(&fits);
+            }
+        }
         let stages = route.stages();
         let entries: Vec<usize> = (0..stages.len()).filter(|&i| stages[i].is_entry()).collect();
         let start = match entries.as_slice() {
@@ -655,6 +678,7 @@ impl Generator {
             &actor,
             &RaiseCase {
                 same_agency: false,
+                receiving_kind: area.kinds[receiving],
                 category: category.key(),
                 route: Some(route.id()),
                 stage: Some(entry.key()),
@@ -793,6 +817,8 @@ impl Generator {
             stage_entered_at: Some(stage_entered_at),
             due_on,
             acknowledged_at: None,
+            // Generated cases record no family told (as no records).
+            family_told_on: None,
         })
     }
 

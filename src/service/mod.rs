@@ -13,6 +13,7 @@ pub mod demo;
 pub mod directory;
 mod error;
 pub mod events;
+pub mod family_told;
 pub mod feedback;
 pub mod generate;
 pub mod hub;

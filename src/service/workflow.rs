@@ -12,6 +12,7 @@ use super::audit::AuditAction;
 use super::cases::{Case, CaseStatus};
 use super::change::{About, CaseChange, Ctx, Decided, Target};
 use super::{ServiceError, case_row, records};
+use crate::domain::agency::AgencyKind;
 use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::policy::Action;
 use crate::domain::protocol::ExclusionKind;
@@ -82,6 +83,7 @@ impl CaseChange for RaiseInput {
             actor,
             &RaiseCase {
                 same_agency: AgencyId::from_uuid(receiving.id) == raising,
+                receiving_kind: AgencyKind::parse(&receiving.kind).unwrap_or(AgencyKind::Other),
                 category: &self.category,
                 route: self.route.as_deref(),
                 stage: self.stage.as_deref(),
@@ -110,6 +112,7 @@ impl CaseChange for RaiseInput {
             stage_entered_at: Some(now),
             due_on: plan.due_on,
             acknowledged_at: None,
+            family_told_on: None,
         };
         let audit = raise_audit(&plan, &model.category, raising, receiving.id);
         Ok(Decided { case: model, audit, output: Box::new(case_output) })
@@ -133,7 +136,6 @@ pub fn raise_audit(
         "due_on": plan.due_on,
         "started_higher": plan.started_higher,
         "board_told": plan.reaching.board_told,
-        "family_told": plan.reaching.family_told,
         "milestones": milestones_audit(&plan.reaching),
         "backed_request": plan.reaching.backed_request,
     })
@@ -155,7 +157,6 @@ pub fn escalation_audit(
         "due_on": plan.due_on,
         "similar_cases": similar_cases,
         "board_told": plan.reaching.board_told,
-        "family_told": plan.reaching.family_told,
         "milestones": milestones_audit(&plan.reaching),
         "backed_request": plan.reaching.backed_request,
         "missing_records": plan.missing_records.iter().map(|k| k.as_str()).collect::<Vec<_>>(),

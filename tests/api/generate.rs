@@ -65,6 +65,8 @@ async fn generate_500(backend: Backend) -> Option<TestDb> {
             .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap())
             .expect("a known protocol version");
         let route = protocol.route(&c.route).expect("a route of the protocol");
+        let kind = escalations::domain::agency::AgencyKind::parse(&receiving.kind).unwrap();
+        assert!(route.admits_receiving(kind), "{} raised with {kind}", c.route);
         let at = route.position(&c.stage).expect("a stage of the case's route");
         if at > 0 {
             above_first += 1;

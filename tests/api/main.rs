@@ -30,6 +30,7 @@ mod report;
 mod scalars;
 mod schema;
 mod scoping;
+mod seed_rules;
 mod statistics;
 mod subscriptions;
 mod walks;

@@ -139,6 +139,7 @@ async fn store(app: &TestApp, partnership: &str, protocol: &str, row: &Row) -> S
         stage_entered_at: Set(Some(raised)),
         due_on: Set(due_on),
         acknowledged_at: Set(None),
+        family_told_on: Set(None),
     })
     .exec_without_returning(&app.db)
     .await
