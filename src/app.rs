@@ -252,6 +252,9 @@ fn print_demo_tokens(global: &GlobalArgs) {
     println!(
         "  cargo run --release -- --demo token --role ROLE --agency AGENCY --partnership PARTNERSHIP --sub YOUR-ID"
     );
+    println!(
+        "  cargo run --release -- --demo token --scope SCOPE [--agency AGENCY] --partnership PARTNERSHIP --sub CLIENT-ID"
+    );
     let examples = [
         ("practitioner", Some("wb-police")),
         ("manager", Some("wb-police")),
@@ -275,6 +278,31 @@ fn print_demo_tokens(global: &GlobalArgs) {
                 agency.unwrap_or("-")
             ),
             Err(err) => println!("  {role}: cannot mint ({err:#})"),
+        }
+    }
+    // Machine clients: a partner system following its agency's cases, a
+    // board reporting tool, and an agency's webhook manager.
+    let clients = [
+        ("cases:read", Some("wb-police"), "demo-police-system"),
+        ("statistics:read", None, "demo-board-reporting"),
+        ("webhooks:manage", Some("wb-police"), "demo-police-webhooks"),
+    ];
+    for (scope, agency, sub) in clients {
+        let args = TokenArgs {
+            role: None,
+            scope: Some(scope.to_owned()),
+            agency: agency.map(str::to_owned),
+            partnership: "western-bay".to_owned(),
+            sub: sub.to_owned(),
+            name: None,
+            ttl: std::time::Duration::from_secs(8 * 3600),
+        };
+        match mint(global, &args) {
+            Ok(token) => println!(
+                "  {scope:<18} western-bay {:<15} Authorization: Bearer {token}",
+                agency.unwrap_or("-")
+            ),
+            Err(err) => println!("  {scope}: cannot mint ({err:#})"),
         }
     }
     println!();

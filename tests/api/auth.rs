@@ -1211,3 +1211,55 @@ mod jwks_url {
         );
     }
 }
+
+/// The operation of README's machine-client example that starts with
+/// `start` (a code span on one line), its `…` placeholders filled in.
+fn readme_example(start: &str, fill: &[&str]) -> String {
+    let readme = include_str!("../../README.md");
+    let at = readme.find(&format!("`{start}")).unwrap_or_else(|| panic!("README lacks {start}"));
+    let rest = &readme[at + 1..];
+    let mut query = rest[..rest.find('`').unwrap()].to_owned();
+    for value in fill {
+        query = query.replacen('…', value, 1);
+    }
+    assert!(!query.contains('…'), "{query}");
+    query
+}
+
+db_test!(readmes_machine_client_examples_run_as_it_says, |app| {
+    let person = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    let receiving = app.agency_id("wb-swansea-csc").await;
+    let raised = app
+        .gql_as_ok(&person, "mutation($i: RaiseCaseInput!) { raiseCase(input: $i) { case { id } } }", json!({ "i": { "receivingAgencyId": receiving, "childReference": "SWP-2026-0777", "category": "referral-response", "summary": "Disputed." } }))
+        .await;
+    let case = raised["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+    // A case system's status poll: its agency's cases, and no mutation.
+    let police = app.client_token("cases:read", Some("wb-police"), "western-bay");
+    let poll = readme_example("{ cases(first: 100", &["2000-01-01T00:00:00Z"]);
+    let data = app.gql_as_ok(&police, &poll, json!({})).await;
+    let ids: Vec<&str> = data["cases"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [case.as_str()]);
+    let err = app
+        .gql_as_err(
+            &police,
+            "mutation($i: AcknowledgeCaseInput!) { acknowledgeCase(input: $i) { case { id } } }",
+            json!({ "i": { "caseId": case } }),
+        )
+        .await;
+    assert_eq!(err["extensions"]["code"], "FORBIDDEN", "{err:#}");
+    // A board reporting tool: the aggregates, and no case.
+    let board = app.client_token("statistics:read", None, "western-bay");
+    let wb = app.western_bay().await;
+    let stats = readme_example("{ boardStatistics(", &[&wb.partnership.to_string()]);
+    let data = app.gql_as_ok(&board, &stats, json!({})).await;
+    assert!(data["boardStatistics"]["overdueNow"].is_u64(), "{data:#}");
+    let err = app
+        .gql_as_err(&board, "query($id: ID!) { case(id: $id) { id } }", json!({ "id": case }))
+        .await;
+    assert_eq!(err["extensions"]["code"], "NOT_FOUND", "{err:#}");
+});
