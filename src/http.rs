@@ -49,7 +49,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -531,11 +533,18 @@ async fn execute(
     let (kind, key) = rate_key(&viewer, peer);
     let cost_key = format!("{}:{key}", kind.as_str());
     let in_flight = state.in_flight.try_acquire(kind, &key);
-    if let Err(wait) = state.rate_limits.check(kind, key) {
-        refused(code::RATE_LIMITED);
-        state.metrics.rate_limited(kind.as_str());
-        return too_many_requests(wait, spec_media_type);
-    }
+    let allowance = match state.rate_limits.check(kind, key) {
+        Ok(allowance) => allowance,
+        Err((wait, allowance)) => {
+            refused(code::RATE_LIMITED);
+            state.metrics.rate_limited(kind.as_str());
+            let mut res = too_many_requests(wait, spec_media_type);
+            if let Some(a) = allowance {
+                res.headers_mut().extend(a.headers());
+            }
+            return res;
+        }
+    };
     // Held until the response is built (or the caller goes away).
     let Some(_in_flight) = in_flight else {
         refused(code::RATE_LIMITED);
@@ -563,7 +572,11 @@ async fn execute(
         .data(budget)
         .data(state.webhooks.clone());
     let resp = state.schema.execute(req).await;
-    respond(state, resp, label, started, spec_media_type, &request_id)
+    let mut res = respond(state, resp, label, started, spec_media_type, &request_id);
+    if let Some(a) = allowance {
+        res.headers_mut().extend(a.headers());
+    }
+    res
 }
 
 /// Holds a request's text and variables to the document limits, parsing
@@ -796,15 +809,69 @@ fn rate_key(viewer: &Viewer, peer: Option<IpAddr>) -> (ClientKind, String) {
     }
 }
 
+/// A keyed GCRA limiter that reports what is left after each check.
+type Limiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// Where a client stands against its request rate, for the `RateLimit`
+/// and `RateLimit-Policy` headers (draft-ietf-httpapi-ratelimit-headers):
+/// the policy's quota (the burst) and window (the time the whole burst
+/// takes to refill), what is left, and the seconds until it is full again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// Requests of the policy (its burst).
+    pub quota: u32,
+    /// Seconds in which the whole quota refills.
+    pub window_secs: u64,
+    /// Requests left now.
+    pub remaining: u32,
+    /// Seconds until the quota is full again.
+    pub reset_secs: u64,
+}
+
+impl Allowance {
+    fn of(quota: Quota, remaining: u32) -> Self {
+        let per = quota.replenish_interval();
+        let burst = quota.burst_size().get();
+        let secs = |n: u32| {
+            let d = per * n;
+            d.as_secs() + u64::from(d.subsec_nanos() > 0)
+        };
+        Self {
+            quota: burst,
+            window_secs: secs(burst).max(1),
+            remaining,
+            reset_secs: secs(burst.saturating_sub(remaining)),
+        }
+    }
+
+    /// The two headers, for the policy named `requests`.
+    fn headers(&self) -> [(HeaderName, HeaderValue); 2] {
+        let policy = format!("\"requests\";q={};w={}", self.quota, self.window_secs);
+        let now = format!("\"requests\";r={};t={}", self.remaining, self.reset_secs);
+        [
+            (
+                HeaderName::from_static("ratelimit-policy"),
+                HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("")),
+            ),
+            (
+                HeaderName::from_static("ratelimit"),
+                HeaderValue::from_str(&now).unwrap_or(HeaderValue::from_static("")),
+            ),
+        ]
+    }
+}
+
 /// Request rates per client (GCRA, through `governor`): one keyed limiter
-/// per kind of client; a kind whose setting is `off` has none.
+/// per kind of client; a kind whose setting is `off` has none. Per server
+/// instance: several instances each allow a client its whole rate.
 pub struct RateLimits {
     /// Cost per client, keyed by kind and key.
-    cost: Option<DefaultKeyedRateLimiter<String>>,
-    people: Option<DefaultKeyedRateLimiter<String>>,
-    cases_read: Option<DefaultKeyedRateLimiter<String>>,
-    statistics_read: Option<DefaultKeyedRateLimiter<String>>,
-    anonymous: Option<DefaultKeyedRateLimiter<String>>,
+    cost: Option<Limiter>,
+    people: Option<Limiter>,
+    cases_read: Option<Limiter>,
+    statistics_read: Option<Limiter>,
+    anonymous: Option<Limiter>,
     checks: AtomicU64,
     clock: DefaultClock,
 }
@@ -812,10 +879,13 @@ pub struct RateLimits {
 impl RateLimits {
     /// The limiters of the settings.
     pub fn new(args: &RateLimitArgs) -> Self {
-        fn limiter(limit: RateLimit) -> Option<DefaultKeyedRateLimiter<String>> {
+        fn limiter(limit: RateLimit) -> Option<Limiter> {
             let rate = NonZeroU32::new(limit.per_second)?;
             let burst = NonZeroU32::new(limit.burst)?;
-            Some(DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+            Some(
+                RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+                    .with_middleware::<StateInformationMiddleware>(),
+            )
         }
         Self {
             cost: limiter(args.rate_limit_cost),
@@ -828,7 +898,7 @@ impl RateLimits {
         }
     }
 
-    fn limiter(&self, kind: ClientKind) -> Option<&DefaultKeyedRateLimiter<String>> {
+    fn limiter(&self, kind: ClientKind) -> Option<&Limiter> {
         match kind {
             ClientKind::People => self.people.as_ref(),
             ClientKind::CasesRead => self.cases_read.as_ref(),
@@ -837,9 +907,15 @@ impl RateLimits {
         }
     }
 
-    /// Takes one request of `key`'s allowance, or says how long to wait.
-    pub fn check(&self, kind: ClientKind, key: String) -> Result<(), Duration> {
-        let Some(limiter) = self.limiter(kind) else { return Ok(()) };
+    /// Takes one request of `key`'s allowance and says what is left
+    /// (`None`: no limit for this kind), or says how long to wait and the
+    /// allowance, empty.
+    pub fn check(
+        &self,
+        kind: ClientKind,
+        key: String,
+    ) -> Result<Option<Allowance>, (Duration, Option<Allowance>)> {
+        let Some(limiter) = self.limiter(kind) else { return Ok(None) };
         // Now and then, forget clients whose allowance is full again, so
         // that the state does not grow with every `sub` or address seen.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
@@ -852,7 +928,15 @@ impl RateLimits {
                 l.shrink_to_fit();
             }
         }
-        limiter.check_key(&key).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        match limiter.check_key(&key) {
+            Ok(snapshot) => {
+                Ok(Some(Allowance::of(snapshot.quota(), snapshot.remaining_burst_capacity())))
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                Err((wait, Some(Allowance::of(not_until.quota(), 0))))
+            }
+        }
     }
 }
 
@@ -870,7 +954,7 @@ impl RateLimits {
             return if cost == 0 { Ok(()) } else { Err(None) };
         };
         match limiter.check_key_n(&key.to_owned(), n) {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(_)) => Ok(()),
             Ok(Err(not_until)) => Err(Some(not_until.wait_time_from(self.clock.now()))),
             Err(_) => Err(None),
         }

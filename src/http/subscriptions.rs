@@ -422,7 +422,7 @@ impl Operations {
             return Err(ServerError::new("the connection is not initialised", None));
         };
         let (kind, key) = rate_key(&viewer, None);
-        if let Err(wait) = state.rate_limits.check(kind, key.clone()) {
+        if let Err((wait, _)) = state.rate_limits.check(kind, key.clone()) {
             state.metrics.rate_limited(kind.as_str());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let mut err =

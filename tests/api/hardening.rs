@@ -475,13 +475,24 @@ async fn rate_limits_answer_429_with_retry_after_per_client() {
     let server = Server::start(args).await;
     let alice = person_token("alice");
     let bob = person_token("bob");
-    for _ in 0..2 {
-        assert_eq!(server.post(Some(&alice), "{ __typename }").await.status(), 200);
+    // Every answer says the policy (a burst of 2, refilled in 2 s) and
+    // what is left (the IETF draft's RateLimit headers).
+    let header = |res: &reqwest::Response, name: &str| {
+        res.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
+    };
+    for left in [1, 0] {
+        let res = server.post(Some(&alice), "{ __typename }").await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(header(&res, "ratelimit-policy").as_deref(), Some("\"requests\";q=2;w=2"));
+        let now = header(&res, "ratelimit").unwrap();
+        assert!(now.starts_with(&format!("\"requests\";r={left};t=")), "{now}");
     }
     let res = server.post(Some(&alice), "{ __typename }").await;
     assert_eq!(res.status(), 429);
     let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry), "{retry}");
+    let now = header(&res, "ratelimit").unwrap();
+    assert!(now.starts_with("\"requests\";r=0;t="), "{now}");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{body:#}");
     // Another person has an allowance of their own.
