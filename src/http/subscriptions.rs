@@ -56,6 +56,13 @@ use crate::metrics::Metrics;
 /// The subprotocol spoken.
 const PROTOCOL: &str = "graphql-transport-ws";
 
+/// A socket's read buffer (it grows for a longer message, up to the body
+/// limit).
+const SOCKET_READ_BUFFER: usize = 8 * 1024;
+
+/// What a socket's writes gather before they go to the connection.
+const SOCKET_WRITE_BUFFER: usize = 4 * 1024;
+
 /// Close codes of `graphql-transport-ws` (and RFC 6455).
 mod close {
     pub const GOING_AWAY: u16 = 1001;
@@ -150,10 +157,16 @@ pub(super) async fn upgrade(
         }),
     };
     let held = conn.map(|c| c.upgrade());
+    // Small socket buffers: a subscriber receives short event messages and
+    // sends shorter ones, and tungstenite's defaults (128 KiB each way) made
+    // a thousand idle subscribers cost about 150 MiB.
     let ws = ws
         .protocols([PROTOCOL])
         .max_message_size(state.http.max_body_bytes)
-        .max_frame_size(state.http.max_body_bytes);
+        .max_frame_size(state.http.max_body_bytes)
+        .read_buffer_size(SOCKET_READ_BUFFER)
+        .write_buffer_size(SOCKET_WRITE_BUFFER)
+        .max_write_buffer_size(SOCKET_WRITE_BUFFER + state.limits.max_response_bytes);
     let spoken = ws.selected_protocol().is_some();
     ws.on_upgrade(move |socket| async move {
         let _held = &held;
