@@ -29,6 +29,9 @@ pub struct Model {
     /// When the receiving side acknowledged the case at its current stage
     /// (cleared when it moves up).
     pub acknowledged_at: Option<DateTimeUtc>,
+    /// Similar cases (this one included) when the case crossed its
+    /// protocol's repeated-disagreement threshold; null if it never did.
+    pub repeated_similar_cases: Option<i32>,
     /// The day the family was told of the case, where the protocol has the
     /// rule (Rotherham's challenge); null until recorded.
     pub family_told_on: Option<Date>,

@@ -3,6 +3,29 @@
 
 use super::protocol::Protocol;
 
+/// Without a repeated-disagreement rule in its protocol, a partnership's
+/// statistics count a pair of agencies with this many similar cases as a
+/// repeated disagreement.
+pub const REPEATED_AT_LEAST: u32 = 2;
+
+/// How many similar disagreements (the one at hand included) make a
+/// repeated one: the protocol's rule's `count` (Pan-Sussex step 5), or
+/// [`REPEATED_AT_LEAST`]. The trigger of the rule, the flag on the case and
+/// the board's statistics all count by it.
+///
+/// "Similar" is the same everywhere: the same partnership, the same two
+/// agencies **either way round** ([`between`]), the same category, and not
+/// withdrawn.
+pub fn repeated_threshold(protocol: &Protocol) -> u32 {
+    protocol.rules().repeated_disagreement().map_or(REPEATED_AT_LEAST, |r| r.count())
+}
+
+/// The two agencies a disagreement is between, whichever raised it: the
+/// lesser first.
+pub fn between<T: Ord>(a: T, b: T) -> (T, T) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
 /// `(route, stage)` pairs at which a case is in the board's queue.
 pub fn board_stages(protocol: &Protocol) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -23,6 +46,27 @@ pub fn board_stages(protocol: &Protocol) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use crate::domain::catalog::Catalog;
+
+    #[test]
+    fn repeated_disagreements_count_by_the_protocols_rule_either_way_round() {
+        let catalog = Catalog::builtin().unwrap();
+        for (protocol, threshold) in [
+            ("pan-sussex", 3),
+            ("western-bay", 2),
+            ("rotherham", 2),
+            ("leeds", 2),
+            ("six-stage", 2),
+        ] {
+            assert_eq!(
+                repeated_threshold(catalog.latest(protocol).unwrap()),
+                threshold,
+                "{protocol}"
+            );
+        }
+        assert_eq!(between(2, 1), (1, 2));
+        assert_eq!(between(1, 2), (1, 2));
+        assert_eq!(between("a", "a"), ("a", "a"));
+    }
 
     #[test]
     fn western_bay_tells_the_board_from_stage_3() {

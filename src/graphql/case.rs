@@ -129,6 +129,27 @@ impl Case {
         self.0.due_on.filter(|_| self.0.status == cases::CaseStatus::Open).map(Date)
     }
 
+    /// Set when the case crossed its protocol's repeated-disagreement
+    /// threshold (Pan-Sussex step 5: "a number of similar concerns or
+    /// disagreements"), as it was raised or escalated for it: how many
+    /// similar cases there were, and the rule's threshold and window. Null
+    /// if it never did. Similar: the same two agencies either way round,
+    /// the same category, not withdrawn; the board's
+    /// `repeatedDisagreements` counts by the same rule.
+    async fn repeated_disagreement(&self, ctx: &Context<'_>) -> Result<Option<RepeatedFlag>> {
+        let Some(similar) = self.0.repeated_similar_cases else { return Ok(None) };
+        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let c = &self.0;
+        let rule = catalog
+            .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
+            .and_then(|p| p.rules().repeated_disagreement());
+        Ok(Some(RepeatedFlag {
+            similar_cases: u32::try_from(similar).unwrap_or(0),
+            threshold: rule.map_or(crate::domain::board::REPEATED_AT_LEAST, |r| r.count()),
+            window_days: rule.map(|r| r.window_days()),
+        }))
+    }
+
     /// When the receiving side acknowledged the case at its current stage
     /// (`acknowledgeCase`); null until then, and again after it moves up.
     async fn acknowledged_at(&self) -> Option<DateTime> {
@@ -516,6 +537,17 @@ pub struct CurrentStage {
     pub board_told: bool,
     /// The questions the protocol asks at this stage.
     pub questions: Vec<super::protocols::QuestionGroup>,
+}
+
+/// A case that crossed its protocol's repeated-disagreement threshold.
+#[derive(SimpleObject)]
+pub struct RepeatedFlag {
+    /// Similar cases when it crossed (this one included).
+    pub similar_cases: u32,
+    /// How many make a repeated disagreement (the protocol's rule).
+    pub threshold: u32,
+    /// Over how many days before the raise they are counted.
+    pub window_days: Option<u32>,
 }
 
 /// Where one milestone of a case's current stage stands.

@@ -163,10 +163,12 @@ impl BoardStatistics {
         Ok(list.into_iter().map(Agency).collect())
     }
 
-    /// The same raising agency, receiving agency and category with two or
-    /// more cases raised in the period (the Pan-Sussex step-5 pattern:
-    /// similar disagreements recorded again and again); biggest count
-    /// first.
+    /// The pairs of agencies and categories with similar disagreements
+    /// raised again and again in the period (the Pan-Sussex step-5
+    /// pattern), counted by the rule of the trigger and of
+    /// `Case.repeatedDisagreement`: the same two agencies either way round,
+    /// the same category, not withdrawn, at least the protocol's threshold
+    /// (its rule's count; 2 without a rule). Biggest count first.
     async fn repeated_disagreements(&self, ctx: &Context<'_>) -> Result<Vec<RepeatedDisagreement>> {
         let list = statistics::repeated_disagreements(gate(ctx).await?.db, &self.0).await.gql()?;
         Ok(list.into_iter().map(RepeatedDisagreement).collect())
@@ -285,17 +287,24 @@ impl AgencyPairCount {
     }
 }
 
-/// Repeated cases from one agency to another about one category.
+/// Repeated cases between two agencies about one category.
 pub struct RepeatedDisagreement(statistics::PairCount);
 
-/// Repeated cases from one agency to another about one category.
+/// Repeated cases between two agencies, either way round, about one
+/// category.
 #[Object]
 impl RepeatedDisagreement {
-    /// The agency that raised them.
+    /// The two agencies, whichever raised each case.
+    async fn agencies(&self, ctx: &Context<'_>) -> Result<Vec<Agency>> {
+        Ok(vec![load_agency(ctx, self.0.raising).await?, load_agency(ctx, self.0.receiving).await?])
+    }
+    /// One of the two agencies (the first of `agencies`).
+    #[graphql(deprecation = "The cases are counted either way round: use `agencies`.")]
     async fn raising_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
         load_agency(ctx, self.0.raising).await
     }
-    /// The agency that received them.
+    /// The other agency (the second of `agencies`).
+    #[graphql(deprecation = "The cases are counted either way round: use `agencies`.")]
     async fn receiving_agency(&self, ctx: &Context<'_>) -> Result<Agency> {
         load_agency(ctx, self.0.receiving).await
     }
@@ -303,7 +312,7 @@ impl RepeatedDisagreement {
     async fn category(&self) -> &str {
         self.0.category.as_deref().unwrap_or_default()
     }
-    /// How many cases (two or more).
+    /// How many cases (at least the threshold).
     async fn count(&self) -> u64 {
         self.0.count
     }

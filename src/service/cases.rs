@@ -76,6 +76,8 @@ pub struct Case {
     pub due_on: Option<NaiveDate>,
     /// When the receiving side acknowledged it at its current stage.
     pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Similar cases when it crossed the repeated-disagreement threshold.
+    pub repeated_similar_cases: Option<i32>,
     /// What is disputed (free text; reading it is logged).
     pub summary: String,
     /// The day the family was told of the case, once recorded (Rotherham's
@@ -109,6 +111,7 @@ impl TryFrom<case::Model> for Case {
             stage_entered_at: m.stage_entered_at,
             due_on: m.due_on,
             acknowledged_at: m.acknowledged_at,
+            repeated_similar_cases: m.repeated_similar_cases,
             summary: m.summary,
             family_told_on: m.family_told_on,
         })

@@ -817,6 +817,7 @@ impl Generator {
             stage_entered_at: Some(stage_entered_at),
             due_on,
             acknowledged_at: None,
+            repeated_similar_cases: None,
             // Generated cases record no family told (as no records).
             family_told_on: None,
         })

@@ -40,10 +40,6 @@ use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, PartnershipId};
 
-/// A pair of agencies with this many cases or more about one category in a
-/// period is a repeated disagreement.
-pub const REPEATED_AT_LEAST: i64 = 2;
-
 /// The longest monthly trend answered, in months (100 years).
 pub const MAX_TREND_MONTHS: usize = 1200;
 
@@ -59,6 +55,9 @@ pub struct Board {
     pub from: DateTime<Utc>,
     /// End of the period (excluded).
     pub to: DateTime<Utc>,
+    /// Similar cases that make a repeated disagreement
+    /// (`domain::board::repeated_threshold` of its protocol).
+    pub repeated_at_least: u32,
 }
 
 /// Checks that `actor` may read the statistics of `partnership` and returns
@@ -106,7 +105,13 @@ pub async fn authorize(
     if from >= to {
         return Err(ServiceError::bad_input("from", "must be before `to`"));
     }
-    Ok(Board { partnership, calendar: row.calendar, from, to })
+    Ok(Board {
+        partnership,
+        calendar: row.calendar,
+        from,
+        to,
+        repeated_at_least: crate::domain::board::repeated_threshold(protocol),
+    })
 }
 
 /// A count per key.
@@ -359,14 +364,18 @@ pub async fn by_agency_pair(
         .collect())
 }
 
-/// Raising agency, receiving agency and category with at least
-/// [`REPEATED_AT_LEAST`] cases raised in the period (the Pan-Sussex step-5
-/// pattern), biggest first.
+/// The pairs of agencies, either way round, and categories with at least
+/// the protocol's threshold of similar cases raised in the period (the
+/// Pan-Sussex step-5 pattern, counted by the rule of the trigger: the same
+/// two agencies either way round, the same category, not withdrawn; see
+/// `domain::board::repeated_threshold`), biggest first. `raising` is the
+/// lesser id of the pair and `receiving` the other.
 pub async fn repeated_disagreements(
     db: &impl ConnectionTrait,
     b: &Board,
 ) -> Result<Vec<PairCount>, ServiceError> {
-    use sea_orm::sea_query::ExprTrait;
+    // Counted per direction in the database (a row per pair, direction
+    // and category), summed either way round here.
     let rows: Vec<(uuid::Uuid, uuid::Uuid, String, i64)> = case::Entity::find()
         .select_only()
         .column(case::Column::RaisingAgencyId)
@@ -374,14 +383,21 @@ pub async fn repeated_disagreements(
         .column(case::Column::Category)
         .column_as(case::Column::Id.count(), "n")
         .filter(raised_in(b))
+        .filter(case::Column::Status.ne(CaseStatus::Withdrawn.as_str()))
         .group_by(case::Column::RaisingAgencyId)
         .group_by(case::Column::ReceivingAgencyId)
         .group_by(case::Column::Category)
-        .having(case::Column::Id.count().gte(REPEATED_AT_LEAST))
         .into_tuple()
         .all(db)
         .await?;
-    let list = rows.into_iter().map(|(r, v, k, c)| ((r, v, k), n(c))).collect();
+    let mut pairs: std::collections::BTreeMap<(uuid::Uuid, uuid::Uuid, String), u64> =
+        std::collections::BTreeMap::new();
+    for (r, v, k, c) in rows {
+        let (x, y) = crate::domain::board::between(r, v);
+        *pairs.entry((x, y, k)).or_default() += n(c);
+    }
+    let list =
+        pairs.into_iter().filter(|(_, count)| *count >= u64::from(b.repeated_at_least)).collect();
     Ok(by_count_then_key(list)
         .into_iter()
         .map(|((r, v, k), count)| PairCount {

@@ -93,7 +93,7 @@ impl CaseChange for RaiseInput {
             },
             now.date_naive(),
         )?;
-        let model = case::Model {
+        let mut model = case::Model {
             id: CaseId::new().uuid(),
             partnership_id: actor.partnership.uuid(),
             protocol_id: protocol.id().to_owned(),
@@ -113,8 +113,20 @@ impl CaseChange for RaiseInput {
             due_on: plan.due_on,
             acknowledged_at: None,
             family_told_on: None,
+            repeated_similar_cases: None,
         };
-        let audit = raise_audit(&plan, &model.category, raising, receiving.id);
+        let mut audit = raise_audit(&plan, &model.category, raising, receiving.id);
+        // A case that crosses its protocol's repeated-disagreement threshold
+        // is flagged as it is raised (on the rule's route; the rule's window).
+        if let Some(rule) =
+            protocol.rules().repeated_disagreement().filter(|r| r.route() == model.route)
+        {
+            let similar = similar_cases(ctx.txn, &model, rule.window_days(), now).await?;
+            if similar >= rule.count() {
+                model.repeated_similar_cases = Some(i32::try_from(similar).unwrap_or(i32::MAX));
+                audit["similar_cases"] = json!(similar);
+            }
+        }
         Ok(Decided { case: model, audit, output: Box::new(case_output) })
     }
 }
@@ -241,11 +253,19 @@ impl CaseChange for EscalateInput {
         records::flag_missing(ctx.txn, row, &plan.missing_records, now).await?;
         let audit =
             escalation_audit(&plan, &row.stage, self.reason, self.timeframe_working_days, similar);
+        // An escalation for a repeated disagreement flags the case too.
+        let repeated = match similar {
+            Some(n) if self.reason == EscalationReason::RepeatedDisagreement => {
+                Some(i32::try_from(n).unwrap_or(i32::MAX))
+            }
+            _ => row.repeated_similar_cases,
+        };
         let case = case::Model {
             stage: plan.stage,
             stage_entered_at: Some(now),
             due_on: plan.due_on,
             acknowledged_at: None,
+            repeated_similar_cases: repeated,
             updated_at: now,
             ..row.clone()
         };

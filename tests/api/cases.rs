@@ -40,6 +40,7 @@ pub async fn store_case(app: &TestApp, raising: &str, receiving: &str) -> String
         stage_entered_at: Set(Some(now)),
         due_on: Set(None),
         acknowledged_at: Set(None),
+        repeated_similar_cases: Set(None),
         family_told_on: Set(None),
     })
     .exec_without_returning(&app.db)

@@ -571,6 +571,7 @@ pub fn open_case(
         stage_entered_at: Set(Some(at)),
         due_on: Set(None),
         acknowledged_at: Set(None),
+        repeated_similar_cases: Set(None),
         family_told_on: Set(None),
     }
 }

@@ -201,8 +201,25 @@ db_test!(pan_sussex_reaches_step_5_through_repeated_disagreements, |app| {
     assert!(message.contains("needs 3 similar cases"), "{message}");
     assert!(message.contains("there are 2"), "{message}");
 
-    // A third similar case meets the count.
-    raise(&app, &police_practitioner, case(&csc, "SP-2026-006", "information-sharing")).await;
+    // A third similar case meets the count, and is flagged as it is
+    // raised; the first is not (yet).
+    let third =
+        raise(&app, &police_practitioner, case(&csc, "SP-2026-006", "information-sharing")).await;
+    let flag = |id: Value| {
+        let (app, token) = (&app, police_lead.clone());
+        async move {
+            app.gql_as_ok(
+                &token,
+                "query($id: ID!) { case(id: $id) { repeatedDisagreement { similarCases threshold windowDays } } }",
+                json!({ "id": id }),
+            )
+            .await["case"]["repeatedDisagreement"]
+                .clone()
+        }
+    };
+    let crossed = json!({ "similarCases": 3, "threshold": 3, "windowDays": 365 });
+    assert_eq!(flag(third["id"].clone()).await, crossed);
+    assert_eq!(flag(json!(id)).await, Value::Null);
     // Pan-Sussex asks whoever escalates to state the timeframe.
     let err = escalate_err(
         &app,
@@ -243,6 +260,7 @@ db_test!(pan_sussex_reaches_step_5_through_repeated_disagreements, |app| {
     assert_eq!(data["from_stage"], "stage-1");
     assert_eq!(data["similar_cases"], 3);
     assert_eq!(data["board_told"], true);
+    assert_eq!(flag(json!(id)).await, crossed, "escalated for it: flagged too");
 
     // At step 5 the scrutineer (board chair) acts; the lead reads the report.
     let flags = can(&app, &police_lead, &id).await;
