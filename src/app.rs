@@ -185,6 +185,7 @@ pub async fn prepare(
         metrics,
         documents: Arc::default(),
         webhooks: Arc::new(args.webhooks.clone()),
+        timers: Arc::new(args.timers.clone()),
         hub,
         subscribers: Arc::new(http::subscriptions::Clients::new(
             args.http.subscription_connections_per_client,

@@ -277,6 +277,25 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+
+    #[command(flatten)]
+    pub timers: TimerArgs,
+}
+
+/// Timers: deadlines that announce themselves.
+#[derive(Debug, Clone, Args)]
+pub struct TimerArgs {
+    /// How often each process looks for timers that have fallen due (e.g.
+    /// `30s`); a timer fires at most this long after its instant while a
+    /// server runs, and once, marked late, after downtime.
+    #[arg(long, env = "TIMER_POLL_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timer_poll_interval: Duration,
+}
+
+impl Default for TimerArgs {
+    fn default() -> Self {
+        Self { timer_poll_interval: Duration::from_secs(30) }
+    }
 }
 
 /// Webhook delivery: timeouts, retries, address rules.

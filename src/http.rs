@@ -118,6 +118,8 @@ pub struct AppState {
     pub in_flight: Arc<InFlight>,
     /// Webhook settings (the worker's and endpoint management's).
     pub webhooks: Arc<crate::config::WebhookArgs>,
+    /// Timer settings (the scheduler's).
+    pub timers: Arc<crate::config::TimerArgs>,
     /// The subscription hub (also in the schema's data).
     pub hub: Arc<crate::service::hub::Hub>,
     /// WebSocket connections per client.
@@ -249,13 +251,20 @@ pub async fn serve(
         metrics.clone(),
         stopped,
     )));
+    // So does the timer scheduler.
+    let scheduler = tokio::spawn(crate::db::in_background(crate::service::timers::run(
+        state.db.clone(),
+        state.timers.clone(),
+        stop_worker.subscribe(),
+    )));
     let shutdown = async move {
         shutdown.await;
         let _ = stop_worker.send(true);
     };
     let served = crate::listener::serve(listener, router(state), settings, metrics, shutdown).await;
-    // Dropping the sender (if the shutdown never came) stops it too.
+    // Dropping the sender (if the shutdown never came) stops them too.
     let _ = worker.await;
+    let _ = scheduler.await;
     served
 }
 

@@ -15,6 +15,7 @@ pub mod feedback;
 pub mod idempotency_key;
 pub mod missing_record;
 pub mod partnership;
+pub mod timer;
 pub mod webhook_attempt;
 pub mod webhook_audit;
 pub mod webhook_delivery;

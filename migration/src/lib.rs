@@ -19,6 +19,7 @@ mod m20261201_000010_add_missing_records;
 mod m20261201_000011_add_case_family_told_on;
 mod m20261201_000012_add_acknowledgements;
 mod m20261201_000013_add_repeated_flag;
+mod m20261201_000014_add_timers;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_add_case_family_told_on::Migration),
             Box::new(m20261201_000012_add_acknowledgements::Migration),
             Box::new(m20261201_000013_add_repeated_flag::Migration),
+            Box::new(m20261201_000014_add_timers::Migration),
         ]
     }
 }

@@ -27,11 +27,16 @@ pub enum EventType {
     /// The day the family was told of the case was recorded (Rotherham's
     /// challenge).
     FamilyToldRecorded,
+    /// The case's next open milestone passed its due date (a timer).
+    MilestoneOverdue,
+    /// The case's stage passed its due date (a timer; a stage without
+    /// milestones).
+    StageOverdue,
 }
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 12] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -42,6 +47,8 @@ impl EventType {
         Self::FeedbackGiven,
         Self::CaseAcknowledged,
         Self::FamilyToldRecorded,
+        Self::MilestoneOverdue,
+        Self::StageOverdue,
     ];
 
     /// The stored spelling, as the feed shows it.
@@ -57,6 +64,8 @@ impl EventType {
             Self::FeedbackGiven => "FEEDBACK_GIVEN",
             Self::CaseAcknowledged => "CASE_ACKNOWLEDGED",
             Self::FamilyToldRecorded => "FAMILY_TOLD_RECORDED",
+            Self::MilestoneOverdue => "MILESTONE_OVERDUE",
+            Self::StageOverdue => "STAGE_OVERDUE",
         }
     }
 

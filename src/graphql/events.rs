@@ -46,6 +46,12 @@ pub enum CaseEventType {
     /// The day the family was told of the case was recorded (Rotherham's
     /// challenge: `recordFamilyTold`; `Case.familyToldOn`).
     FamilyToldRecorded,
+    /// The case's next open milestone passed its due date (announced by a
+    /// timer within `TIMER_POLL_INTERVAL`).
+    MilestoneOverdue,
+    /// The case's stage passed its due date (a stage without milestones;
+    /// announced by a timer within `TIMER_POLL_INTERVAL`).
+    StageOverdue,
 }
 
 /// Which events a page of the feed holds.

@@ -183,6 +183,7 @@ pub fn serve_args() -> ServeArgs {
         http: HttpArgs::default(),
         rate_limits: RateLimitArgs::default(),
         webhooks: escalations::config::WebhookArgs::default(),
+        timers: escalations::config::TimerArgs::default(),
     }
 }
 

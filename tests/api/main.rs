@@ -33,6 +33,7 @@ mod scoping;
 mod seed_rules;
 mod statistics;
 mod subscriptions;
+mod timers;
 mod walks;
 mod webhooks;
 mod workflow;

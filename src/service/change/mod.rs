@@ -229,6 +229,7 @@ impl Frame<'_> {
         append_audit(&txn, &next, &prev_hash, &ctx, action, self.request_id, &data).await?;
         events::append(&txn, action.event_type(), row.as_ref(), &next, ctx.now, self.request_id)
             .await?;
+        super::timers::sync(&txn, self.catalog, row.as_ref(), &next).await?;
         let output = output(&next)?;
         idempotency::remember(&txn, self.actor, idem, &output).await?;
         txn.commit().await?;

@@ -1,0 +1,138 @@
+//! Timers (issue 13): deadlines that announce themselves in the event log,
+//! once, with the server's clock moved by the test (a process per test
+//! under nextest).
+
+use std::time::{Duration, Instant};
+
+use escalations::domain::role::Role;
+use serde_json::json;
+
+use crate::db_test_with;
+use crate::helpers::{TestApp, serve_args};
+
+/// Sweeps every 50 ms.
+fn quick() -> escalations::config::ServeArgs {
+    let mut args = serve_args();
+    args.timers.timer_poll_interval = Duration::from_millis(50);
+    args
+}
+
+fn clock(at: &str) {
+    escalations::service::audit::set_clock_for_tests(Some(at.parse().unwrap()));
+}
+
+const RAISE: &str =
+    "mutation($input: RaiseCaseInput!) { raiseCase(input: $input) { case { id dueOn } } }";
+const ADD_RECORD: &str =
+    "mutation($input: AddRecordInput!) { addRecord(input: $input) { record { id } } }";
+
+/// The types of the case's events, oldest first.
+async fn types(app: &TestApp, token: &str, id: &str) -> Vec<String> {
+    let data = app
+        .gql_as_ok(
+            token,
+            "query($id: ID!) { case(id: $id) { events(first: 100) { nodes { type } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    data["case"]["events"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Waits (up to 10 s) until the case has `n` events of type `kind`, then a
+/// few sweeps more, and checks there are still `n`.
+async fn exactly(app: &TestApp, token: &str, id: &str, kind: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let count = |t: &[String]| t.iter().filter(|k| *k == kind).count();
+    loop {
+        let got = count(&types(app, token, id).await);
+        if got >= n {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{kind}: {got} of {n}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(&types(app, token, id).await), n, "{kind} fired more than once");
+}
+
+db_test_with!(a_milestone_announces_itself_once_when_it_is_overdue, quick(), |app| {
+    let cyps = app.agency_id("ro-cyps").await;
+    let chair = app.token(Role::SafeguardingLead, Some("ro-safeguarding-unit"), "rotherham");
+    // Raised Thursday 24 December 2026: the form is due Thursday 31st.
+    clock("2026-12-24T10:00:00Z");
+    let data = app
+        .gql_as_ok(&chair, RAISE, json!({ "input": { "receivingAgencyId": cyps, "childReference": "RMBC-2026-0950", "category": "conference-practice", "route": "challenge", "summary": "Report not shared." } }))
+        .await;
+    let id = data["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(data["raiseCase"]["case"]["dueOn"], "2026-12-31");
+    // On the due day itself nothing fires.
+    clock("2026-12-31T23:59:00Z");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!types(&app, &chair, &id).await.contains(&"MILESTONE_OVERDUE".to_owned()));
+    // Once the day is over (GMT): the form's milestone is overdue, once.
+    clock("2027-01-01T00:00:05Z");
+    exactly(&app, &chair, &id, "MILESTONE_OVERDUE", 1).await;
+    // The form, late, moves the deadline to the response's: a new timer,
+    // which fires in its turn (Friday 15 January, ten working days after
+    // New Year's Day).
+    app.gql_as_ok(
+        &chair,
+        ADD_RECORD,
+        json!({ "input": { "caseId": id, "kind": "FORM", "facts": "Sent." } }),
+    )
+    .await;
+    clock("2027-01-15T23:00:00Z");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    exactly(&app, &chair, &id, "MILESTONE_OVERDUE", 1).await;
+    clock("2027-01-16T00:00:05Z");
+    exactly(&app, &chair, &id, "MILESTONE_OVERDUE", 2).await;
+    let feed = app
+        .gql_as_ok(
+            &chair,
+            "{ caseEvents(first: 100) { nodes { type caseId version } } }",
+            json!({}),
+        )
+        .await;
+    let overdue: Vec<_> = feed["caseEvents"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "MILESTONE_OVERDUE")
+        .collect();
+    assert_eq!(overdue.len(), 2, "the feed carries them: {feed:#}");
+    // A timer's event moves nothing: the version is the case's.
+    assert_eq!(overdue[1]["version"], 2, "{feed:#}");
+});
+
+db_test_with!(
+    a_stage_without_milestones_announces_its_overdue_and_a_closed_case_nothing,
+    quick(),
+    |app| {
+        let csc = app.agency_id("ps-bh-csc").await;
+        let police = app.token(Role::Practitioner, Some("ps-police"), "pan-sussex");
+        // Pan-Sussex step 1 with a stated timeframe of 2 working days, raised
+        // on Monday 7 June 2027: due Wednesday 9 June.
+        clock("2027-06-07T09:00:00Z");
+        let raise = |child: &str| json!({ "input": { "receivingAgencyId": csc, "childReference": child, "category": "need-for-action", "summary": "Disputed.", "timeframeWorkingDays": 2 } });
+        let data = app.gql_as_ok(&police, RAISE, raise("SP-2027-0100")).await;
+        let id = data["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(data["raiseCase"]["case"]["dueOn"], "2027-06-09");
+        let data = app.gql_as_ok(&police, RAISE, raise("SP-2027-0101")).await;
+        let closed = data["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+        app.gql_as_ok(
+            &police,
+            "mutation($i: WithdrawCaseInput!) { withdrawCase(input: $i) { case { id } } }",
+            json!({ "i": { "caseId": closed, "reason": "Raised in error." } }),
+        )
+        .await;
+        // BST: the day ends at 23:00 UTC.
+        clock("2027-06-09T23:00:05Z");
+        exactly(&app, &police, &id, "STAGE_OVERDUE", 1).await;
+        assert!(!types(&app, &police, &closed).await.contains(&"STAGE_OVERDUE".to_owned()));
+    }
+);
