@@ -22,6 +22,11 @@ impl Drop for Server {
 }
 
 pub(crate) fn start(db_url: &str) -> Server {
+    start_with(db_url, &[])
+}
+
+/// `start`, with more environment settings.
+pub(crate) fn start_with(db_url: &str, env: &[(&str, &str)]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_escalations"))
         .args(["serve", "--demo", "--listen-addr", &format!("127.0.0.1:{port}")])
@@ -33,6 +38,7 @@ pub(crate) fn start(db_url: &str) -> Server {
         .env("RATE_LIMIT_COST", "off")
         .env("MAX_IN_FLIGHT_PER_CLIENT", "off")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -98,7 +104,7 @@ pub(crate) async fn post(
         .unwrap()
 }
 
-fn token(role: Role, agency: &str) -> String {
+pub(crate) fn token(role: Role, agency: &str) -> String {
     mint(escalations::auth::MintClaims {
         sub: format!("{}-{agency}", role.as_str()),
         role: Some(role),

@@ -136,3 +136,85 @@ db_test_with!(
         assert!(!types(&app, &police, &closed).await.contains(&"STAGE_OVERDUE".to_owned()));
     }
 );
+
+/// Two server processes on one PostgreSQL, 1,000 timers falling due at
+/// once: each fires exactly once (one event each), wherever it fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_fire_a_thousand_due_timers_once_each() {
+    use sea_orm::ColumnTrait;
+    use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    use crate::helpers::{Backend, TestDb};
+    use crate::processes::{agency_id, post_ok, start_with, token};
+
+    let Some(db) = TestDb::create(Backend::Postgres).await else { return };
+    let sweeping = [("TIMER_POLL_INTERVAL", "50ms")];
+    let a = start_with(db.url(), &sweeping);
+    let client = reqwest::Client::new();
+    let police = token(Role::Practitioner, "wb-police");
+    let csc = agency_id(&client, &a.url, &police, "wb-swansea-csc").await;
+    let mut cases = Vec::new();
+    for n in 0..10 {
+        let data = post_ok(&client, &a.url, &police, RAISE, json!({ "input": { "receivingAgencyId": csc, "childReference": format!("SWP-T-{n:03}"), "category": "referral-response", "summary": "Disputed." } })).await;
+        cases
+            .push(data["raiseCase"]["case"]["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+    }
+    // 1,000 timers behind the API, due in two seconds: by then both
+    // processes sweep.
+    let conn = sea_orm::Database::connect(db.url()).await.unwrap();
+    let due = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let rows: Vec<entity::timer::ActiveModel> = (0..1000)
+        .map(|i| entity::timer::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            case_id: Set(cases[i % cases.len()]),
+            kind: Set("STAGE_OVERDUE".into()),
+            stage: Set("informal".into()),
+            milestone: Set(None),
+            fires_at: Set(due),
+            fired_at: Set(None),
+            late_ms: Set(None),
+            claim_owner: Set(None),
+            claim_until_ms: Set(None),
+        })
+        .collect();
+    entity::timer::Entity::insert_many(rows).exec_without_returning(&conn).await.unwrap();
+    let b = start_with(db.url(), &sweeping);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = entity::timer::Entity::find()
+            .filter(entity::timer::Column::FiredAt.is_null())
+            .count(&conn)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{left} timers never fired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM change_event WHERE type = 'STAGE_OVERDUE'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(events, 1000, "one event per timer");
+    let owners = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT COUNT(DISTINCT claim_owner) AS n FROM timer",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    eprintln!("fired by {owners} process(es)");
+    drop((a, b));
+    conn.close().await.unwrap();
+}
