@@ -587,10 +587,9 @@ async fn milestones_of(ctx: &Context<'_>, c: &cases::Case) -> Result<Vec<CaseMil
         .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
         .ok_or(ServiceError::UnknownProtocol(c.protocol_id.clone()))
         .gql()?;
-    let Some(stage) = protocol.stage(&c.route, &c.stage).filter(|s| !s.milestones().is_empty())
-    else {
+    if protocol.stage(&c.route, &c.stage).is_none_or(|s| s.milestones().is_empty()) {
         return Ok(Vec::new());
-    };
+    }
     let loaders = ctx.data::<Loaders>()?;
     let records = loaders.written_records.load_one(c.id).await.gql()?.unwrap_or_default();
     let side = |agency: Option<crate::domain::ids::AgencyId>| match agency {
@@ -607,13 +606,11 @@ async fn milestones_of(ctx: &Context<'_>, c: &cases::Case) -> Result<Vec<CaseMil
             at: r.created_at,
         })
         .collect();
-    let calendar = Calendar::for_id(protocol.calendar())
-        .map_err(|e| ServiceError::Internal(e.to_string()))
-        .gql()?;
-    let started = c.stage_entered_at.unwrap_or(c.raised_at).date_naive();
-    let standings = milestone::standings(calendar, stage.milestones(), started, &written)
-        .map_err(|e| ServiceError::Internal(e.to_string()))
-        .gql()?;
+    let entered = c.stage_entered_at.unwrap_or(c.raised_at);
+    let standings = crate::service::records::milestone_standings(
+        protocol, &c.route, &c.stage, entered, &written,
+    )
+    .gql()?;
     let open = c.status == cases::CaseStatus::Open;
     let today = crate::service::audit::now().date_naive();
     Ok(standings

@@ -717,6 +717,24 @@ pub(crate) fn side_of(row: &case::Model, agency: Option<uuid::Uuid>) -> Option<S
     }
 }
 
+/// Where the milestones of the stage `stage` of `route` stand for a case
+/// that reached it at `entered`, with `written` the records written at it
+/// (empty for a stage without milestones): the glue between a case and
+/// `domain::milestone::standings`, for the frame, the timers and the API.
+pub fn milestone_standings<'p>(
+    protocol: &'p crate::domain::protocol::Protocol,
+    route: &str,
+    stage: &str,
+    entered: DateTime<Utc>,
+    written: &[milestone::Written],
+) -> Result<Vec<milestone::Standing<'p>>, ServiceError> {
+    let Some(stage) = protocol.stage(route, stage) else { return Ok(Vec::new()) };
+    let calendar = crate::domain::calendar::Calendar::for_id(protocol.calendar())
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    milestone::standings(calendar, stage.milestones(), entered.date_naive(), written)
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
 /// The case's due date at a stage with milestones, given what is written
 /// at it: its next open milestone's (`None` for a stage without).
 pub(crate) fn milestone_due_on(
@@ -724,12 +742,8 @@ pub(crate) fn milestone_due_on(
     row: &case::Model,
     written: &[milestone::Written],
 ) -> Result<Option<NaiveDate>, ServiceError> {
-    let Some(stage) = protocol.stage(&row.route, &row.stage) else { return Ok(None) };
-    let calendar = crate::domain::calendar::Calendar::for_id(protocol.calendar())
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    let started = row.stage_entered_at.unwrap_or(row.raised_at).date_naive();
-    let standings = milestone::standings(calendar, stage.milestones(), started, written)
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let entered = row.stage_entered_at.unwrap_or(row.raised_at);
+    let standings = milestone_standings(protocol, &row.route, &row.stage, entered, written)?;
     Ok(milestone::due_on(&standings))
 }
 

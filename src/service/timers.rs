@@ -74,19 +74,22 @@ pub(crate) async fn sync(
     let open = after.status == CaseStatus::Open.as_str();
     let Some(due) = after.due_on.filter(|_| open) else { return Ok(()) };
     let protocol = super::case_row::protocol_of(catalog, after)?;
-    let milestones = protocol.stage(&after.route, &after.stage).map(|s| s.milestones());
-    let (kind, milestone) = match milestones {
-        Some(ms) if !ms.is_empty() => {
-            let written = super::records::written_at_stage(txn, after).await?;
-            let calendar = crate::domain::calendar::Calendar::for_id(protocol.calendar())
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            let started = after.stage_entered_at.unwrap_or(after.raised_at).date_naive();
-            let standings = milestone::standings(calendar, ms, started, &written)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            let key = milestone::next_open(&standings).map(|s| s.milestone.key().to_owned());
-            (EventType::MilestoneOverdue, key)
-        }
-        _ => (EventType::StageOverdue, None),
+    let timed =
+        protocol.stage(&after.route, &after.stage).is_some_and(|s| !s.milestones().is_empty());
+    let (kind, milestone) = if timed {
+        let written = super::records::written_at_stage(txn, after).await?;
+        let entered = after.stage_entered_at.unwrap_or(after.raised_at);
+        let standings = super::records::milestone_standings(
+            protocol,
+            &after.route,
+            &after.stage,
+            entered,
+            &written,
+        )?;
+        let key = milestone::next_open(&standings).map(|s| s.milestone.key().to_owned());
+        (EventType::MilestoneOverdue, key)
+    } else {
+        (EventType::StageOverdue, None)
     };
     timer::Entity::insert(timer::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
