@@ -27,7 +27,10 @@ pub enum EventType {
     /// The day the family was told of the case was recorded (Rotherham's
     /// challenge).
     FamilyToldRecorded,
-    /// The case's next open milestone passed its due date (a timer).
+    /// An open milestone of the case is due soon (a timer, at the
+    /// protocol's fractions of its working days).
+    MilestoneDueSoon,
+    /// An open milestone of the case passed its due date (a timer).
     MilestoneOverdue,
     /// The case's stage passed its due date (a timer; a stage without
     /// milestones).
@@ -36,7 +39,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 13] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -47,6 +50,7 @@ impl EventType {
         Self::FeedbackGiven,
         Self::CaseAcknowledged,
         Self::FamilyToldRecorded,
+        Self::MilestoneDueSoon,
         Self::MilestoneOverdue,
         Self::StageOverdue,
     ];
@@ -64,6 +68,7 @@ impl EventType {
             Self::FeedbackGiven => "FEEDBACK_GIVEN",
             Self::CaseAcknowledged => "CASE_ACKNOWLEDGED",
             Self::FamilyToldRecorded => "FAMILY_TOLD_RECORDED",
+            Self::MilestoneDueSoon => "MILESTONE_DUE_SOON",
             Self::MilestoneOverdue => "MILESTONE_OVERDUE",
             Self::StageOverdue => "STAGE_OVERDUE",
         }

@@ -122,6 +122,9 @@ pub struct Written {
 pub struct Standing<'a> {
     /// The milestone.
     pub milestone: &'a Milestone,
+    /// The day its clock started: the stage's start, or the completion of
+    /// the milestone it waits for (`None` while that is open).
+    pub from: Option<NaiveDate>,
     /// When it is due: `None` while the milestone its clock waits for is
     /// open.
     pub due_on: Option<NaiveDate>,
@@ -171,9 +174,34 @@ pub fn standings<'a>(
             taken[j] = true;
             at
         });
-        out.push(Standing { milestone: m, due_on, completed_at });
+        out.push(Standing { milestone: m, from, due_on, completed_at });
     }
     Ok(out)
+}
+
+/// The days on which a milestone whose clock started on `from`, with a
+/// limit of `within` working days, is announced as due soon: for each
+/// percentage `p` (ascending), the working day `ceil(p × within / 100)`
+/// after `from`, kept when it is before the due day (a short limit may
+/// leave none, and two percentages may fall on one day: it is told once).
+pub fn due_soon_days(
+    calendar: &Calendar,
+    from: NaiveDate,
+    within: u32,
+    percent: &[u8],
+) -> Result<Vec<NaiveDate>, CalendarError> {
+    let mut days: Vec<NaiveDate> = Vec::new();
+    for &p in percent {
+        let n = (u32::from(p) * within).div_ceil(100);
+        if n == 0 || n >= within {
+            continue;
+        }
+        let day = calendar.add_working_days(from, n)?;
+        if days.last() != Some(&day) {
+            days.push(day);
+        }
+    }
+    Ok(days)
 }
 
 /// The next open milestone: the first not completed.
@@ -401,6 +429,26 @@ mod tests {
         )
         .unwrap();
         assert!(!done[0].overdue(day(2025, 4, 28)), "completed late is not overdue");
+    }
+
+    #[test]
+    fn due_soon_falls_on_working_days_before_the_due_day() {
+        let cal = Calendar::for_id("england-and-wales").unwrap();
+        let days =
+            |from, within, percent: &[u8]| due_soon_days(cal, from, within, percent).unwrap();
+        // The response's 10 working days from Tuesday 29 December 2026
+        // (due Wednesday 13 January): 50% is the 5th working day (New
+        // Year's Day skipped), Wednesday 6 January; 75% the 8th (7.5 up),
+        // Monday 11 January.
+        assert_eq!(days(day(2026, 12, 29), 10, &[50, 75]), [day(2027, 1, 6), day(2027, 1, 11)]);
+        // The form's 3 days from Thursday 24 December: 50% is the 2nd
+        // working day (Christmas and Boxing Day skipped), Wednesday 30th;
+        // 75% is the 3rd, the due day itself: not told.
+        assert_eq!(days(day(2026, 12, 24), 3, &[50, 75]), [day(2026, 12, 30)]);
+        // One day: nothing before the due day.
+        assert!(days(day(2027, 6, 2), 1, &[50, 75]).is_empty());
+        // Two percentages on one day: told once.
+        assert_eq!(days(day(2027, 6, 2), 2, &[50, 75]), [day(2027, 6, 3)]);
     }
 
     #[test]

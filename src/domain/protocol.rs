@@ -397,6 +397,10 @@ impl fmt::Display for Problem {
     }
 }
 
+fn default_due_soon() -> Vec<u8> {
+    vec![50, 75]
+}
+
 /// A partnership's protocol for resolving professional differences, as one
 /// version of one definition. Always valid.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -411,6 +415,10 @@ pub struct Protocol {
     #[serde(default)]
     notes: Vec<String>,
     read_statistics: Vec<Role>,
+    /// When an open milestone is announced as due soon, in percent of its
+    /// working days (service-desk SLAs warn at 50% and 75%).
+    #[serde(default = "default_due_soon")]
+    due_soon_percent: Vec<u8>,
     categories: Vec<Category>,
     #[serde(default)]
     exclusions: Vec<Exclusion>,
@@ -460,6 +468,12 @@ impl Protocol {
     /// protocol level, not per stage).
     pub fn read_statistics(&self) -> &[Role] {
         &self.read_statistics
+    }
+
+    /// When an open milestone is announced as due soon, in percent of its
+    /// working days, ascending (default 50 and 75).
+    pub fn due_soon_percent(&self) -> &[u8] {
+        &self.due_soon_percent
     }
 
     /// Subject categories a case may be about; always includes `other`.
@@ -520,6 +534,14 @@ impl Protocol {
         key_ok(&mut p, "protocol id", &self.id);
         if self.version == 0 {
             p.push(Problem::VersionZero);
+        }
+        if self.due_soon_percent.iter().any(|&x| x == 0 || x >= 100)
+            || self.due_soon_percent.windows(2).any(|w| w[0] >= w[1])
+        {
+            p.push(Problem::Malformed {
+                field: "due_soon_percent".to_owned(),
+                problem: "percentages between 1 and 99, ascending",
+            });
         }
         for (field, value) in [
             ("name", &self.name),

@@ -46,7 +46,12 @@ pub enum CaseEventType {
     /// The day the family was told of the case was recorded (Rotherham's
     /// challenge: `recordFamilyTold`; `Case.familyToldOn`).
     FamilyToldRecorded,
-    /// The case's next open milestone passed its due date (announced by a
+    /// An open milestone of the case is due soon: the start of the working
+    /// day at each of the protocol's fractions of its working days (50%
+    /// and 75% by default; announced by a timer within
+    /// `TIMER_POLL_INTERVAL`).
+    MilestoneDueSoon,
+    /// An open milestone of the case passed its due date (announced by a
     /// timer within `TIMER_POLL_INTERVAL`).
     MilestoneOverdue,
     /// The case's stage passed its due date (a stage without milestones;

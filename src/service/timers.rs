@@ -2,12 +2,15 @@
 //!
 //! - **Written with the change.** Every change to a case goes through the
 //!   write frame, which calls [`sync`] in its transaction: when the case's
-//!   due date, stage or status moved, its unfired timers are replaced by
-//!   the one its state now calls for. An open case with a due date has one
-//!   overdue timer, firing at the end of the due day in the United Kingdom
+//!   due date, stage or status moved (at a stage with milestones: on every
+//!   change), its unfired timers are replaced by those its state now calls
+//!   for. An overdue timer fires at the end of the due day in the United Kingdom
 //!   (`deadline::due_at`, the instant `Case.dueAt` shows, plus a second):
-//!   `MILESTONE_OVERDUE` (naming the milestone) at a stage with milestones,
-//!   `STAGE_OVERDUE` elsewhere. No timer lives only in memory.
+//!   `MILESTONE_OVERDUE` for each open milestone at a stage with
+//!   milestones, with `MILESTONE_DUE_SOON` at the start of its due-soon
+//!   days (the protocol's `due_soon_percent` of its working days: 50% and
+//!   75% by default), and `STAGE_OVERDUE` elsewhere. No timer lives only in
+//!   memory.
 //! - **Fired once, anywhere.** A scheduler runs in every `serve` process
 //!   ([`run`]): every `TIMER_POLL_INTERVAL` it claims the due timers (a
 //!   claim is a lease, taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL
@@ -48,16 +51,29 @@ use crate::domain::milestone;
 const SWEEP_BATCH: i64 = 100;
 
 /// Replaces the unfired timers of the case `after` (changed from `before`,
-/// none for a raise) by the one its state calls for, in the change's
-/// transaction. Nothing is written when neither the due date, the stage
-/// nor the status moved.
+/// none for a raise) by those its state calls for, in the change's
+/// transaction:
+/// - at a stage with milestones, for each open milestone whose clock has
+///   started: `MILESTONE_DUE_SOON` at the start of each of its due-soon
+///   days still to come (the protocol's `due_soon_percent`) and
+///   `MILESTONE_OVERDUE` once its due day is over;
+/// - elsewhere, `STAGE_OVERDUE` once the case's due day is over;
+/// - nothing for a closed case.
+///
+/// Away from milestones, nothing is written when neither the due date,
+/// the stage nor the status moved; at a stage with milestones every change
+/// recomputes them (a record may complete one that is not the next).
 pub(crate) async fn sync(
     txn: &impl ConnectionTrait,
     catalog: &Catalog,
     before: Option<&case::Model>,
     after: &case::Model,
 ) -> Result<(), ServiceError> {
+    let protocol = super::case_row::protocol_of(catalog, after)?;
+    let timed =
+        protocol.stage(&after.route, &after.stage).is_some_and(|s| !s.milestones().is_empty());
     if let Some(b) = before
+        && !timed
         && b.due_on == after.due_on
         && b.stage == after.stage
         && b.status == after.status
@@ -71,12 +87,12 @@ pub(crate) async fn sync(
             .exec(txn)
             .await?;
     }
-    let open = after.status == CaseStatus::Open.as_str();
-    let Some(due) = after.due_on.filter(|_| open) else { return Ok(()) };
-    let protocol = super::case_row::protocol_of(catalog, after)?;
-    let timed =
-        protocol.stage(&after.route, &after.stage).is_some_and(|s| !s.milestones().is_empty());
-    let (kind, milestone) = if timed {
+    if after.status != CaseStatus::Open.as_str() {
+        return Ok(());
+    }
+    let now = super::audit::now();
+    let mut timers: Vec<(EventType, Option<String>, DateTime<Utc>)> = Vec::new();
+    if timed {
         let written = super::records::written_at_stage(txn, after).await?;
         let entered = after.stage_entered_at.unwrap_or(after.raised_at);
         let standings = super::records::milestone_standings(
@@ -86,26 +102,51 @@ pub(crate) async fn sync(
             entered,
             &written,
         )?;
-        let key = milestone::next_open(&standings).map(|s| s.milestone.key().to_owned());
-        (EventType::MilestoneOverdue, key)
-    } else {
-        (EventType::StageOverdue, None)
-    };
-    timer::Entity::insert(timer::ActiveModel {
+        let calendar = crate::domain::calendar::Calendar::for_id(protocol.calendar())
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        for st in standings.iter().filter(|s| s.completed_at.is_none()) {
+            let (Some(from), Some(due)) = (st.from, st.due_on) else { continue };
+            let key = Some(st.milestone.key().to_owned());
+            let soon = milestone::due_soon_days(
+                calendar,
+                from,
+                st.milestone.within_working_days(),
+                protocol.due_soon_percent(),
+            )
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            for day in soon {
+                let at = starts(day);
+                if at > now {
+                    timers.push((EventType::MilestoneDueSoon, key.clone(), at));
+                }
+            }
+            timers.push((EventType::MilestoneOverdue, key, fires_at(due)));
+        }
+    } else if let Some(due) = after.due_on {
+        timers.push((EventType::StageOverdue, None, fires_at(due)));
+    }
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let rows = timers.into_iter().map(|(kind, milestone, at)| timer::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         case_id: Set(after.id),
         kind: Set(kind.as_str().to_owned()),
         stage: Set(after.stage.clone()),
         milestone: Set(milestone),
-        fires_at: Set(fires_at(due)),
+        fires_at: Set(at),
         fired_at: Set(None),
         late_ms: Set(None),
         claim_owner: Set(None),
         claim_until_ms: Set(None),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    });
+    timer::Entity::insert_many(rows).exec_without_returning(txn).await?;
     Ok(())
+}
+
+/// The first second of `day` in the United Kingdom.
+fn starts(day: chrono::NaiveDate) -> DateTime<Utc> {
+    fires_at(day - chrono::Duration::days(1))
 }
 
 /// When a deadline due on `due` is overdue: the second after the end of

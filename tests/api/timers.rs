@@ -60,54 +60,72 @@ async fn exactly(app: &TestApp, token: &str, id: &str, kind: &str, n: usize) {
     assert_eq!(count(&types(app, token, id).await), n, "{kind} fired more than once");
 }
 
-db_test_with!(a_milestone_announces_itself_once_when_it_is_overdue, quick(), |app| {
-    let cyps = app.agency_id("ro-cyps").await;
-    let chair = app.token(Role::SafeguardingLead, Some("ro-safeguarding-unit"), "rotherham");
-    // Raised Thursday 24 December 2026: the form is due Thursday 31st.
-    clock("2026-12-24T10:00:00Z");
-    let data = app
+db_test_with!(
+    a_milestone_announces_itself_due_soon_and_overdue_on_the_right_days_once,
+    quick(),
+    |app| {
+        let cyps = app.agency_id("ro-cyps").await;
+        let chair = app.token(Role::SafeguardingLead, Some("ro-safeguarding-unit"), "rotherham");
+        // Raised Thursday 24 December 2026: the form is due Thursday 31st.
+        clock("2026-12-24T10:00:00Z");
+        let data = app
         .gql_as_ok(&chair, RAISE, json!({ "input": { "receivingAgencyId": cyps, "childReference": "RMBC-2026-0950", "category": "conference-practice", "route": "challenge", "summary": "Report not shared." } }))
         .await;
-    let id = data["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(data["raiseCase"]["case"]["dueOn"], "2026-12-31");
-    // On the due day itself nothing fires.
-    clock("2026-12-31T23:59:00Z");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!types(&app, &chair, &id).await.contains(&"MILESTONE_OVERDUE".to_owned()));
-    // Once the day is over (GMT): the form's milestone is overdue, once.
-    clock("2027-01-01T00:00:05Z");
-    exactly(&app, &chair, &id, "MILESTONE_OVERDUE", 1).await;
-    // The form, late, moves the deadline to the response's: a new timer,
-    // which fires in its turn (Friday 15 January, ten working days after
-    // New Year's Day).
-    app.gql_as_ok(
-        &chair,
-        ADD_RECORD,
-        json!({ "input": { "caseId": id, "kind": "FORM", "facts": "Sent." } }),
-    )
-    .await;
-    clock("2027-01-15T23:00:00Z");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    exactly(&app, &chair, &id, "MILESTONE_OVERDUE", 1).await;
-    clock("2027-01-16T00:00:05Z");
-    exactly(&app, &chair, &id, "MILESTONE_OVERDUE", 2).await;
-    let feed = app
-        .gql_as_ok(
+        let id = data["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(data["raiseCase"]["case"]["dueOn"], "2026-12-31");
+        // Due soon at the start of Wednesday 30th, the form's 2nd working day
+        // (50% of 3, rounded up; Christmas and Boxing Day skipped); 75% is the
+        // due day itself, not told. Not a moment before.
+        clock("2026-12-29T23:59:50Z");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(types(&app, &chair, &id).await.iter().all(|t| !t.starts_with("MILESTONE")));
+        clock("2026-12-30T00:00:01Z");
+        exactly(&app, &chair, &id, "MILESTONE_DUE_SOON", 1).await;
+        // On the due day itself nothing more.
+        clock("2026-12-31T23:59:00Z");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!types(&app, &chair, &id).await.contains(&"MILESTONE_OVERDUE".to_owned()));
+        exactly(&app, &chair, &id, "MILESTONE_DUE_SOON", 1).await;
+        // Once the day is over (GMT): the form's milestone is overdue, once.
+        clock("2027-01-01T00:00:05Z");
+        exactly(&app, &chair, &id, "MILESTONE_OVERDUE", 1).await;
+        // The form, late, starts the response's clock: ten working days after
+        // New Year's Day, due Friday 15 January; due soon on its 5th working
+        // day (Friday 8th) and its 8th (Wednesday 13th).
+        app.gql_as_ok(
             &chair,
-            "{ caseEvents(first: 100) { nodes { type caseId version } } }",
-            json!({}),
+            ADD_RECORD,
+            json!({ "input": { "caseId": id, "kind": "FORM", "facts": "Sent." } }),
         )
         .await;
-    let overdue: Vec<_> = feed["caseEvents"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "MILESTONE_OVERDUE")
-        .collect();
-    assert_eq!(overdue.len(), 2, "the feed carries them: {feed:#}");
-    // A timer's event moves nothing: the version is the case's.
-    assert_eq!(overdue[1]["version"], 2, "{feed:#}");
-});
+        clock("2027-01-07T23:59:50Z");
+        exactly(&app, &chair, &id, "MILESTONE_DUE_SOON", 1).await;
+        clock("2027-01-08T00:00:01Z");
+        exactly(&app, &chair, &id, "MILESTONE_DUE_SOON", 2).await;
+        clock("2027-01-15T23:00:00Z");
+        exactly(&app, &chair, &id, "MILESTONE_DUE_SOON", 3).await;
+        exactly(&app, &chair, &id, "MILESTONE_OVERDUE", 1).await;
+        clock("2027-01-16T00:00:05Z");
+        exactly(&app, &chair, &id, "MILESTONE_OVERDUE", 2).await;
+        exactly(&app, &chair, &id, "MILESTONE_DUE_SOON", 3).await;
+        let feed = app
+            .gql_as_ok(
+                &chair,
+                "{ caseEvents(first: 100) { nodes { type caseId version } } }",
+                json!({}),
+            )
+            .await;
+        let overdue: Vec<_> = feed["caseEvents"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "MILESTONE_OVERDUE")
+            .collect();
+        assert_eq!(overdue.len(), 2, "the feed carries them: {feed:#}");
+        // A timer's event moves nothing: the version is the case's.
+        assert_eq!(overdue[1]["version"], 2, "{feed:#}");
+    }
+);
 
 db_test_with!(
     a_stage_without_milestones_announces_its_overdue_and_a_closed_case_nothing,
