@@ -115,9 +115,10 @@ impl Code {
                  a rule about one input field names it in `extensions.field`. Also a request \
                  body that is not one GraphQL request, and every refused query limit, with \
                  `extensions.limit` naming it (`tokens`, `nesting`, `fragmentCycles`, \
-                 `depth`, `aliases`, `directives`, `cost`, `prepareTimeout`, `nul`; over \
-                 WebSocket also `subscriptionsPerConnection` and `operationType`) and, \
-                 where it is a number, `extensions.value` and `extensions.max`: text holding \
+                 `depth`, `aliases`, `directives`, `cost`, `prepareTimeout`, `nul`, \
+                 `operationType` for a subscription sent with POST or GET or a query or \
+                 mutation over WebSocket; over WebSocket also `subscriptionsPerConnection`) \
+                 and, where it is a number, `extensions.value` and `extensions.max`: text holding \
                  a NUL character (U+0000) anywhere in the query or its variables is refused \
                  the same way on both databases. Refused before execution, it is HTTP 400 \
                  under `application/graphql-response+json`, with no `data`."

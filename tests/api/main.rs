@@ -14,6 +14,7 @@ mod directory;
 mod edges;
 mod errors;
 mod events;
+mod examples;
 mod faults;
 mod fidelity;
 mod frame;

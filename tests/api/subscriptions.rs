@@ -251,6 +251,43 @@ db_test!(after_replays_the_feed_then_goes_live_with_no_gap_and_no_duplicate, |ap
     assert_eq!(polled, cursors);
 });
 
+db_test!(a_subscription_sent_with_post_or_get_is_told_to_use_websocket, |app| {
+    // It parses and validates; only the transport is wrong, which is the
+    // caller's mistake (no internal error): a 400 under the GraphQL-over-HTTP
+    // media type, like any request that cannot be executed.
+    let token = app.client_token("cases:read", Some("wb-police"), "western-bay");
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": SUBSCRIBE, "variables": { "after": null } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body.get("data").is_none(), "{body:#}");
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{body:#}");
+    assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT", "{body:#}");
+    assert_eq!(errors[0]["extensions"]["limit"], "operationType", "{body:#}");
+    assert!(errors[0]["message"].as_str().unwrap().contains("WebSocket"), "{body:#}");
+    // With GET and application/json the same.
+    let resp = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "subscription { caseEvents { cursor } }")])
+        .bearer_auth(&token)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body:#}");
+    assert_eq!(body["errors"][0]["extensions"]["limit"], "operationType", "{body:#}");
+});
+
 /// A token valid for `ttl`.
 fn short_token(ttl: Duration) -> String {
     let verifier =

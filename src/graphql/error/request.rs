@@ -12,8 +12,10 @@
 //!   backstop is `BAD_USER_INPUT` with `extensions.limit` `depth`;
 //!   anything else is `GRAPHQL_VALIDATION_FAILED`;
 //! - execution: an argument that fails to convert after validation (an
-//!   integer out of range) is `BAD_USER_INPUT` naming the argument; any
-//!   other error without a code is a fault of ours, `INTERNAL_SERVER_ERROR`
+//!   integer out of range) is `BAD_USER_INPUT` naming the argument; a
+//!   subscription sent as a request (not over WebSocket) is
+//!   `BAD_USER_INPUT` with `extensions.limit` `operationType`; any other
+//!   error without a code is a fault of ours, `INTERNAL_SERVER_ERROR`
 //!   (logged, with a fixed message).
 //!
 //! async-graphql says which rule an error breaks only in its message, so
@@ -167,6 +169,13 @@ impl Extension for RequestErrors {
                         ext.set("variable", variable);
                     }
                 }
+            } else if err.message == SUBSCRIPTION_OVER_HTTP {
+                // A subscription sent with POST (or GET): the caller's
+                // mistake, refused as the socket refuses a query.
+                err.message = "a subscription runs over WebSocket (`graphql-transport-ws` on \
+                               /graphql), not with POST or GET"
+                    .to_owned();
+                set(err, code::BAD_USER_INPUT).set("limit", "operationType");
             } else {
                 tracing::error!(error = %err.message, "an error without a code");
                 err.message = "internal error".to_owned();
@@ -176,6 +185,9 @@ impl Extension for RequestErrors {
         resp
     }
 }
+
+/// async-graphql's answer to a subscription executed as a request.
+const SUBSCRIPTION_OVER_HTTP: &str = "Subscriptions are not supported on this transport.";
 
 fn has_code(err: &ServerError) -> bool {
     err.extensions.as_ref().is_some_and(|e| e.get("code").is_some())
