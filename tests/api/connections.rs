@@ -439,15 +439,27 @@ fn raw_post(token: &str, query: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Waits (up to 10 s) until a metric reads `value`.
+/// Waits (up to 30 s: the whole suite loads the machine) until a metric
+/// reads `value`; failing, it shows the connection and in-flight gauges.
 async fn metric_becomes(app: &TestApp, name: &str, value: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let now = metric(app, name).await;
         if now == value {
             return;
         }
-        assert!(Instant::now() < deadline, "{name} stayed at {now}, not {value}");
+        if Instant::now() >= deadline {
+            let text = app.get("/metrics").await.text().await.unwrap();
+            let gauges: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    l.starts_with("escalations_http_connections")
+                        || l.starts_with("escalations_graphql_requests_in_flight")
+                        || l.starts_with("escalations_db_pool")
+                })
+                .collect();
+            panic!("{name} stayed at {now}, not {value}: {gauges:#?}");
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
