@@ -353,6 +353,63 @@ impl Case {
         load_agency(ctx, self.0.receiving_agency_id).await
     }
 
+    /// What the caller may do with this case now and, for each action it
+    /// may not, why: the code, message and who may, exactly as the mutation
+    /// would refuse it, so a front end can say why a button is missing.
+    /// One entry per case action, in a fixed order; same rule as
+    /// `viewerCan`. Empty without a token.
+    async fn viewer_permissions(&self, ctx: &Context<'_>) -> Result<Vec<ActionPermission>> {
+        let Viewer::Actor(actor) = ctx.data::<Viewer>()? else { return Ok(Vec::new()) };
+        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let c = &self.0;
+        let protocol = protocol_of_case(catalog, c)?;
+        let facts = CaseFacts {
+            partnership: c.partnership_id,
+            raising: c.raising_agency_id,
+            receiving: c.receiving_agency_id,
+            route: &c.route,
+            stage: &c.stage,
+            open: c.status == cases::CaseStatus::Open,
+        };
+        Ok(crate::domain::access::CASE_ACTIONS
+            .iter()
+            .map(|&action| {
+                let refused: Option<ServiceError> =
+                    match crate::domain::access::check(protocol, &facts, actor, action) {
+                        Err(refusal) => Some(refusal.into()),
+                        // Once per stage (acknowledging again is `CONFLICT`).
+                        Ok(()) if action == Action::Accept && c.acknowledged_at.is_some() => {
+                            Some(ServiceError::Conflict(format!(
+                                "the case was already acknowledged at {}",
+                                c.stage
+                            )))
+                        }
+                        Ok(()) => None,
+                    };
+                let allowed = match &refused {
+                    Some(ServiceError::Forbidden { allowed, .. }) => Some(allowed.clone()),
+                    _ => None,
+                };
+                let err = refused.map(|e| async_graphql::ErrorExtensions::extend(&e));
+                let code = err.as_ref().and_then(|e| {
+                    e.extensions.as_ref().and_then(|x| x.get("code")).and_then(|v| match v {
+                        async_graphql::Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                });
+                let allowed = allowed.unwrap_or_default();
+                ActionPermission {
+                    action: action.into(),
+                    allowed: err.is_none(),
+                    code,
+                    reason: err.map(|e| e.message),
+                    allowed_roles: allowed.roles.iter().map(|&r| r.into()).collect(),
+                    allowed_sides: allowed.sides.iter().map(|&s| s.into()).collect(),
+                }
+            })
+            .collect())
+    }
+
     /// What the caller may do with this case now, one flag per action, so a
     /// front end shows exactly the buttons that will work. Computed by the
     /// same rule the mutations apply: the protocol's role-by-stage policy,
@@ -363,11 +420,7 @@ impl Case {
         };
         let catalog = ctx.data::<Arc<Catalog>>()?;
         let c = &self.0;
-        let version = u32::try_from(c.protocol_version).unwrap_or(0);
-        let protocol = catalog
-            .get(&c.protocol_id, version)
-            .ok_or(ServiceError::UnknownProtocol(c.protocol_id.clone()))
-            .gql()?;
+        let protocol = protocol_of_case(catalog, c)?;
         let facts = CaseFacts {
             partnership: c.partnership_id,
             raising: c.raising_agency_id,
@@ -382,6 +435,37 @@ impl Case {
         can.record_family_told = may_record_family_told(protocol, &facts, actor).is_ok();
         Ok(can)
     }
+}
+
+/// The protocol a case was raised under.
+fn protocol_of_case<'c>(
+    catalog: &'c Catalog,
+    c: &cases::Case,
+) -> Result<&'c crate::domain::protocol::Protocol> {
+    let version = u32::try_from(c.protocol_version).unwrap_or(0);
+    catalog
+        .get(&c.protocol_id, version)
+        .ok_or(ServiceError::UnknownProtocol(c.protocol_id.clone()))
+        .gql()
+}
+
+/// What the caller may do with a case now, and why not: one entry per
+/// action.
+#[derive(SimpleObject)]
+pub struct ActionPermission {
+    /// The action.
+    pub action: super::protocols::PolicyAction,
+    /// Whether the caller may take it now (as `viewerCan`).
+    pub allowed: bool,
+    /// When refused: the `extensions.code` the mutation would answer with
+    /// (`FORBIDDEN`, `CONFLICT`, `BAD_USER_INPUT`, …).
+    pub code: Option<String>,
+    /// When refused: the message the mutation would give.
+    pub reason: Option<String>,
+    /// When refused for the caller's role or side: the roles that may.
+    pub allowed_roles: Vec<super::protocols::Role>,
+    /// When refused for the caller's role or side: the sides that may.
+    pub allowed_sides: Vec<super::protocols::Side>,
 }
 
 /// What the caller may do with a case now. Each flag is what the matching

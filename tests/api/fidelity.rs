@@ -326,6 +326,37 @@ db_test!(the_receiving_side_acknowledges_a_case_once_per_stage, |app| {
         .await;
     assert_eq!(again["case"]["version"], version);
 
+    // viewerPermissions says why, as the mutations would, and agrees with
+    // viewerCan on every action.
+    let why = app
+        .gql_as_ok(&theirs, "query($id: ID!) { case(id: $id) { viewerCan { addRecord recordView agreeAction escalate accept resolve withdraw skipStage readAuditTrail readReport } viewerPermissions { action allowed code reason allowedRoles allowedSides } } }", json!({ "id": id }))
+        .await;
+    let perms = why["case"]["viewerPermissions"].as_array().unwrap();
+    assert_eq!(perms.len(), 10);
+    for p in perms {
+        let action = p["action"].as_str().unwrap().to_lowercase();
+        let flag: String = action
+            .split('_')
+            .enumerate()
+            .map(|(i, w)| if i == 0 { w.to_owned() } else { w[..1].to_uppercase() + &w[1..] })
+            .collect();
+        assert_eq!(p["allowed"], why["case"]["viewerCan"][&flag], "{p:#}");
+        assert_eq!(p["allowed"] == true, p["code"].is_null(), "{p:#}");
+    }
+    let of = |action: &str| perms.iter().find(|p| p["action"] == action).unwrap().clone();
+    let escalate = of("ESCALATE");
+    assert_eq!(escalate["code"], "FORBIDDEN");
+    assert!(
+        escalate["reason"].as_str().unwrap().contains("only the raising agency may escalate"),
+        "{escalate:#}"
+    );
+    assert_eq!(escalate["allowedSides"], json!(["RAISING"]));
+    let accept = of("ACCEPT");
+    assert_eq!(
+        (accept["allowed"].clone(), accept["code"].clone()),
+        (json!(false), json!("CONFLICT"))
+    );
+
     // Up a stage (stage 1's records first): to be acknowledged there anew.
     crate::helpers::western_bay_stage_1_records(&app, &id).await;
     app.gql_as_ok(&ours, ESCALATE, json!({ "input": { "caseId": id, "reason": "UNRESOLVED" } }))
