@@ -31,6 +31,9 @@ pub struct CaseFacts<'a> {
     pub stage: &'a str,
     /// Whether the case is still open.
     pub open: bool,
+    /// Whether the receiving side acknowledged it at its current stage
+    /// (`acknowledgeCase`, once per stage).
+    pub acknowledged: bool,
 }
 
 /// Why an action is refused.
@@ -82,6 +85,9 @@ pub enum Refusal {
     /// The case is at the top of its route.
     #[error("the case is at the last stage of its route")]
     LastStage,
+    /// The case was already acknowledged at its current stage.
+    #[error("the case was already acknowledged at {0}")]
+    AlreadyAcknowledged(String),
     /// The action is not about an existing case.
     #[error("{0} is not an action on an existing case")]
     NotACaseAction(Action),
@@ -122,7 +128,10 @@ impl Refusal {
                 Some(Allowed { roles: allowed_roles.clone(), sides: vec![*side] })
             }
             Refusal::NotACaseAction(_) => Some(Allowed::default()),
-            Refusal::NotVisible | Refusal::Closed | Refusal::LastStage => None,
+            Refusal::NotVisible
+            | Refusal::Closed
+            | Refusal::LastStage
+            | Refusal::AlreadyAcknowledged(_) => None,
         }
     }
 }
@@ -225,6 +234,9 @@ pub fn check(
             if above_next.is_none() {
                 return Err(Refusal::LastStage);
             }
+        }
+        Action::Accept if case.acknowledged => {
+            return Err(Refusal::AlreadyAcknowledged(case.stage.to_owned()));
         }
         _ => {}
     }
@@ -517,6 +529,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_case_is_acknowledged_once_per_stage_by_the_receiving_side() {
+        let w = world();
+        let wb = w.protocols.iter().find(|p| p.id() == "western-bay").unwrap();
+        let case = |acknowledged| CaseFacts {
+            partnership: w.partnership,
+            raising: w.raising,
+            receiving: w.receiving,
+            route: "main",
+            stage: "stage-1",
+            open: true,
+            acknowledged,
+        };
+        let theirs = actor(&w, Some(Role::Manager), Some(w.receiving));
+        let ours = actor(&w, Some(Role::Manager), Some(w.raising));
+        let got = |facts: &CaseFacts<'_>, who: &Actor| {
+            check(wb, facts, who, Action::Accept).map_err(|r| r.to_string())
+        };
+        assert_eq!(got(&case(false), &theirs), Ok(()));
+        assert_eq!(
+            got(&case(true), &theirs),
+            Err("the case was already acknowledged at stage-1".to_owned())
+        );
+        // The side is refused first, acknowledged or not.
+        assert!(got(&case(true), &ours).unwrap_err().contains("only the receiving agency"));
+        // Nothing else is held back by an acknowledgement.
+        assert_eq!(check(wb, &case(true), &theirs, Action::AddRecord), Ok(()));
+    }
+
     // One row of the table; the arguments are its columns.
     #[allow(clippy::too_many_arguments)]
     #[track_caller]
@@ -539,6 +580,7 @@ mod tests {
             route: &route,
             stage,
             open,
+            acknowledged: false,
         };
         let got = check(protocol, &case, who, action).map_err(|r| r.to_string());
         assert_eq!(got.as_ref().map(|_| ()).map_err(String::as_str), expected, "{name}");
@@ -564,6 +606,7 @@ mod tests {
             route: &route,
             stage,
             open: true,
+            acknowledged: false,
         };
         let got = check(protocol, &case, who, action).err().and_then(|r| r.allowed());
         let expected =
@@ -874,6 +917,7 @@ mod tests {
             route: "main",
             stage: "stage-1",
             open: true,
+            acknowledged: false,
         };
         assert_eq!(owner_is_party(&case, owner), expected, "{name}");
     }
@@ -950,6 +994,7 @@ mod tests {
             route: "r",
             stage: "s",
             open,
+            acknowledged: false,
         };
         #[track_caller]
         fn check(

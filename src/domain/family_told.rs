@@ -135,6 +135,7 @@ mod tests {
             route,
             stage,
             open,
+            acknowledged: false,
         };
         let cmd = RecordFamilyTold {
             told_on: d(told_on),

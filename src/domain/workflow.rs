@@ -560,6 +560,7 @@ mod tests {
                 route,
                 stage,
                 open: true,
+                acknowledged: false,
             }
         }
     }

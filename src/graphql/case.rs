@@ -13,7 +13,7 @@ use super::error::{GqlResult, bad_input};
 use super::events::CaseEventConnection;
 use super::loaders::{EventPageKey, Loaders, RecordPageKey};
 use super::records::{AgencyView, AgreedAction, Record};
-use crate::domain::access::{CaseFacts, case_permissions, may_record_family_told};
+use crate::domain::access::{case_permissions, may_record_family_told};
 use crate::domain::actor::{CaseVisibility, Viewer};
 use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
@@ -363,29 +363,14 @@ impl Case {
         let catalog = ctx.data::<Arc<Catalog>>()?;
         let c = &self.0;
         let protocol = protocol_of_case(catalog, c)?;
-        let facts = CaseFacts {
-            partnership: c.partnership_id,
-            raising: c.raising_agency_id,
-            receiving: c.receiving_agency_id,
-            route: &c.route,
-            stage: &c.stage,
-            open: c.status == cases::CaseStatus::Open,
-        };
+        let facts = c.facts();
         Ok(crate::domain::access::CASE_ACTIONS
             .iter()
             .map(|&action| {
                 let refused: Option<ServiceError> =
-                    match crate::domain::access::check(protocol, &facts, actor, action) {
-                        Err(refusal) => Some(refusal.into()),
-                        // Once per stage (acknowledging again is `CONFLICT`).
-                        Ok(()) if action == Action::Accept && c.acknowledged_at.is_some() => {
-                            Some(ServiceError::Conflict(format!(
-                                "the case was already acknowledged at {}",
-                                c.stage
-                            )))
-                        }
-                        Ok(()) => None,
-                    };
+                    crate::domain::access::check(protocol, &facts, actor, action)
+                        .err()
+                        .map(Into::into);
                 let allowed = match &refused {
                     Some(ServiceError::Forbidden { allowed, .. }) => Some(allowed.clone()),
                     _ => None,
@@ -421,14 +406,7 @@ impl Case {
         let catalog = ctx.data::<Arc<Catalog>>()?;
         let c = &self.0;
         let protocol = protocol_of_case(catalog, c)?;
-        let facts = CaseFacts {
-            partnership: c.partnership_id,
-            raising: c.raising_agency_id,
-            receiving: c.receiving_agency_id,
-            route: &c.route,
-            stage: &c.stage,
-            open: c.status == cases::CaseStatus::Open,
-        };
+        let facts = c.facts();
         let mut can = CasePermissions::from_pairs(&case_permissions(protocol, &facts, actor));
         // Once per stage (acknowledging again is `CONFLICT`).
         can.accept &= c.acknowledged_at.is_none();

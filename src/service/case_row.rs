@@ -50,6 +50,7 @@ pub fn facts(row: &case::Model) -> CaseFacts<'_> {
         route: &row.route,
         stage: &row.stage,
         open: row.status == CaseStatus::Open.as_str(),
+        acknowledged: row.acknowledged_at.is_some(),
     }
 }
 

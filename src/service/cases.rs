@@ -87,6 +87,21 @@ pub struct Case {
     pub family_told_on: Option<NaiveDate>,
 }
 
+impl Case {
+    /// The facts its permissions depend on (as `case_row::facts` of its row).
+    pub fn facts(&self) -> crate::domain::access::CaseFacts<'_> {
+        crate::domain::access::CaseFacts {
+            partnership: self.partnership_id,
+            raising: self.raising_agency_id,
+            receiving: self.receiving_agency_id,
+            route: &self.route,
+            stage: &self.stage,
+            open: self.status == CaseStatus::Open,
+            acknowledged: self.acknowledged_at.is_some(),
+        }
+    }
+}
+
 impl TryFrom<case::Model> for Case {
     type Error = ServiceError;
 

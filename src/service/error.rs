@@ -93,7 +93,9 @@ impl From<crate::domain::workflow::WorkflowError> for ServiceError {
         use crate::domain::workflow::WorkflowError as W;
         match err {
             W::Refused(Refusal::NotVisible) => Self::NotFound("case"),
-            W::Refused(r @ (Refusal::Closed | Refusal::LastStage)) => Self::Conflict(r.to_string()),
+            W::Refused(
+                r @ (Refusal::Closed | Refusal::LastStage | Refusal::AlreadyAcknowledged(_)),
+            ) => Self::Conflict(r.to_string()),
             W::Refused(r) => {
                 Self::Forbidden { message: r.to_string(), allowed: r.allowed().unwrap_or_default() }
             }

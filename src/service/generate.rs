@@ -892,6 +892,7 @@ impl Sides<'_> {
             route,
             stage,
             open,
+            acknowledged: false,
         }
     }
 }

@@ -412,14 +412,8 @@ impl CaseChange for AcknowledgeInput {
         row: Option<&case::Model>,
     ) -> Result<Decided<Case>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
+        // Once per stage: `access::check` refuses a second (`CONFLICT`).
         case_row::permit(ctx.catalog, row, ctx.actor, Action::Accept)?;
-        if let Some(at) = row.acknowledged_at {
-            return Err(ServiceError::Conflict(format!(
-                "the case was already acknowledged at {} on {}",
-                row.stage,
-                at.to_rfc3339()
-            )));
-        }
         let audit = json!({ "stage": row.stage });
         let case =
             case::Model { acknowledged_at: Some(ctx.now), updated_at: ctx.now, ..row.clone() };
