@@ -35,11 +35,20 @@ pub enum EventType {
     /// The case's stage passed its due date (a timer; a stage without
     /// milestones).
     StageOverdue,
+    /// The owner agency recorded an agreed action done.
+    ActionCompleted,
+    /// An open agreed action is due soon (a timer).
+    ActionDueSoon,
+    /// An open agreed action passed its due date (a timer).
+    ActionOverdue,
+    /// The case reached a stage at which the protocol tells the board or
+    /// its business unit (`board_told`).
+    BoardNotified,
 }
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 17] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -53,6 +62,10 @@ impl EventType {
         Self::MilestoneDueSoon,
         Self::MilestoneOverdue,
         Self::StageOverdue,
+        Self::ActionCompleted,
+        Self::ActionDueSoon,
+        Self::ActionOverdue,
+        Self::BoardNotified,
     ];
 
     /// The stored spelling, as the feed shows it.
@@ -71,6 +84,10 @@ impl EventType {
             Self::MilestoneDueSoon => "MILESTONE_DUE_SOON",
             Self::MilestoneOverdue => "MILESTONE_OVERDUE",
             Self::StageOverdue => "STAGE_OVERDUE",
+            Self::ActionCompleted => "ACTION_COMPLETED",
+            Self::ActionDueSoon => "ACTION_DUE_SOON",
+            Self::ActionOverdue => "ACTION_OVERDUE",
+            Self::BoardNotified => "BOARD_NOTIFIED",
         }
     }
 

@@ -95,6 +95,8 @@ pub enum AuditAction {
     Acknowledge,
     /// The day the family was told recorded (Rotherham's challenge).
     RecordFamilyTold,
+    /// An agreed action recorded done by its owner.
+    CompleteAction,
 }
 
 impl AuditAction {
@@ -112,13 +114,14 @@ impl AuditAction {
             Self::GiveFeedback => E::FeedbackGiven,
             Self::Acknowledge => E::CaseAcknowledged,
             Self::RecordFamilyTold => E::FamilyToldRecorded,
+            Self::CompleteAction => E::ActionCompleted,
         }
     }
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Raise,
         Self::Escalate,
         Self::Resolve,
@@ -129,6 +132,7 @@ impl AuditAction {
         Self::GiveFeedback,
         Self::Acknowledge,
         Self::RecordFamilyTold,
+        Self::CompleteAction,
     ];
 
     /// The stored spelling (`case_event.action`).
@@ -144,6 +148,7 @@ impl AuditAction {
             Self::GiveFeedback => "give_feedback",
             Self::Acknowledge => "acknowledge",
             Self::RecordFamilyTold => "record_family_told",
+            Self::CompleteAction => "complete_action",
         }
     }
 
@@ -293,7 +298,8 @@ mod tests {
         check(GiveFeedback, "give_feedback");
         check(Acknowledge, "acknowledge");
         check(RecordFamilyTold, "record_family_told");
-        assert_eq!(AuditAction::ALL.len(), 10, "a new action needs its row here");
+        check(CompleteAction, "complete_action");
+        assert_eq!(AuditAction::ALL.len(), 11, "a new action needs its row here");
         assert_eq!(AuditAction::parse("Raise"), None);
     }
 }

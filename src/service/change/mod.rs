@@ -48,10 +48,13 @@ use sea_orm::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::cases::CaseStatus;
 use super::cases::visibility_condition;
-use super::{ServiceError, audit, events};
+use super::{ServiceError, audit, case_row, events};
 use crate::domain::actor::Actor;
+use crate::domain::board;
 use crate::domain::catalog::Catalog;
+use crate::domain::event::EventType;
 use crate::domain::ids::CaseId;
 use audit::AuditAction;
 use idempotency::Idempotency;
@@ -229,6 +232,24 @@ impl Frame<'_> {
         append_audit(&txn, &next, &prev_hash, &ctx, action, self.request_id, &data).await?;
         events::append(&txn, action.event_type(), row.as_ref(), &next, ctx.now, self.request_id)
             .await?;
+        if next.status == CaseStatus::Open.as_str()
+            && board::tells_board(
+                case_row::protocol_of(self.catalog, &next)?,
+                &next.route,
+                row.as_ref().map(|r| r.stage.as_str()),
+                &next.stage,
+            )
+        {
+            events::append(
+                &txn,
+                EventType::BoardNotified,
+                Some(&next),
+                &next,
+                ctx.now,
+                self.request_id,
+            )
+            .await?;
+        }
         super::timers::sync(&txn, self.catalog, row.as_ref(), &next).await?;
         let output = output(&next)?;
         idempotency::remember(&txn, self.actor, idem, &output).await?;
