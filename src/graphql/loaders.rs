@@ -277,6 +277,9 @@ pub struct Loaders {
     pub event_page: DataLoader<EventPageLoader, HashMapCache>,
     /// The access log of the request's reads of free text.
     pub read_log: DataLoader<ReadLogLoader, HashMapCache>,
+    /// The caller's queue's counts (`myQueue`'s `totalCount` and
+    /// `overdueCount`), read once.
+    pub queue_counts: tokio::sync::OnceCell<(u64, u64)>,
     /// The loads under way, stopped with the request.
     _tasks: Tasks,
 }
@@ -342,6 +345,7 @@ impl Loaders {
             written_records: loader(WrittenRecordsLoader(reader.clone()), &tasks),
             event_page: loader(EventPageLoader(reader.clone()), &tasks),
             read_log: loader(ReadLogLoader(reader), &tasks),
+            queue_counts: tokio::sync::OnceCell::new(),
             _tasks: tasks,
         }
     }

@@ -251,6 +251,7 @@ impl Frame<'_> {
             .await?;
         }
         super::timers::sync(&txn, self.catalog, row.as_ref(), &next).await?;
+        super::awaiting::sync(&txn, self.catalog, &next).await?;
         let output = output(&next)?;
         idempotency::remember(&txn, self.actor, idem, &output).await?;
         txn.commit().await?;
