@@ -35,7 +35,6 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::{ErrorExtensionValues, ServerError};
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
@@ -45,7 +44,7 @@ use axum::extract::{
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use governor::clock::{Clock, DefaultClock};
@@ -81,6 +80,7 @@ use crate::in_flight::InFlight;
 use crate::metrics::Metrics;
 use crate::service::identity::{DirectoryCache, Resolved};
 
+mod graphiql;
 mod limits;
 pub mod subscriptions;
 
@@ -185,6 +185,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(state.http.max_body_bytes));
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -428,9 +429,9 @@ async fn graphql_post(
     }
 }
 
-/// `GET /graphql`: a browser (no `query` parameter) gets GraphiQL, unless in
-/// production mode; a client with a `query` parameter gets the query
-/// executed (never a mutation).
+/// `GET /graphql`: a browser (no `query` parameter) gets GraphiQL
+/// (`graphiql`), unless in production mode; a client with a `query`
+/// parameter gets the query executed (never a mutation).
 async fn graphql_get(
     State(state): State<AppState>,
     PeerIp(peer): PeerIp,
@@ -447,10 +448,7 @@ async fn graphql_get(
         if state.limits.production {
             return StatusCode::NOT_FOUND.into_response();
         }
-        return Html(
-            GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish(),
-        )
-        .into_response();
+        return graphiql::page(&headers);
     };
     match async_graphql::http::parse_query_string(&raw) {
         Ok(req) => execute(&state, &headers, peer, req, Method::GET).await,

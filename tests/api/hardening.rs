@@ -364,6 +364,8 @@ async fn production_mode_turns_off_introspection_suggestions_and_graphiql() {
     assert!(err["message"].as_str().unwrap().contains("Did you mean"), "{err:#}");
     let res = app.client.get(app.url("/graphql")).send().await.unwrap();
     assert_eq!(res.status(), 200);
+    let res = app.client.get(app.url("/graphiql/start.js")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
 
     let mut args = serve_args();
     args.graphql.production = true;
@@ -385,6 +387,11 @@ async fn production_mode_turns_off_introspection_suggestions_and_graphiql() {
 
     let res = server.client.get(server.url("/graphql")).send().await.unwrap();
     assert_eq!(res.status(), 404);
+    // So are the page's files.
+    for file in ["start.js", "graphiql-4.1.2.min.js", "graphiql-4.1.2.min.css"] {
+        let res = server.client.get(server.url(&format!("/graphiql/{file}"))).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{file}");
+    }
     // Queries over GET still run.
     let res = server
         .client

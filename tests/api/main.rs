@@ -19,6 +19,7 @@ mod faults;
 mod fidelity;
 mod frame;
 mod generate;
+mod graphiql;
 mod hardening;
 mod http;
 mod lists;
