@@ -35,11 +35,17 @@ pub enum EventType {
     /// The case's stage passed its due date (a timer; a stage without
     /// milestones).
     StageOverdue,
+    /// A conference's step-down to child-in-need planning was recorded on
+    /// the case (Rotherham's challenge).
+    StepDownRecorded,
+    /// The check of the case's step-down was recorded; when not evidenced,
+    /// a new case follows it (its own `CaseRaised`).
+    StepDownChecked,
 }
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 15] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -53,6 +59,8 @@ impl EventType {
         Self::MilestoneDueSoon,
         Self::MilestoneOverdue,
         Self::StageOverdue,
+        Self::StepDownRecorded,
+        Self::StepDownChecked,
     ];
 
     /// The stored spelling, as the feed shows it.
@@ -71,6 +79,8 @@ impl EventType {
             Self::MilestoneDueSoon => "MILESTONE_DUE_SOON",
             Self::MilestoneOverdue => "MILESTONE_OVERDUE",
             Self::StageOverdue => "STAGE_OVERDUE",
+            Self::StepDownRecorded => "STEP_DOWN_RECORDED",
+            Self::StepDownChecked => "STEP_DOWN_CHECKED",
         }
     }
 

@@ -57,6 +57,14 @@ pub enum CaseEventType {
     /// The case's stage passed its due date (a stage without milestones;
     /// announced by a timer within `TIMER_POLL_INTERVAL`).
     StageOverdue,
+    /// A conference's step-down to Child in Need planning was recorded on
+    /// the case (Rotherham's challenge: `recordStepDown`;
+    /// `Case.stepDown`).
+    StepDownRecorded,
+    /// The chair's check of the case's step-down was recorded
+    /// (`recordStepDownCheck`); when it is not evidenced a new case follows
+    /// it, with its own `CASE_RAISED` (`Case.stepDown.followUpCase`).
+    StepDownChecked,
 }
 
 /// Which events a page of the feed holds.

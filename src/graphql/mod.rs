@@ -11,6 +11,7 @@ pub mod records;
 pub mod report;
 pub mod scalars;
 pub mod statistics;
+pub mod step_down;
 pub mod webhooks;
 pub mod workflow;
 
@@ -41,6 +42,7 @@ pub struct Query(
 pub struct Mutation(
     workflow::WorkflowMutation,
     records::RecordsMutation,
+    step_down::StepDownMutation,
     statistics::FeedbackMutation,
     webhooks::WebhooksMutation,
 );

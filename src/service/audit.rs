@@ -95,6 +95,11 @@ pub enum AuditAction {
     Acknowledge,
     /// The day the family was told recorded (Rotherham's challenge).
     RecordFamilyTold,
+    /// A conference's step-down to child-in-need planning recorded
+    /// (Rotherham's challenge).
+    RecordStepDown,
+    /// The check of a step-down recorded.
+    RecordStepDownCheck,
 }
 
 impl AuditAction {
@@ -112,13 +117,15 @@ impl AuditAction {
             Self::GiveFeedback => E::FeedbackGiven,
             Self::Acknowledge => E::CaseAcknowledged,
             Self::RecordFamilyTold => E::FamilyToldRecorded,
+            Self::RecordStepDown => E::StepDownRecorded,
+            Self::RecordStepDownCheck => E::StepDownChecked,
         }
     }
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::Raise,
         Self::Escalate,
         Self::Resolve,
@@ -129,6 +136,8 @@ impl AuditAction {
         Self::GiveFeedback,
         Self::Acknowledge,
         Self::RecordFamilyTold,
+        Self::RecordStepDown,
+        Self::RecordStepDownCheck,
     ];
 
     /// The stored spelling (`case_event.action`).
@@ -144,6 +153,8 @@ impl AuditAction {
             Self::GiveFeedback => "give_feedback",
             Self::Acknowledge => "acknowledge",
             Self::RecordFamilyTold => "record_family_told",
+            Self::RecordStepDown => "record_step_down",
+            Self::RecordStepDownCheck => "record_step_down_check",
         }
     }
 
@@ -293,7 +304,9 @@ mod tests {
         check(GiveFeedback, "give_feedback");
         check(Acknowledge, "acknowledge");
         check(RecordFamilyTold, "record_family_told");
-        assert_eq!(AuditAction::ALL.len(), 10, "a new action needs its row here");
+        check(RecordStepDown, "record_step_down");
+        check(RecordStepDownCheck, "record_step_down_check");
+        assert_eq!(AuditAction::ALL.len(), 12, "a new action needs its row here");
         assert_eq!(AuditAction::parse("Raise"), None);
     }
 }

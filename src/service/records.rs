@@ -195,7 +195,7 @@ impl CaseChange for AddRecordInput {
                 audit["due_on"] = json!(case.due_on);
             }
         }
-        Ok(Decided { case, audit, output: ready(Record::from(model)) })
+        Ok(Decided { case, audit, output: ready(Record::from(model)), raises: None })
     }
 }
 
@@ -275,7 +275,7 @@ impl CaseChange for RecordViewInput {
         .exec_without_returning(ctx.txn)
         .await?;
         let audit = json!({ "view_id": view.id, "agency_id": view.agency_id, "stage": view.stage });
-        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(view) })
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(view), raises: None })
     }
 }
 
@@ -352,7 +352,7 @@ impl CaseChange for AgreeActionInput {
         .exec_without_returning(ctx.txn)
         .await?;
         let audit = json!({ "action_id": action.id, "owner_agency_id": action.owner_agency_id, "due_on": action.due_on });
-        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(action) })
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(action), raises: None })
     }
 }
 
