@@ -15,6 +15,10 @@ pub struct Model {
     pub due_on: Date,
     pub author_sub: String,
     pub created_at: DateTimeUtc,
+    /// When the owner agency recorded it done (`completeAction`).
+    pub completed_at: Option<DateTimeUtc>,
+    /// Who recorded it done.
+    pub completed_by_sub: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,15 @@ pub struct Model {
     pub case_version: i32,
     pub at: DateTimeUtc,
     pub request_id: Option<String>,
+    /// For a timer's event: the milestone it is about.
+    pub milestone: Option<String>,
+    /// For a timer's event: the agreed action it is about.
+    pub action_id: Option<Uuid>,
+    /// For a timer's event: the deadline it announces (due soon: the
+    /// deadline ahead; overdue: the one passed).
+    pub deadline_at: Option<DateTimeUtc>,
+    /// For a timer's event that fired late (after downtime): by how much.
+    pub late_ms: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

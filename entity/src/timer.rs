@@ -22,6 +22,10 @@ pub struct Model {
     pub late_ms: Option<i64>,
     pub claim_owner: Option<Uuid>,
     pub claim_until_ms: Option<i64>,
+    /// The agreed action, for an action's timer.
+    pub action_id: Option<Uuid>,
+    /// The deadline it announces (null on rows written before it was kept).
+    pub deadline_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

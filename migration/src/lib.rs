@@ -20,6 +20,7 @@ mod m20261201_000011_add_case_family_told_on;
 mod m20261201_000012_add_acknowledgements;
 mod m20261201_000013_add_repeated_flag;
 mod m20261201_000014_add_timers;
+mod m20261201_000015_add_deadline_detail;
 mod m20261201_000016_add_case_step_down;
 
 /// Applies the migrations in order.
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_add_acknowledgements::Migration),
             Box::new(m20261201_000013_add_repeated_flag::Migration),
             Box::new(m20261201_000014_add_timers::Migration),
+            Box::new(m20261201_000015_add_deadline_detail::Migration),
             Box::new(m20261201_000016_add_case_step_down::Migration),
         ]
     }

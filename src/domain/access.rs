@@ -91,6 +91,17 @@ pub enum Refusal {
     /// The action is not about an existing case.
     #[error("{0} is not an action on an existing case")]
     NotACaseAction(Action),
+    /// Only the agency that owns an agreed action records it done.
+    #[error("only the owner of the action, the {side} agency, may complete it")]
+    NotTheOwner {
+        /// The owner's side.
+        side: Side,
+        /// The roles that may agree (and so complete) actions here.
+        allowed_roles: Vec<Role>,
+    },
+    /// The agreed action was already completed.
+    #[error("the action was already completed")]
+    AlreadyCompleted,
 }
 
 /// Who may do what a caller was refused, for the refusal's error: the roles
@@ -124,14 +135,16 @@ impl Refusal {
                 roles: allowed_roles.clone(),
                 sides: vec![Side::Raising, Side::Receiving],
             }),
-            Refusal::WrongSide { side, allowed_roles, .. } => {
+            Refusal::WrongSide { side, allowed_roles, .. }
+            | Refusal::NotTheOwner { side, allowed_roles } => {
                 Some(Allowed { roles: allowed_roles.clone(), sides: vec![*side] })
             }
             Refusal::NotACaseAction(_) => Some(Allowed::default()),
             Refusal::NotVisible
             | Refusal::Closed
             | Refusal::LastStage
-            | Refusal::AlreadyAcknowledged(_) => None,
+            | Refusal::AlreadyAcknowledged(_)
+            | Refusal::AlreadyCompleted => None,
         }
     }
 }
@@ -239,6 +252,31 @@ pub fn check(
             return Err(Refusal::AlreadyAcknowledged(case.stage.to_owned()));
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// May `actor` record an agreed action of the case done? Whoever may agree
+/// actions on the case now ([`check`] of `agree_action`: visible, the
+/// role at the stage, the case open), for the agency that owns the action
+/// (`owner`, a party), once (`completed`: it already was).
+pub fn may_complete_action(
+    protocol: &Protocol,
+    case: &CaseFacts<'_>,
+    actor: &Actor,
+    owner: AgencyId,
+    completed: bool,
+) -> Result<(), Refusal> {
+    check(protocol, case, actor, Action::AgreeAction)?;
+    if actor.acting_agency() != Some(owner) {
+        let side = if owner == case.raising { Side::Raising } else { Side::Receiving };
+        return Err(Refusal::NotTheOwner {
+            side,
+            allowed_roles: allowed_roles(protocol, case.route, case.stage, Action::AgreeAction),
+        });
+    }
+    if completed {
+        return Err(Refusal::AlreadyCompleted);
     }
     Ok(())
 }
@@ -628,6 +666,51 @@ mod tests {
             partnership: w.partnership,
             agency,
         }
+    }
+
+    #[test]
+    fn an_agreed_action_is_completed_once_by_its_owner() {
+        let w = world();
+        let wb = w.protocols.iter().find(|p| p.id() == "western-bay").unwrap();
+        let case = |open| CaseFacts {
+            partnership: w.partnership,
+            raising: w.raising,
+            receiving: w.receiving,
+            route: "main",
+            stage: "stage-1",
+            open,
+            acknowledged: false,
+        };
+        let theirs = actor(&w, Some(Role::Manager), Some(w.receiving));
+        let ours = actor(&w, Some(Role::Manager), Some(w.raising));
+        let chair = actor(&w, Some(Role::BoardChair), None);
+        let stranger = actor(&w, Some(Role::Manager), Some(w.bystander));
+        let client = actor(&w, None, Some(w.receiving));
+        let head = actor(&w, Some(Role::HeadOfService), Some(w.receiving));
+        type Want = Result<(), &'static str>;
+        for (name, facts, who, completed, want) in [
+            ("the owner's manager", case(true), &theirs, false, Ok(()) as Want),
+            ("again", case(true), &theirs, true, Err("AlreadyCompleted")),
+            ("the other party", case(true), &ours, false, Err("NotTheOwner")),
+            // At stage 1 the chair may not agree actions at all.
+            ("the board chair", case(true), &chair, false, Err("Forbidden")),
+            ("a bystander", case(true), &stranger, false, Err("NotVisible")),
+            ("a machine client", case(true), &client, false, Err("NoRole")),
+            ("a role that may not agree actions", case(true), &head, false, Err("Forbidden")),
+            ("a closed case", case(false), &theirs, false, Err("Closed")),
+        ] {
+            let got = may_complete_action(wb, &facts, who, w.receiving, completed).map_err(|r| {
+                let name = format!("{r:?}");
+                name.split([' ', '(', '{']).next().unwrap_or_default().to_owned()
+            });
+            assert_eq!(got, want.map_err(str::to_owned), "{name}");
+        }
+        let refusal = may_complete_action(wb, &case(true), &ours, w.receiving, false).unwrap_err();
+        assert_eq!(refusal.allowed().unwrap().sides, vec![Side::Receiving]);
+        assert_eq!(
+            refusal.to_string(),
+            "only the owner of the action, the receiving agency, may complete it"
+        );
     }
 
     #[test]

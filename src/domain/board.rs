@@ -41,6 +41,15 @@ pub fn board_stages(protocol: &Protocol) -> Vec<(String, String)> {
     out
 }
 
+/// Whether a change that took an open case on `route` from the stage
+/// `before` (none for a raise) to `after` tells the board: it reached a
+/// stage whose protocol says the board or its business unit is told
+/// (`board_told`). Each such stage tells it once, on arrival; a change
+/// within the stage tells nothing.
+pub fn tells_board(protocol: &Protocol, route: &str, before: Option<&str>, after: &str) -> bool {
+    before != Some(after) && protocol.stage(route, after).is_some_and(|s| s.board_told())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -66,6 +75,34 @@ mod tests {
         assert_eq!(between(2, 1), (1, 2));
         assert_eq!(between(1, 2), (1, 2));
         assert_eq!(between("a", "a"), ("a", "a"));
+    }
+
+    #[test]
+    fn the_board_is_told_on_arrival_at_each_stage_that_says_so() {
+        let catalog = Catalog::builtin().unwrap();
+        let wb = catalog.latest("western-bay").unwrap();
+        let rh = catalog.latest("rotherham").unwrap();
+        for (protocol, route, before, after, told) in [
+            (wb, "main", Some("stage-2"), "stage-3", true),
+            (wb, "main", Some("stage-3"), "stage-4", true),
+            (wb, "main", Some("stage-3"), "stage-3", false),
+            (wb, "main", Some("stage-1"), "stage-2", false),
+            (wb, "main", None, "informal", false),
+            (rh, "challenge", Some("stage-2"), "stage-3", true),
+            (rh, "challenge", Some("stage-3"), "stage-4", true),
+            (rh, "challenge", Some("stage-1"), "stage-3", true),
+            (rh, "challenge", Some("stage-1"), "stage-2", false),
+            (rh, "practice", Some("stage-3"), "stage-4", true),
+            (rh, "challenge", None, "stage-3", true),
+            (wb, "main", Some("stage-2"), "no-such-stage", false),
+        ] {
+            assert_eq!(
+                tells_board(protocol, route, before, after),
+                told,
+                "{} {route} {before:?} -> {after}",
+                protocol.id()
+            );
+        }
     }
 
     #[test]

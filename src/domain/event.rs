@@ -35,6 +35,15 @@ pub enum EventType {
     /// The case's stage passed its due date (a timer; a stage without
     /// milestones).
     StageOverdue,
+    /// The owner agency recorded an agreed action done.
+    ActionCompleted,
+    /// An open agreed action is due soon (a timer).
+    ActionDueSoon,
+    /// An open agreed action passed its due date (a timer).
+    ActionOverdue,
+    /// The case reached a stage at which the protocol tells the board or
+    /// its business unit (`board_told`).
+    BoardNotified,
     /// A conference's step-down to child-in-need planning was recorded on
     /// the case (Rotherham's challenge).
     StepDownRecorded,
@@ -45,7 +54,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 19] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -59,6 +68,10 @@ impl EventType {
         Self::MilestoneDueSoon,
         Self::MilestoneOverdue,
         Self::StageOverdue,
+        Self::ActionCompleted,
+        Self::ActionDueSoon,
+        Self::ActionOverdue,
+        Self::BoardNotified,
         Self::StepDownRecorded,
         Self::StepDownChecked,
     ];
@@ -79,6 +92,10 @@ impl EventType {
             Self::MilestoneDueSoon => "MILESTONE_DUE_SOON",
             Self::MilestoneOverdue => "MILESTONE_OVERDUE",
             Self::StageOverdue => "STAGE_OVERDUE",
+            Self::ActionCompleted => "ACTION_COMPLETED",
+            Self::ActionDueSoon => "ACTION_DUE_SOON",
+            Self::ActionOverdue => "ACTION_OVERDUE",
+            Self::BoardNotified => "BOARD_NOTIFIED",
             Self::StepDownRecorded => "STEP_DOWN_RECORDED",
             Self::StepDownChecked => "STEP_DOWN_CHECKED",
         }

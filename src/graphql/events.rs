@@ -57,6 +57,22 @@ pub enum CaseEventType {
     /// The case's stage passed its due date (a stage without milestones;
     /// announced by a timer within `TIMER_POLL_INTERVAL`).
     StageOverdue,
+    /// The owner agency recorded an agreed action done
+    /// (`completeAction`).
+    ActionCompleted,
+    /// An open agreed action is due soon: the start of the working day at
+    /// each of the protocol's fractions of the working days from its
+    /// agreement to its due day (a timer; `actionId` names it).
+    ActionDueSoon,
+    /// An open agreed action passed its due date (a timer; `actionId`
+    /// names it).
+    ActionOverdue,
+    /// The case reached a stage at which the protocol tells the board or
+    /// its business unit (`Stage.boardTold`: Western Bay's report to the
+    /// board administrator at stage 3, Rotherham's business unit at stage
+    /// 3 and the Practice Review Group at stage 4, …). A board chair's
+    /// token and `statistics:read` webhooks of the partnership receive it.
+    BoardNotified,
     /// A conference's step-down to Child in Need planning was recorded on
     /// the case (Rotherham's challenge: `recordStepDown`;
     /// `Case.stepDown`).
@@ -138,9 +154,36 @@ impl CaseEvent {
         self.0.at.into()
     }
 
-    /// The request that made it (its `x-request-id`).
+    /// The request that made it (its `x-request-id`; null for an event of
+    /// a timer).
     async fn request_id(&self) -> Option<&str> {
         self.0.request_id.as_deref()
+    }
+
+    /// For `MILESTONE_DUE_SOON` and `MILESTONE_OVERDUE`: the key of the
+    /// milestone (as `Case.milestones` gives it); null otherwise.
+    async fn milestone(&self) -> Option<&str> {
+        self.0.detail.milestone.as_deref()
+    }
+
+    /// For `ACTION_DUE_SOON` and `ACTION_OVERDUE`: the agreed action
+    /// (`AgreedAction.id`); null otherwise.
+    async fn action_id(&self) -> Option<ID> {
+        self.0.detail.action.map(|a| ID(a.to_string()))
+    }
+
+    /// For an event of a timer: the deadline it announces, the instant
+    /// `dueAt` shows (ahead for a due-soon event, passed for an overdue
+    /// one); null for other events.
+    async fn deadline_at(&self) -> Option<DateTime> {
+        self.0.detail.deadline.map(Into::into)
+    }
+
+    /// For an event of a timer that fired later than a sweep's interval
+    /// after its time (the server was down): how late, in whole seconds.
+    /// Null when it fired on time, and for other events.
+    async fn late_seconds(&self) -> Option<i64> {
+        self.0.detail.late_ms.map(|ms| ms / 1000)
     }
 }
 

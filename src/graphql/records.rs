@@ -165,6 +165,18 @@ impl AgreedAction {
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
     }
+    /// When the owner agency recorded it done (`completeAction`); null
+    /// while it is open.
+    async fn completed_at(&self) -> Option<DateTime> {
+        self.0.completed_at.map(Into::into)
+    }
+    /// Still open after its due day (in the United Kingdom), on the
+    /// server's clock. Its reminders are `ACTION_DUE_SOON` and
+    /// `ACTION_OVERDUE`.
+    async fn overdue(&self) -> bool {
+        self.0.completed_at.is_none()
+            && crate::domain::deadline::due_at(self.0.due_on) < crate::service::audit::now()
+    }
 }
 
 /// Write a record at the case's current stage.
@@ -227,6 +239,22 @@ pub struct AgreeActionInput {
     pub due_on: Date,
 }
 
+/// Record an agreed action done.
+#[derive(InputObject)]
+pub struct CompleteActionInput {
+    /// The case the action was agreed on.
+    pub case_id: ID,
+    /// Optional idempotency key (1 to 128 characters, unique per caller): a
+    /// retry with the same key and input returns the first result without
+    /// a second change; the same key with another input is `CONFLICT`.
+    pub idempotency_key: Option<String>,
+    /// The version you last saw; a stale one is `CONFLICT`.
+    pub expected_version: Option<i32>,
+    /// The action (`AgreedAction.id`); one not agreed on this case is
+    /// `NOT_FOUND`.
+    pub action_id: ID,
+}
+
 /// Record the day the family was told of the case, where the protocol has
 /// the rule (Rotherham's challenge).
 #[derive(InputObject)]
@@ -262,6 +290,13 @@ pub struct RecordAgencyViewPayload {
 #[derive(SimpleObject)]
 pub struct AgreeActionPayload {
     /// The action agreed.
+    pub action: AgreedAction,
+}
+
+/// The result of `completeAction`.
+#[derive(SimpleObject)]
+pub struct CompleteActionPayload {
+    /// The action, completed.
     pub action: AgreedAction,
 }
 
@@ -328,6 +363,23 @@ impl TryFrom<AgreeActionInput> for Keyed<records::AgreeActionInput> {
     }
 }
 
+impl TryFrom<CompleteActionInput> for Keyed<records::CompleteActionInput> {
+    type Error = async_graphql::Error;
+
+    fn try_from(input: CompleteActionInput) -> Result<Self> {
+        let action = input
+            .action_id
+            .parse::<uuid::Uuid>()
+            .map_err(|_| bad_input("actionId", "not a valid identifier"))?;
+        let change = records::CompleteActionInput {
+            case: case_id(&input.case_id, "caseId")?,
+            expected_version: input.expected_version,
+            action,
+        };
+        Ok(Keyed { key: input.idempotency_key, change })
+    }
+}
+
 impl TryFrom<RecordFamilyToldInput> for Keyed<family_told::RecordFamilyToldInput> {
     type Error = async_graphql::Error;
 
@@ -377,6 +429,21 @@ impl RecordsMutation {
     ) -> Result<AgreeActionPayload> {
         let written = run_change::<records::AgreeActionInput>(ctx, input).await?;
         Ok(AgreeActionPayload { action: AgreedAction(written) })
+    }
+
+    /// Record an agreed action done. By the agency that owns it, in a role
+    /// that may agree actions at the case's current stage, while the case
+    /// is open: the other party or the board chair get `FORBIDDEN` (with
+    /// the owner's side in `allowedSides`), a second completion or a closed
+    /// case `CONFLICT`, an action not of this case `NOT_FOUND`. Its
+    /// reminders still to come are cancelled.
+    async fn complete_action(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The action.")] input: CompleteActionInput,
+    ) -> Result<CompleteActionPayload> {
+        let done = run_change::<records::CompleteActionInput>(ctx, input).await?;
+        Ok(CompleteActionPayload { action: AgreedAction(done) })
     }
 
     /// Record the day the family was told of the case, where the protocol

@@ -95,6 +95,8 @@ pub enum AuditAction {
     Acknowledge,
     /// The day the family was told recorded (Rotherham's challenge).
     RecordFamilyTold,
+    /// An agreed action recorded done by its owner.
+    CompleteAction,
     /// A conference's step-down to child-in-need planning recorded
     /// (Rotherham's challenge).
     RecordStepDown,
@@ -117,6 +119,7 @@ impl AuditAction {
             Self::GiveFeedback => E::FeedbackGiven,
             Self::Acknowledge => E::CaseAcknowledged,
             Self::RecordFamilyTold => E::FamilyToldRecorded,
+            Self::CompleteAction => E::ActionCompleted,
             Self::RecordStepDown => E::StepDownRecorded,
             Self::RecordStepDownCheck => E::StepDownChecked,
         }
@@ -125,7 +128,7 @@ impl AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Raise,
         Self::Escalate,
         Self::Resolve,
@@ -136,6 +139,7 @@ impl AuditAction {
         Self::GiveFeedback,
         Self::Acknowledge,
         Self::RecordFamilyTold,
+        Self::CompleteAction,
         Self::RecordStepDown,
         Self::RecordStepDownCheck,
     ];
@@ -153,6 +157,7 @@ impl AuditAction {
             Self::GiveFeedback => "give_feedback",
             Self::Acknowledge => "acknowledge",
             Self::RecordFamilyTold => "record_family_told",
+            Self::CompleteAction => "complete_action",
             Self::RecordStepDown => "record_step_down",
             Self::RecordStepDownCheck => "record_step_down_check",
         }
@@ -304,9 +309,10 @@ mod tests {
         check(GiveFeedback, "give_feedback");
         check(Acknowledge, "acknowledge");
         check(RecordFamilyTold, "record_family_told");
+        check(CompleteAction, "complete_action");
         check(RecordStepDown, "record_step_down");
         check(RecordStepDownCheck, "record_step_down_check");
-        assert_eq!(AuditAction::ALL.len(), 12, "a new action needs its row here");
+        assert_eq!(AuditAction::ALL.len(), 13, "a new action needs its row here");
         assert_eq!(AuditAction::parse("Raise"), None);
     }
 }

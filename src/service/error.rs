@@ -112,7 +112,10 @@ impl From<crate::domain::workflow::WorkflowError> for ServiceError {
         match err {
             W::Refused(Refusal::NotVisible) => Self::NotFound("case"),
             W::Refused(
-                r @ (Refusal::Closed | Refusal::LastStage | Refusal::AlreadyAcknowledged(_)),
+                r @ (Refusal::Closed
+                | Refusal::LastStage
+                | Refusal::AlreadyAcknowledged(_)
+                | Refusal::AlreadyCompleted),
             ) => Self::Conflict(r.to_string()),
             W::Refused(r) => {
                 Self::Forbidden { message: r.to_string(), allowed: r.allowed().unwrap_or_default() }

@@ -1,8 +1,11 @@
 //! The event log and the change feed.
 //!
-//! Every change to a case appends exactly one event (`append`), in the
+//! Every change to a case appends its event (`append`), in the
 //! transaction of the change and its audit event: an event of a change that
-//! rolls back never exists. Events carry ids and states only.
+//! rolls back never exists. A change that brings a case to a stage whose
+//! protocol tells the board appends a second, `BOARD_NOTIFIED`
+//! (`domain::board::tells_board`); a timer appends its own, with its
+//! [`Detail`]. Events carry ids and states only.
 //!
 //! The feed (`feed`) must give a poller that follows its cursor every event
 //! it may see exactly once, in a stable order, while several processes
@@ -72,6 +75,8 @@ pub struct Event {
     pub at: DateTime<Utc>,
     /// The request that made it.
     pub request_id: Option<String>,
+    /// A timer's detail (empty for other events).
+    pub detail: Detail,
 }
 
 /// A place in the feed: after the event with this sequence number.
@@ -85,6 +90,21 @@ pub struct Cursor {
 /// number; this one spells "events").
 pub const APPEND_LOCK: i64 = 0x6576_656e_7473;
 
+/// What a timer's event says beyond the case: the milestone or agreed
+/// action it is about, the deadline it announces, and how late it fired
+/// (only when later than a sweep's interval). Empty for every other event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detail {
+    /// The milestone's key.
+    pub milestone: Option<String>,
+    /// The agreed action's id.
+    pub action: Option<uuid::Uuid>,
+    /// The deadline: ahead for a due-soon event, passed for an overdue one.
+    pub deadline: Option<DateTime<Utc>>,
+    /// How late the timer fired, in milliseconds.
+    pub late_ms: Option<i64>,
+}
+
 /// Appends the event of a change, in the change's own transaction: the
 /// case `before` it (none for a raise) and `after` it, as stored.
 pub(crate) async fn append(
@@ -94,6 +114,19 @@ pub(crate) async fn append(
     after: &case::Model,
     at: DateTime<Utc>,
     request_id: Option<&str>,
+) -> Result<(), ServiceError> {
+    append_with(txn, kind, before, after, at, request_id, Detail::default()).await
+}
+
+/// [`append`] with a timer's [`Detail`].
+pub(crate) async fn append_with(
+    txn: &impl ConnectionTrait,
+    kind: EventType,
+    before: Option<&case::Model>,
+    after: &case::Model,
+    at: DateTime<Utc>,
+    request_id: Option<&str>,
+    detail: Detail,
 ) -> Result<(), ServiceError> {
     take_append_lock(txn).await?;
     let mut event = change_event::Model {
@@ -110,6 +143,10 @@ pub(crate) async fn append(
         case_version: after.version,
         at,
         request_id: request_id.map(str::to_owned),
+        milestone: detail.milestone,
+        action_id: detail.action,
+        deadline_at: detail.deadline,
+        late_ms: detail.late_ms,
     };
     let mut row = event.clone().into_active_model();
     row.seq = sea_orm::ActiveValue::NotSet;
@@ -303,6 +340,12 @@ impl TryFrom<change_event::Model> for Event {
             version: m.case_version,
             at: m.at,
             request_id: m.request_id,
+            detail: Detail {
+                milestone: m.milestone,
+                action: m.action_id,
+                deadline: m.deadline_at,
+                late_ms: m.late_ms,
+            },
         })
     }
 }

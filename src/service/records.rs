@@ -99,6 +99,22 @@ pub struct AgreedAction {
     pub due_on: NaiveDate,
     /// When agreed.
     pub created_at: DateTime<Utc>,
+    /// When the owner agency recorded it done (`completeAction`).
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<agreed_action::Model> for AgreedAction {
+    fn from(m: agreed_action::Model) -> Self {
+        Self {
+            id: m.id,
+            stage: m.stage,
+            description: m.description,
+            owner_agency_id: m.owner_agency_id,
+            due_on: m.due_on,
+            created_at: m.created_at,
+            completed_at: m.completed_at,
+        }
+    }
 }
 
 /// `addRecord`, parsed.
@@ -338,6 +354,7 @@ impl CaseChange for AgreeActionInput {
             owner_agency_id: self.owner.uuid(),
             due_on: self.due_on,
             created_at: ctx.now,
+            completed_at: None,
         };
         agreed_action::Entity::insert(agreed_action::ActiveModel {
             id: Set(action.id),
@@ -348,11 +365,79 @@ impl CaseChange for AgreeActionInput {
             due_on: Set(action.due_on),
             author_sub: Set(ctx.actor.sub.clone()),
             created_at: Set(action.created_at),
+            completed_at: Set(None),
+            completed_by_sub: Set(None),
         })
         .exec_without_returning(ctx.txn)
         .await?;
+        super::timers::schedule_action(ctx.txn, ctx.catalog, row, action.id, action.due_on).await?;
         let audit = json!({ "action_id": action.id, "owner_agency_id": action.owner_agency_id, "due_on": action.due_on });
         Ok(Decided { case: touched(row, ctx.now), audit, output: ready(action), raises: None })
+    }
+}
+
+/// `completeAction`, parsed.
+#[derive(Debug, Clone)]
+pub struct CompleteActionInput {
+    /// The case.
+    pub case: CaseId,
+    /// Refuse if the case moved since.
+    pub expected_version: Option<i32>,
+    /// The agreed action.
+    pub action: uuid::Uuid,
+}
+
+/// Records an agreed action done: by the agency that owns it, while the
+/// case is open, once (`domain::access::may_complete_action`); its
+/// reminders that have not fired are removed.
+impl CaseChange for CompleteActionInput {
+    type Output = AgreedAction;
+
+    fn about(&self) -> About<AgreedAction> {
+        About {
+            operation: "completeAction",
+            action: AuditAction::CompleteAction,
+            target: Target::case(self.case, self.expected_version),
+        }
+    }
+
+    async fn decide_and_write(
+        &self,
+        ctx: &Ctx<'_>,
+        row: Option<&case::Model>,
+    ) -> Result<Decided<AgreedAction>, ServiceError> {
+        let row = row.ok_or(ServiceError::NotFound("case"))?;
+        let protocol = case_row::protocol_of(ctx.catalog, row)?;
+        let facts = case_row::facts(row);
+        // A case the caller may not see hides its actions too.
+        if !ctx.actor.case_visibility().allows(facts.partnership, facts.raising, facts.receiving) {
+            return Err(ServiceError::NotFound("case"));
+        }
+        let Some(found) = agreed_action::Entity::find_by_id(self.action)
+            .filter(agreed_action::Column::CaseId.eq(row.id))
+            .one(ctx.txn)
+            .await?
+        else {
+            return Err(ServiceError::NotFound("action"));
+        };
+        crate::domain::access::may_complete_action(
+            protocol,
+            &facts,
+            ctx.actor,
+            AgencyId::from_uuid(found.owner_agency_id),
+            found.completed_at.is_some(),
+        )?;
+        agreed_action::Entity::update_many()
+            .col_expr(agreed_action::Column::CompletedAt, Expr::value(ctx.now))
+            .col_expr(agreed_action::Column::CompletedBySub, Expr::value(ctx.actor.sub.clone()))
+            .filter(agreed_action::Column::Id.eq(found.id))
+            .exec(ctx.txn)
+            .await?;
+        super::timers::cancel_action(ctx.txn, found.id).await?;
+        let mut done: AgreedAction = found.into();
+        done.completed_at = Some(ctx.now);
+        let audit = json!({ "action_id": done.id, "owner_agency_id": done.owner_agency_id });
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(done), raises: None })
     }
 }
 
@@ -597,14 +682,7 @@ pub async fn actions_of(
         .await?;
     let mut out: HashMap<CaseId, Vec<AgreedAction>> = HashMap::new();
     for m in rows {
-        out.entry(CaseId::from_uuid(m.case_id)).or_default().push(AgreedAction {
-            id: m.id,
-            stage: m.stage,
-            description: m.description,
-            owner_agency_id: m.owner_agency_id,
-            due_on: m.due_on,
-            created_at: m.created_at,
-        });
+        out.entry(CaseId::from_uuid(m.case_id)).or_default().push(m.into());
     }
     Ok(out)
 }

@@ -50,19 +50,99 @@ use crate::domain::milestone;
 /// Timers one sweep claims at a time.
 const SWEEP_BATCH: i64 = 100;
 
-/// Replaces the unfired timers of the case `after` (changed from `before`,
-/// none for a raise) by those its state calls for, in the change's
-/// transaction:
+/// The timers of a stage's deadlines, which [`sync`] owns: replaced
+/// whenever the stage's deadlines move, gone with the stage.
+const STAGE_KINDS: [EventType; 3] =
+    [EventType::MilestoneDueSoon, EventType::MilestoneOverdue, EventType::StageOverdue];
+
+/// The timers of an agreed action: written by `agreeAction`
+/// ([`schedule_action`]), removed by `completeAction` ([`cancel_action`])
+/// or when the case closes; they outlive the stage the action was agreed
+/// at.
+const ACTION_KINDS: [EventType; 2] = [EventType::ActionDueSoon, EventType::ActionOverdue];
+
+fn kinds(list: &[EventType]) -> Vec<&'static str> {
+    list.iter().map(|k| k.as_str()).collect()
+}
+
+/// One timer to write.
+struct Planned {
+    kind: EventType,
+    milestone: Option<String>,
+    action: Option<uuid::Uuid>,
+    deadline: DateTime<Utc>,
+    at: DateTime<Utc>,
+}
+
+async fn insert(
+    txn: &impl ConnectionTrait,
+    case: &case::Model,
+    stage: &str,
+    planned: Vec<Planned>,
+) -> Result<(), ServiceError> {
+    if planned.is_empty() {
+        return Ok(());
+    }
+    let rows = planned.into_iter().map(|p| timer::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        case_id: Set(case.id),
+        kind: Set(p.kind.as_str().to_owned()),
+        stage: Set(stage.to_owned()),
+        milestone: Set(p.milestone),
+        fires_at: Set(p.at),
+        fired_at: Set(None),
+        late_ms: Set(None),
+        claim_owner: Set(None),
+        claim_until_ms: Set(None),
+        action_id: Set(p.action),
+        deadline_at: Set(Some(p.deadline)),
+    });
+    timer::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    Ok(())
+}
+
+/// The due-soon timers of a deadline due on `due`, whose clock of
+/// `within` working days started on `from`, still to come after `now`
+/// (the protocol's `due_soon_percent`), and its overdue timer.
+#[allow(clippy::too_many_arguments)]
+fn plan_deadline(
+    calendar: &crate::domain::calendar::Calendar,
+    percent: &[u8],
+    from: chrono::NaiveDate,
+    within: u32,
+    due: chrono::NaiveDate,
+    now: DateTime<Utc>,
+    (soon, overdue): (EventType, EventType),
+    (milestone, action): (Option<String>, Option<uuid::Uuid>),
+) -> Result<Vec<Planned>, ServiceError> {
+    let deadline = crate::domain::deadline::due_at(due);
+    let days = milestone::due_soon_days(calendar, from, within, percent)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let mut planned: Vec<Planned> = days
+        .into_iter()
+        .map(starts)
+        .filter(|at| *at > now)
+        .map(|at| Planned { kind: soon, milestone: milestone.clone(), action, deadline, at })
+        .collect();
+    planned.push(Planned { kind: overdue, milestone, action, deadline, at: fires_at(due) });
+    Ok(planned)
+}
+
+/// Replaces the unfired timers of the stage of the case `after` (changed
+/// from `before`, none for a raise) by those its state calls for, in the
+/// change's transaction:
 /// - at a stage with milestones, for each open milestone whose clock has
 ///   started: `MILESTONE_DUE_SOON` at the start of each of its due-soon
 ///   days still to come (the protocol's `due_soon_percent`) and
 ///   `MILESTONE_OVERDUE` once its due day is over;
 /// - elsewhere, `STAGE_OVERDUE` once the case's due day is over;
-/// - nothing for a closed case.
+/// - nothing for a closed case, whose agreed actions' timers go too.
 ///
 /// Away from milestones, nothing is written when neither the due date,
 /// the stage nor the status moved; at a stage with milestones every change
 /// recomputes them (a record may complete one that is not the next).
+/// Timers of other kinds (an agreed action's) are left alone while the
+/// case is open.
 pub(crate) async fn sync(
     txn: &impl ConnectionTrait,
     catalog: &Catalog,
@@ -80,18 +160,26 @@ pub(crate) async fn sync(
     {
         return Ok(());
     }
+    let open = after.status == CaseStatus::Open.as_str();
     if before.is_some() {
+        let mut replaced = kinds(&STAGE_KINDS);
+        if !open {
+            replaced.extend(kinds(&ACTION_KINDS));
+        }
         timer::Entity::delete_many()
             .filter(timer::Column::CaseId.eq(after.id))
             .filter(timer::Column::FiredAt.is_null())
+            .filter(timer::Column::Kind.is_in(replaced))
             .exec(txn)
             .await?;
     }
-    if after.status != CaseStatus::Open.as_str() {
+    if !open {
         return Ok(());
     }
     let now = super::audit::now();
-    let mut timers: Vec<(EventType, Option<String>, DateTime<Utc>)> = Vec::new();
+    let calendar = crate::domain::calendar::Calendar::for_id(protocol.calendar())
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let mut planned: Vec<Planned> = Vec::new();
     if timed {
         let written = super::records::written_at_stage(txn, after).await?;
         let entered = after.stage_entered_at.unwrap_or(after.raised_at);
@@ -102,46 +190,94 @@ pub(crate) async fn sync(
             entered,
             &written,
         )?;
-        let calendar = crate::domain::calendar::Calendar::for_id(protocol.calendar())
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         for st in standings.iter().filter(|s| s.completed_at.is_none()) {
             let (Some(from), Some(due)) = (st.from, st.due_on) else { continue };
-            let key = Some(st.milestone.key().to_owned());
-            let soon = milestone::due_soon_days(
+            planned.extend(plan_deadline(
                 calendar,
+                protocol.due_soon_percent(),
                 from,
                 st.milestone.within_working_days(),
-                protocol.due_soon_percent(),
-            )
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            for day in soon {
-                let at = starts(day);
-                if at > now {
-                    timers.push((EventType::MilestoneDueSoon, key.clone(), at));
-                }
-            }
-            timers.push((EventType::MilestoneOverdue, key, fires_at(due)));
+                due,
+                now,
+                (EventType::MilestoneDueSoon, EventType::MilestoneOverdue),
+                (Some(st.milestone.key().to_owned()), None),
+            )?);
         }
     } else if let Some(due) = after.due_on {
-        timers.push((EventType::StageOverdue, None, fires_at(due)));
+        let deadline = crate::domain::deadline::due_at(due);
+        planned.push(Planned {
+            kind: EventType::StageOverdue,
+            milestone: None,
+            action: None,
+            deadline,
+            at: fires_at(due),
+        });
     }
-    if timers.is_empty() {
-        return Ok(());
-    }
-    let rows = timers.into_iter().map(|(kind, milestone, at)| timer::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        case_id: Set(after.id),
-        kind: Set(kind.as_str().to_owned()),
-        stage: Set(after.stage.clone()),
-        milestone: Set(milestone),
-        fires_at: Set(at),
-        fired_at: Set(None),
-        late_ms: Set(None),
-        claim_owner: Set(None),
-        claim_until_ms: Set(None),
-    });
-    timer::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    insert(txn, after, &after.stage, planned).await
+}
+
+/// Writes the timers of an action agreed on `case` now, due on `due`, in
+/// the `agreeAction` transaction: `ACTION_DUE_SOON` at the start of the
+/// working days at the protocol's `due_soon_percent` of the working days
+/// from today to the due day (none when that leaves no day before it),
+/// and `ACTION_OVERDUE` once the due day is over.
+pub(crate) async fn schedule_action(
+    txn: &impl ConnectionTrait,
+    catalog: &Catalog,
+    case: &case::Model,
+    action: uuid::Uuid,
+    due: chrono::NaiveDate,
+) -> Result<(), ServiceError> {
+    let protocol = super::case_row::protocol_of(catalog, case)?;
+    let calendar = crate::domain::calendar::Calendar::for_id(protocol.calendar())
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let now = super::audit::now();
+    let today = now.date_naive();
+    let within = calendar
+        .working_days_between(today, due)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let within = u32::try_from(within.max(0)).unwrap_or(u32::MAX);
+    let planned = plan_deadline(
+        calendar,
+        protocol.due_soon_percent(),
+        today,
+        within,
+        due,
+        now,
+        (EventType::ActionDueSoon, EventType::ActionOverdue),
+        (None, Some(action)),
+    )?;
+    insert(txn, case, &case.stage, planned).await
+}
+
+/// Removes the unfired timers of an agreed action (it was completed), in
+/// the `completeAction` transaction.
+pub(crate) async fn cancel_action(
+    txn: &impl ConnectionTrait,
+    action: uuid::Uuid,
+) -> Result<(), ServiceError> {
+    timer::Entity::delete_many()
+        .filter(timer::Column::ActionId.eq(action))
+        .filter(timer::Column::FiredAt.is_null())
+        .exec(txn)
+        .await?;
     Ok(())
+}
+
+/// Whether a timer's event still applies to the case as it is now: a
+/// stage's timer while the case is open at that stage; an agreed action's
+/// while the case is open (completing the action removes its timers);
+/// any other kind always.
+fn still_applies(t: &timer::Model, case: &case::Model) -> bool {
+    let open = case.status == CaseStatus::Open.as_str();
+    let kind = t.kind.as_str();
+    if kinds(&STAGE_KINDS).contains(&kind) {
+        open && case.stage == t.stage
+    } else if kinds(&ACTION_KINDS).contains(&kind) {
+        open
+    } else {
+        true
+    }
 }
 
 /// The first second of `day` in the United Kingdom.
@@ -264,10 +400,15 @@ async fn fire(
         .ok_or_else(|| ServiceError::Internal(format!("unknown timer kind {:?}", t.kind)))?;
     // The case as it is: a timer's event moves nothing (same version).
     if let Some(case) = case::Entity::find_by_id(t.case_id).one(&txn).await?
-        && case.status == CaseStatus::Open.as_str()
-        && case.stage == t.stage
+        && still_applies(&t, &case)
     {
-        super::events::append(&txn, kind, Some(&case), &case, now, None).await?;
+        let detail = super::events::Detail {
+            milestone: t.milestone.clone(),
+            action: t.action_id,
+            deadline: t.deadline_at,
+            late_ms: (late > interval_ms).then_some(late),
+        };
+        super::events::append_with(&txn, kind, Some(&case), &case, now, None, detail).await?;
         if late > interval_ms {
             tracing::info!(case.id = %case.id, timer = t.kind, late_ms = late, "a late timer fired");
         }

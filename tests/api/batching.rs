@@ -83,6 +83,8 @@ async fn store_cases(app: &TestApp, n: usize, stage: Option<&str>) {
             due_on: Set(now.date_naive() + chrono::Days::new(10)),
             author_sub: Set("u".into()),
             created_at: Set(at),
+            completed_at: Set(None),
+            completed_by_sub: Set(None),
         });
     }
     for chunk in cases.chunks(50) {

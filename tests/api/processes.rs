@@ -14,6 +14,14 @@ pub(crate) struct Server {
     pub(crate) url: String,
 }
 
+impl Server {
+    /// Kills the process at once (SIGKILL): no shutdown, nothing finished.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

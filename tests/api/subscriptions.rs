@@ -660,6 +660,7 @@ db_test_with!(a_subscriber_that_takes_no_messages_is_dropped, impatient(), |app|
             case_version: Set(chunk * 500 + i + 2),
             at: Set(chrono::Utc::now()),
             request_id: Set(Some("r".repeat(100))),
+            ..Default::default()
         });
         entity::change_event::Entity::insert_many(rows)
             .exec_without_returning(&app.db)

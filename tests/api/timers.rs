@@ -193,6 +193,8 @@ async fn two_processes_fire_a_thousand_due_timers_once_each() {
             late_ms: Set(None),
             claim_owner: Set(None),
             claim_until_ms: Set(None),
+            action_id: Set(None),
+            deadline_at: Set(Some(due)),
         })
         .collect();
     entity::timer::Entity::insert_many(rows).exec_without_returning(&conn).await.unwrap();
@@ -234,5 +236,277 @@ async fn two_processes_fire_a_thousand_due_timers_once_each() {
         .unwrap();
     eprintln!("fired by {owners} process(es)");
     drop((a, b));
+    conn.close().await.unwrap();
+}
+
+const AGREE: &str =
+    "mutation($input: AgreeActionInput!) { agreeAction(input: $input) { action { id dueOn } } }";
+const COMPLETE: &str = "mutation($input: CompleteActionInput!) { completeAction(input: $input) { action { id completedAt overdue } } }";
+
+/// The case's events of the feed with their detail, oldest first.
+async fn detailed(app: &TestApp, token: &str, id: &str) -> Vec<serde_json::Value> {
+    let data = app
+        .gql_as_ok(
+            token,
+            "query($id: ID!) { caseEvents(first: 100, filter: { caseId: $id }) { nodes { type milestone actionId deadlineAt lateSeconds } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    data["caseEvents"]["nodes"].as_array().unwrap().clone()
+}
+
+db_test_with!(an_agreed_action_reminds_until_its_owner_completes_it, quick(), |app| {
+    let csc_id = app.agency_id("wb-swansea-csc").await;
+    let police = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    let csc = app.token(Role::Practitioner, Some("wb-swansea-csc"), "western-bay");
+    let chair = app.token(Role::BoardChair, None, "western-bay");
+    // Raised and agreed on Monday 7 June 2027; the action is due Friday 18
+    // June, 9 working days on: due soon on the 5th (Monday 14th) and the 7th
+    // (Wednesday 16th); overdue once the 18th is over (23:00 UTC, BST).
+    clock("2027-06-07T09:00:00Z");
+    let data = app.gql_as_ok(&police, RAISE, json!({ "input": { "receivingAgencyId": csc_id, "childReference": "SWP-A-001", "category": "referral-response", "summary": "Disputed." } })).await;
+    let id = data["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+    let agree = |due: &str| json!({ "input": { "caseId": id, "description": "Share the strategy notes.", "ownerAgencyId": csc_id, "dueOn": due } });
+    let data = app.gql_as_ok(&police, AGREE, agree("2027-06-18")).await;
+    let action = data["agreeAction"]["action"]["id"].as_str().unwrap().to_owned();
+    let data = app.gql_as_ok(&police, AGREE, agree("2027-06-18")).await;
+    let done_early = data["agreeAction"]["action"]["id"].as_str().unwrap().to_owned();
+    // Only the owner completes it, once; another case's action is not found.
+    let complete = |a: &str| json!({ "input": { "caseId": id, "actionId": a } });
+    let err = app.gql_as_err(&police, COMPLETE, complete(&done_early)).await;
+    assert_eq!(err["extensions"]["code"], "FORBIDDEN", "{err:#}");
+    assert_eq!(err["extensions"]["allowedSides"], json!(["receiving"]), "{err:#}");
+    let err = app.gql_as_err(&chair, COMPLETE, complete(&done_early)).await;
+    assert_eq!(err["extensions"]["code"], "FORBIDDEN", "{err:#}");
+    let err = app.gql_as_err(&csc, COMPLETE, complete(&uuid::Uuid::now_v7().to_string())).await;
+    assert_eq!(err["extensions"]["code"], "NOT_FOUND", "{err:#}");
+    clock("2027-06-08T09:00:00Z");
+    let data = app.gql_as_ok(&csc, COMPLETE, complete(&done_early)).await;
+    let at = data["completeAction"]["action"]["completedAt"].as_str().unwrap();
+    assert!(at.starts_with("2027-06-08T09:00:00"), "{at}");
+    let err = app.gql_as_err(&csc, COMPLETE, complete(&done_early)).await;
+    assert_eq!(err["extensions"]["code"], "CONFLICT", "{err:#}");
+
+    let reminders = |events: &[serde_json::Value]| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| {
+                e["type"] != "ACTION_AGREED" && e["type"].as_str().unwrap().starts_with("ACTION_")
+            })
+            .map(|e| {
+                format!("{} {}", e["type"].as_str().unwrap(), e["actionId"].as_str().unwrap_or("-"))
+            })
+            .collect()
+    };
+    // (The day starts at 23:00 UTC the evening before, in BST.)
+    clock("2027-06-13T22:59:50Z");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(reminders(&detailed(&app, &police, &id).await), ["ACTION_COMPLETED -"]);
+    clock("2027-06-13T23:00:01Z");
+    exactly(&app, &police, &id, "ACTION_DUE_SOON", 1).await;
+    clock("2027-06-15T23:00:01Z");
+    exactly(&app, &police, &id, "ACTION_DUE_SOON", 2).await;
+    clock("2027-06-18T22:59:00Z");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!types(&app, &police, &id).await.contains(&"ACTION_OVERDUE".to_owned()));
+    // At the very second it falls due: fired within a sweep, so on time.
+    clock("2027-06-18T23:00:00Z");
+    exactly(&app, &police, &id, "ACTION_OVERDUE", 1).await;
+    let events = detailed(&app, &police, &id).await;
+    assert_eq!(
+        reminders(&events),
+        [
+            "ACTION_COMPLETED -".to_owned(),
+            format!("ACTION_DUE_SOON {action}"),
+            format!("ACTION_DUE_SOON {action}"),
+            format!("ACTION_OVERDUE {action}"),
+        ],
+        "the completed action tells nothing more: {events:#?}"
+    );
+    let overdue = events.iter().find(|e| e["type"] == "ACTION_OVERDUE").unwrap();
+    assert!(
+        overdue["deadlineAt"].as_str().unwrap().starts_with("2027-06-18T22:59:59"),
+        "{overdue:#}"
+    );
+    // On time: not marked late (a loaded machine may sweep a little after
+    // the 50 ms interval, never seconds).
+    assert!(overdue["lateSeconds"].as_i64().unwrap_or(0) < 2, "on time: {overdue:#}");
+    let data = app
+        .gql_as_ok(
+            &police,
+            "query($id: ID!) { case(id: $id) { actions { id overdue completedAt } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let overdue_flags: Vec<_> = data["case"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"] == action.as_str(), a["overdue"].as_bool().unwrap()))
+        .collect();
+    assert!(
+        overdue_flags.contains(&(true, true)) && overdue_flags.contains(&(false, false)),
+        "{data:#}"
+    );
+});
+
+/// The timers of a server that was down: timer rows due two days ago, as a
+/// server finds them when it starts after two days down, fire once each on
+/// start, marked late with how late. A separate process, on each database.
+async fn late_timers_fire_once_marked_late(backend: crate::helpers::Backend) {
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    use crate::helpers::TestDb;
+    use crate::processes::{agency_id, post, post_ok, start_with, token};
+
+    let Some(db) = TestDb::create(backend).await else { return };
+    let client = reqwest::Client::new();
+    let police = token(Role::Practitioner, "wb-police");
+    let (case, due) = {
+        let a = start_with(db.url(), &[("TIMER_POLL_INTERVAL", "1h")]);
+        let csc = agency_id(&client, &a.url, &police, "wb-swansea-csc").await;
+        let data = post_ok(&client, &a.url, &police, RAISE, json!({ "input": { "receivingAgencyId": csc, "childReference": "SWP-L-001", "category": "referral-response", "summary": "Disputed." } })).await;
+        let case: uuid::Uuid = data["raiseCase"]["case"]["id"].as_str().unwrap().parse().unwrap();
+        (case, chrono::Utc::now() - chrono::Duration::days(2))
+    };
+    // Down: the server is gone; its case's deadline passes two days ago.
+    let conn = sea_orm::Database::connect(db.url()).await.unwrap();
+    let rows: Vec<entity::timer::ActiveModel> = (0..3)
+        .map(|i| entity::timer::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            case_id: Set(case),
+            kind: Set("STAGE_OVERDUE".into()),
+            stage: Set("informal".into()),
+            milestone: Set(None),
+            fires_at: Set(due + chrono::Duration::minutes(i)),
+            fired_at: Set(None),
+            late_ms: Set(None),
+            claim_owner: Set(None),
+            claim_until_ms: Set(None),
+            action_id: Set(None),
+            deadline_at: Set(Some(due)),
+        })
+        .collect();
+    entity::timer::Entity::insert_many(rows).exec_without_returning(&conn).await.unwrap();
+    let b = start_with(db.url(), &[("TIMER_POLL_INTERVAL", "50ms")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let query = "query($id: ID!) { caseEvents(first: 100, filter: { caseId: $id, types: [STAGE_OVERDUE] }) { nodes { type lateSeconds deadlineAt } } }";
+    loop {
+        let body = post(&client, &b.url, &police, query, json!({ "id": case })).await;
+        if body["data"]["caseEvents"]["nodes"].as_array().is_some_and(|n| n.len() >= 3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the late timers never fired: {body:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let data = post_ok(&client, &b.url, &police, query, json!({ "id": case })).await;
+    let nodes = data["caseEvents"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "each fired once: {data:#}");
+    for n in nodes {
+        let late = n["lateSeconds"].as_i64().unwrap();
+        assert!((2 * 86_400 - 300..2 * 86_400 + 300).contains(&late), "two days late: {n:#}");
+    }
+    let late_rows = entity::timer::Entity::find()
+        .filter(entity::timer::Column::LateMs.gt(86_400_000i64))
+        .count(&conn)
+        .await
+        .unwrap();
+    assert_eq!(late_rows, 3, "each timer keeps how late it fired");
+    drop(b);
+    conn.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_timers_fire_once_marked_late_after_downtime_sqlite() {
+    late_timers_fire_once_marked_late(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_timers_fire_once_marked_late_after_downtime_postgres() {
+    late_timers_fire_once_marked_late(crate::helpers::Backend::Postgres).await;
+}
+
+/// A process killed (SIGKILL) in the middle of a sweep of 1,000 due timers
+/// on PostgreSQL, and a second process started after: every timer fires,
+/// each exactly once (its claims expire; its half-done fire rolled back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_sweep_loses_and_doubles_nothing() {
+    use sea_orm::{
+        ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    };
+
+    use crate::helpers::{Backend, TestDb};
+    use crate::processes::{agency_id, post_ok, start_with, token};
+
+    let Some(db) = TestDb::create(Backend::Postgres).await else { return };
+    let client = reqwest::Client::new();
+    let police = token(Role::Practitioner, "wb-police");
+    let sweeping = [("TIMER_POLL_INTERVAL", "50ms")];
+    let mut a = start_with(db.url(), &sweeping);
+    let csc = agency_id(&client, &a.url, &police, "wb-swansea-csc").await;
+    let data = post_ok(&client, &a.url, &police, RAISE, json!({ "input": { "receivingAgencyId": csc, "childReference": "SWP-K-001", "category": "referral-response", "summary": "Disputed." } })).await;
+    let case: uuid::Uuid = data["raiseCase"]["case"]["id"].as_str().unwrap().parse().unwrap();
+    let conn = sea_orm::Database::connect(db.url()).await.unwrap();
+    let due = chrono::Utc::now();
+    let rows: Vec<entity::timer::ActiveModel> = (0..1000)
+        .map(|_| entity::timer::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            case_id: Set(case),
+            kind: Set("STAGE_OVERDUE".into()),
+            stage: Set("informal".into()),
+            milestone: Set(None),
+            fires_at: Set(due),
+            fired_at: Set(None),
+            late_ms: Set(None),
+            claim_owner: Set(None),
+            claim_until_ms: Set(None),
+            action_id: Set(None),
+            deadline_at: Set(Some(due)),
+        })
+        .collect();
+    entity::timer::Entity::insert_many(rows).exec_without_returning(&conn).await.unwrap();
+    let fired = || async {
+        entity::timer::Entity::find()
+            .filter(entity::timer::Column::FiredAt.is_not_null())
+            .count(&conn)
+            .await
+            .unwrap()
+    };
+    // Kill it once it has fired some, well before it is done.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if fired().await >= 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first process never swept");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    a.kill();
+    let at_kill = fired().await;
+    assert!(at_kill < 1000, "killed mid-sweep ({at_kill} fired)");
+    let b = start_with(db.url(), &sweeping);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while fired().await < 1000 {
+        assert!(Instant::now() < deadline, "timers lost: {} fired", fired().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM change_event WHERE type = 'STAGE_OVERDUE'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(
+        events, 1000,
+        "one event per timer, none lost, none doubled ({at_kill} fired before the kill)"
+    );
+    eprintln!("{at_kill} fired before the kill, the rest after");
+    drop(b);
     conn.close().await.unwrap();
 }

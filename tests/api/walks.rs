@@ -79,6 +79,23 @@ async fn last_event(app: &TestApp, id: &str) -> (String, Value) {
     (e.action, serde_json::from_str(&e.data).unwrap())
 }
 
+/// The types of the case's events in the feed, oldest first.
+async fn event_types(app: &TestApp, token: &str, id: &str) -> Vec<String> {
+    let data = app
+        .gql_as_ok(
+            token,
+            "query($id: ID!) { caseEvents(first: 100, filter: { caseId: $id }) { nodes { type version } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    data["caseEvents"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} v{}", e["type"].as_str().unwrap(), e["version"]))
+        .collect()
+}
+
 fn england_and_wales() -> &'static Calendar {
     Calendar::for_id("england-and-wales").unwrap()
 }
@@ -456,9 +473,20 @@ db_test!(rotherham_challenge_starts_at_stage_2_with_working_day_deadlines, |app|
     let next = json!(cal.add_working_days(today, 1).unwrap());
     assert_eq!(data["milestones"], json!({ "director": next, "form": next }));
     assert_eq!(data["board_told"], true);
+    // The business unit is told at stage 3 (an event after the escalation's,
+    // of the same version), and not before.
+    assert_eq!(
+        event_types(&app, &board_chair, &id).await,
+        ["CASE_RAISED v1", "CASE_ESCALATED v2", "BOARD_NOTIFIED v2"]
+    );
 
     // Stages 1 to 3 exhausted: the Practice Review Group, with no time limit.
     assert_eq!(escalate(&app, &conference_chair, up(2)).await["stage"], "stage-4");
+    // The Practice Review Group is told at stage 4.
+    assert_eq!(
+        event_types(&app, &conference_chair, &id).await[3..],
+        ["CASE_ESCALATED v3", "BOARD_NOTIFIED v3"]
+    );
     assert_eq!(row(&app, &id).await.due_on, None);
     assert_eq!(can(&app, &conference_chair, &id).await["resolve"], false);
     let data = app

@@ -21,8 +21,10 @@
 //!    starts the challenge again), inserts that one at version 1 with its
 //!    own first audit event;
 //! 7. appends the change's event (`events::append`: ids and states, for
-//!    the change feed) and replaces the case's timers (`timers::sync`),
-//!    then the raised case's `CASE_RAISED` and its timers;
+//!    the change feed; a second, `BOARD_NOTIFIED`, when the case reached a
+//!    stage that tells the board) and replaces the case's stage timers
+//!    (`timers::sync`), then the same for the raised case (its
+//!    `CASE_RAISED`);
 //! 8. builds the result from the stored case and remembers it under the
 //!    idempotency key;
 //! 9. commits, then tells this process's subscription hub
@@ -52,10 +54,13 @@ use sea_orm::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::cases::CaseStatus;
 use super::cases::visibility_condition;
-use super::{ServiceError, audit, events};
+use super::{ServiceError, audit, case_row, events};
 use crate::domain::actor::Actor;
+use crate::domain::board;
 use crate::domain::catalog::Catalog;
+use crate::domain::event::EventType;
 use crate::domain::ids::CaseId;
 use audit::AuditAction;
 use idempotency::Idempotency;
@@ -249,12 +254,10 @@ impl Frame<'_> {
         };
         // The events last (their lock is held to the commit), the changed
         // case's first.
-        events::append(&txn, action.event_type(), row.as_ref(), &next, ctx.now, self.request_id)
-            .await?;
+        self.append_events(&txn, action, row.as_ref(), &next, ctx.now).await?;
         super::timers::sync(&txn, self.catalog, row.as_ref(), &next).await?;
         if let Some(new) = &raised {
-            let raise = AuditAction::Raise.event_type();
-            events::append(&txn, raise, None, new, ctx.now, self.request_id).await?;
+            self.append_events(&txn, AuditAction::Raise, None, new, ctx.now).await?;
             super::timers::sync(&txn, self.catalog, None, new).await?;
         }
         let output = output(&next)?;
@@ -269,6 +272,32 @@ impl Frame<'_> {
             tracing::info!(case.id = %new.id, follows = %id, "case raised by a change to another");
         }
         Ok(output)
+    }
+
+    /// Appends the event of `after`'s change (from `before`, none for a
+    /// raise) and, when the case reached a stage whose protocol tells the
+    /// board, a second, `BOARD_NOTIFIED`.
+    async fn append_events(
+        &self,
+        txn: &DatabaseTransaction,
+        action: AuditAction,
+        before: Option<&case::Model>,
+        after: &case::Model,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        events::append(txn, action.event_type(), before, after, now, self.request_id).await?;
+        if after.status == CaseStatus::Open.as_str()
+            && board::tells_board(
+                case_row::protocol_of(self.catalog, after)?,
+                &after.route,
+                before.map(|r| r.stage.as_str()),
+                &after.stage,
+            )
+        {
+            let told = EventType::BoardNotified;
+            events::append(txn, told, Some(after), after, now, self.request_id).await?;
+        }
+        Ok(())
     }
 
     /// Stores a case raised beside the one changed, as a raise is stored:

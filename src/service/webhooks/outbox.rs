@@ -72,6 +72,10 @@ pub fn payload(event: &change_event::Model) -> String {
             "version": event.case_version,
             "at": time(event.at),
             "requestId": event.request_id,
+            "milestone": event.milestone,
+            "actionId": event.action_id,
+            "deadlineAt": event.deadline_at.map(time),
+            "lateSeconds": event.late_ms.map(|ms| ms / 1000),
         }
     })
     .to_string()
