@@ -50,11 +50,15 @@ pub enum EventType {
     /// The check of the case's step-down was recorded; when not evidenced,
     /// a new case follows it (its own `CaseRaised`).
     StepDownChecked,
+    /// The check of the case's step-down is due (a timer: the start of the
+    /// day `after_days` after the conference), whatever the case's stage
+    /// or status.
+    StepDownCheckDue,
 }
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 19] = [
+    pub const ALL: [EventType; 20] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -74,6 +78,7 @@ impl EventType {
         Self::BoardNotified,
         Self::StepDownRecorded,
         Self::StepDownChecked,
+        Self::StepDownCheckDue,
     ];
 
     /// The stored spelling, as the feed shows it.
@@ -98,6 +103,7 @@ impl EventType {
             Self::BoardNotified => "BOARD_NOTIFIED",
             Self::StepDownRecorded => "STEP_DOWN_RECORDED",
             Self::StepDownChecked => "STEP_DOWN_CHECKED",
+            Self::StepDownCheckDue => "STEP_DOWN_CHECK_DUE",
         }
     }
 

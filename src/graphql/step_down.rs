@@ -97,7 +97,8 @@ impl StepDownMutation {
     /// child's case file"), by the roles and side the rule names
     /// (`viewerCan.recordStepDown`), on an open or a closed case of the
     /// rule's route. The check falls due six weeks after the conference
-    /// (`Case.stepDown.checkDueOn`). Until the check a new day replaces the one shown (a
+    /// (`Case.stepDown.checkDueOn`; a `STEP_DOWN_CHECK_DUE` event at the
+    /// start of that day). Until the check a new day replaces the one shown (a
     /// correction). `BAD_USER_INPUT` on a route without the rule (`caseId`)
     /// or for a day in the future (`conferenceOn`); `CONFLICT` for the day
     /// already shown or a step-down already checked.
@@ -167,7 +168,9 @@ impl StepDown {
     }
 
     /// The day the check is due: six weeks (the protocol's calendar days)
-    /// after the conference.
+    /// after the conference. A `STEP_DOWN_CHECK_DUE` event announces it at
+    /// the start of the day in the United Kingdom, unless the check was
+    /// recorded before.
     async fn check_due_on(&self) -> Date {
         Date(self.check_due_on)
     }

@@ -10,6 +10,10 @@
 //! On a closed case the row's `updated_at` is left as it is (as feedback
 //! leaves it): it is the closing time the statistics count from. The
 //! change is in the feed either way.
+//!
+//! `recordStepDown` writes the check's reminder (`STEP_DOWN_CHECK_DUE`,
+//! `timers::schedule_step_down`) and `recordStepDownCheck` removes it if it
+//! has not fired, each in its own transaction.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::case;
@@ -100,6 +104,8 @@ impl CaseChange for RecordStepDownInput {
             updated_at: touched(row, ctx.now),
             ..row.clone()
         };
+        // The reminder, replacing that of a day recorded before.
+        super::timers::schedule_step_down(ctx.txn, &case, plan.check_due_on).await?;
         Ok(Decided { case, audit, output: Box::new(|c| Case::try_from(c.clone())), raises: None })
     }
 }
@@ -163,6 +169,8 @@ impl CaseChange for RecordStepDownCheckInput {
                 Some(Raised { case: new, audit })
             }
         };
+        // Checked: nothing to remind of any more.
+        super::timers::cancel_step_down(ctx.txn, row.id).await?;
         let follow_up_id = raises.as_ref().map(|r| r.case.id);
         let audit = json!({
             "stage": row.stage,

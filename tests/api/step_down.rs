@@ -3,14 +3,16 @@
 //! records a conference's step-down to Child in Need planning on a
 //! challenge, and six weeks later the check; a check that finds the CiN
 //! meeting or plan missing raises a new stage-1 challenge between the same
-//! agencies, linked both ways, in the same change.
+//! agencies, linked both ways, in the same change; and six weeks after the
+//! conference the check announces itself (`STEP_DOWN_CHECK_DUE`), once,
+//! whatever the case did since, unless the check came first.
 
 use escalations::domain::role::Role;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-use crate::db_test;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, serve_args};
+use crate::{db_test, db_test_with};
 
 fn clock(at: &str) {
     escalations::service::audit::set_clock_for_tests(Some(at.parse().unwrap()));
@@ -325,4 +327,124 @@ db_test!(a_step_down_check_that_finds_the_cin_plan_raises_nothing, |app| {
     );
     let err = app.gql_as_err(&chair, CHECK, check(&id, false, false)).await;
     refused(&err, "CONFLICT");
+});
+
+/// Sweeps every 50 ms.
+fn quick() -> escalations::config::ServeArgs {
+    let mut args = serve_args();
+    args.timers.timer_poll_interval = std::time::Duration::from_millis(50);
+    args
+}
+
+/// The case's `STEP_DOWN_CHECK_DUE` events, as (version, deadlineAt).
+async fn due_events(app: &TestApp, token: &str, id: &str) -> Vec<(i64, String)> {
+    let data = app
+        .gql_as_ok(
+            token,
+            "query($f: CaseEventFilter) { caseEvents(first: 100, filter: $f) { nodes { type version deadlineAt } } }",
+            json!({ "f": { "caseId": id, "types": ["STEP_DOWN_CHECK_DUE"] } }),
+        )
+        .await;
+    data["caseEvents"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["version"].as_i64().unwrap(), e["deadlineAt"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// Waits (up to 10 s) for `n` `STEP_DOWN_CHECK_DUE` events of the case,
+/// then a few sweeps more, and checks there are still `n`.
+async fn exactly_due(app: &TestApp, token: &str, id: &str, n: usize) -> Vec<(i64, String)> {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while due_events(app, token, id).await.len() < n {
+        assert!(Instant::now() < deadline, "fewer than {n} STEP_DOWN_CHECK_DUE");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = due_events(app, token, id).await;
+    assert_eq!(events.len(), n, "STEP_DOWN_CHECK_DUE more than {n} times: {events:?}");
+    events
+}
+
+/// The case's unfired step-down timers.
+async fn waiting(app: &TestApp, id: &str) -> u64 {
+    use entity::timer::{Column, Entity};
+    use sea_orm::{ColumnTrait, QueryFilter};
+    Entity::find()
+        .filter(Column::CaseId.eq(id.parse::<uuid::Uuid>().unwrap()))
+        .filter(Column::Kind.eq("STEP_DOWN_CHECK_DUE"))
+        .filter(Column::FiredAt.is_null())
+        .count(&app.db)
+        .await
+        .unwrap()
+}
+
+db_test_with!(a_step_down_check_falls_due_42_days_after_the_conference_once, quick(), |app| {
+    let chair = app.token(Role::SafeguardingLead, Some("ro-safeguarding-unit"), "rotherham");
+    let line_manager = app.token(Role::Manager, Some("ro-cyps"), "rotherham");
+    // Day D: Monday 9 March 2026, the conference steps the plan down; the
+    // check is due on D + 42, Monday 20 April (British Summer Time by
+    // then: the day starts at 23:00 UTC on the 19th).
+    clock("2026-03-09T10:00:00Z");
+    let id = rotherham_case(&app, &chair, "challenge", "RMBC-2026-0980").await;
+    let data = app.gql_as_ok(&chair, STEP_DOWN, step_down(&id, "2026-03-09")).await;
+    assert_eq!(data["recordStepDown"]["case"]["stepDown"]["checkDueOn"], "2026-04-20");
+    assert_eq!(waiting(&app, &id).await, 1);
+    // The case moves on and closes: the reminder stays.
+    app.gql_as_ok(
+        &chair,
+        "mutation($input: EscalateCaseInput!) { escalateCase(input: $input) { case { stage } } }",
+        json!({ "input": { "caseId": id, "reason": "UNRESOLVED" } }),
+    )
+    .await;
+    app.gql_as_ok(
+        &chair,
+        RESOLVE,
+        json!({ "input": { "caseId": id, "outcome": "Resolved at stage 2." } }),
+    )
+    .await;
+    assert_eq!(waiting(&app, &id).await, 1, "neither a new stage nor the closing removes it");
+    // D + 41, its last seconds: nothing.
+    clock("2026-04-19T22:59:50Z");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(due_events(&app, &chair, &id).await, []);
+    // D + 42 begins: once, on the closed case at its own version, to
+    // both agencies.
+    clock("2026-04-19T23:00:05Z");
+    let events = exactly_due(&app, &chair, &id, 1).await;
+    assert_eq!(events, [(4, "2026-04-20T22:59:59+00:00".to_owned())], "deadline: the day's end");
+    assert_eq!(due_events(&app, &line_manager, &id).await.len(), 1);
+    // And nothing more, days later.
+    clock("2026-04-30T12:00:00Z");
+    exactly_due(&app, &chair, &id, 1).await;
+    assert_eq!(waiting(&app, &id).await, 0);
+    // Checked late, it raises the challenge again; the reminder has fired.
+    let data = app.gql_as_ok(&chair, CHECK, check(&id, false, false)).await;
+    let new = &data["recordStepDownCheck"]["case"]["stepDown"]["followUpCase"];
+    assert_eq!((&new["stage"], &new["status"]), (&json!("stage-1"), &json!("OPEN")));
+    exactly_due(&app, &chair, &id, 1).await;
+});
+
+db_test_with!(a_step_down_check_before_the_due_day_cancels_its_reminder, quick(), |app| {
+    let chair = app.token(Role::SafeguardingLead, Some("ro-safeguarding-unit"), "rotherham");
+    clock("2026-03-09T10:00:00Z");
+    let id = rotherham_case(&app, &chair, "challenge", "RMBC-2026-0981").await;
+    // Recorded, then corrected: one reminder, of the corrected day.
+    app.gql_as_ok(&chair, STEP_DOWN, step_down(&id, "2026-03-08")).await;
+    let data = app.gql_as_ok(&chair, STEP_DOWN, step_down(&id, "2026-03-09")).await;
+    assert_eq!(data["recordStepDown"]["case"]["stepDown"]["checkDueOn"], "2026-04-20");
+    assert_eq!(waiting(&app, &id).await, 1, "the correction replaced the first");
+    // The day the first would have fired passes without it.
+    clock("2026-04-19T12:00:00Z");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(due_events(&app, &chair, &id).await, []);
+    // Checked, evidenced, before the due day: the reminder goes.
+    let data = app.gql_as_ok(&chair, CHECK, check(&id, true, true)).await;
+    assert_eq!(data["recordStepDownCheck"]["case"]["stepDown"]["evidenced"], true);
+    assert_eq!(waiting(&app, &id).await, 0);
+    clock("2026-04-21T12:00:00Z");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(due_events(&app, &chair, &id).await, [], "no reminder after the check");
 });
