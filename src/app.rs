@@ -95,6 +95,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     done.elapsed.as_secs_f64(),
                     done.rate()
                 );
+                let queued = crate::service::awaiting::backfill(&db, &catalog).await?;
+                println!("queued {queued} open cases (who each waits on)");
             }
             db.close().await?;
             Ok(())
@@ -167,10 +169,12 @@ pub async fn prepare(
     );
     let cors = http::cors_layer(&args.http.cors_allowed_origins).context("CORS settings")?;
     let hub = crate::service::hub::Hub::start(db.clone()).await.context("subscription hub")?;
-    let schema = graphql::build_schema(Some((db.clone(), catalog, hub.clone())), &args.graphql);
+    let schema =
+        graphql::build_schema(Some((db.clone(), catalog.clone(), hub.clone())), &args.graphql);
     let metrics = Arc::new(crate::metrics::Metrics::default());
     Ok(AppState {
         schema,
+        catalog,
         db,
         verifier: Arc::new(verifier),
         directory: Arc::new(DirectoryCache::default()),

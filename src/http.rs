@@ -124,6 +124,8 @@ pub struct AppState {
     pub hub: Arc<crate::service::hub::Hub>,
     /// WebSocket connections per client.
     pub subscribers: Arc<subscriptions::Clients>,
+    /// The protocols (also in the schema's data).
+    pub catalog: Arc<crate::domain::catalog::Catalog>,
 }
 
 /// Query texts that passed the limits, with their parsed documents: partner
@@ -257,6 +259,16 @@ pub async fn serve(
         state.timers.clone(),
         stop_worker.subscribe(),
     )));
+    // Once, in the background: who the open cases written before the
+    // queues existed (or by the bulk loader) wait on.
+    let (db, catalog) = (state.db.clone(), state.catalog.clone());
+    tokio::spawn(crate::db::in_background(async move {
+        match crate::service::awaiting::backfill(&db, &catalog).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(cases = n, "queues backfilled"),
+            Err(err) => tracing::warn!(error = %err, "backfilling the queues failed"),
+        }
+    }));
     let shutdown = async move {
         shutdown.await;
         let _ = stop_worker.send(true);

@@ -7,6 +7,7 @@ pub mod access_log;
 pub mod agency;
 pub mod agency_view;
 pub mod agreed_action;
+pub mod awaiting;
 pub mod case;
 pub mod case_event;
 pub mod case_record;

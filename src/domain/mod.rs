@@ -6,6 +6,7 @@
 pub mod access;
 pub mod actor;
 pub mod agency;
+pub mod awaiting;
 pub mod board;
 pub mod calendar;
 pub mod catalog;

@@ -319,6 +319,25 @@ impl Case {
         Ok(milestones_of(ctx, &self.0).await?.into_iter().find(|m| m.completed_at.is_none()))
     }
 
+    /// Who must act next: the party (raising agency, receiving agency or
+    /// board), the roles of it that may, the milestone owed (if any) and
+    /// by when. By the same rule as `viewerCan`: each role listed may take
+    /// the awaited action now (the milestone's record; otherwise to
+    /// resolve or escalate). Empty once the case is closed. `myQueue`
+    /// lists a case exactly for the parties and roles named here.
+    async fn awaiting(&self, ctx: &Context<'_>) -> Result<Vec<super::queue::Awaiting>> {
+        let catalog = ctx.data::<Arc<Catalog>>()?;
+        if self.0.status != cases::CaseStatus::Open {
+            return Ok(Vec::new());
+        }
+        let next = milestones_of(ctx, &self.0)
+            .await?
+            .into_iter()
+            .find(|m| m.completed_at.is_none())
+            .map(|m| (m.key, m.due_on.map(|d| d.0)));
+        super::queue::awaiting_of(catalog, &self.0, next.as_ref().map(|(k, d)| (k.as_str(), *d)))
+    }
+
     /// The stage the case is at, as its protocol describes it.
     async fn current_stage(&self, ctx: &Context<'_>) -> Result<CurrentStage> {
         let catalog = ctx.data::<Arc<Catalog>>()?;
@@ -965,11 +984,11 @@ fn selected<'a>(
 
 // Cursors are opaque to callers: the keyset (raising time in microseconds,
 // id) in hex, so they carry no readable data and no free text.
-fn hex(raw: &str) -> String {
+pub(crate) fn hex(raw: &str) -> String {
     raw.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(cursor: &str) -> Option<String> {
+pub(crate) fn unhex(cursor: &str) -> Option<String> {
     if !cursor.len().is_multiple_of(2) || cursor.len() > 200 {
         return None;
     }

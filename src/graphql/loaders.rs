@@ -293,6 +293,9 @@ pub struct Loaders {
     pub case: DataLoader<CaseLoader, HashMapCache>,
     /// The access log of the request's reads of free text.
     pub read_log: DataLoader<ReadLogLoader, HashMapCache>,
+    /// The caller's queue's counts (`myQueue`'s `totalCount` and
+    /// `overdueCount`), read once.
+    pub queue_counts: tokio::sync::OnceCell<(u64, u64)>,
     /// The loads under way, stopped with the request.
     _tasks: Tasks,
 }
@@ -359,6 +362,7 @@ impl Loaders {
             event_page: loader(EventPageLoader(reader.clone()), &tasks),
             case: loader(CaseLoader(reader.clone()), &tasks),
             read_log: loader(ReadLogLoader(reader), &tasks),
+            queue_counts: tokio::sync::OnceCell::new(),
             _tasks: tasks,
         }
     }

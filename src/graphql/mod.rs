@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod loaders;
 pub mod protocols;
+pub mod queue;
 pub mod records;
 pub mod report;
 pub mod scalars;
@@ -35,6 +36,7 @@ pub struct Query(
     report::ReportQuery,
     statistics::StatisticsQuery,
     webhooks::WebhooksQuery,
+    queue::QueueQuery,
 );
 
 /// Every mutation of the API.

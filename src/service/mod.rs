@@ -6,6 +6,7 @@
 //! Services return plain view types; entities never leave this module.
 
 pub mod audit;
+pub mod awaiting;
 pub mod case_row;
 pub mod cases;
 pub mod change;

@@ -26,6 +26,7 @@ mod migrations;
 mod pollers;
 mod processes;
 mod properties;
+mod queue;
 mod records;
 mod report;
 mod scalars;

@@ -236,6 +236,16 @@ db_test!(a_step_down_check_that_finds_no_cin_plan_raises_a_linked_stage_1_challe
         .gql_as_err(&police, "query($id: ID!) { case(id: $id) { id } }", json!({ "id": new_id }))
         .await;
     refused(&err, "NOT_FOUND");
+    // It waits on the chair's stage-1 form: in the chair's queue, as a
+    // raised case is; the closed first case is not.
+    let queue = app.gql_as_ok(&chair, "{ myQueue(first: 100) { nodes { id } } }", json!({})).await;
+    let queued: Vec<&str> = queue["myQueue"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert!(queued.contains(&new_id.as_str()) && !queued.contains(&id.as_str()), "{queue:#}");
 
     // Each with its events and its audit trail, one chain each.
     assert_eq!(

@@ -22,9 +22,9 @@
 //!    own first audit event;
 //! 7. appends the change's event (`events::append`: ids and states, for
 //!    the change feed; a second, `BOARD_NOTIFIED`, when the case reached a
-//!    stage that tells the board) and replaces the case's stage timers
-//!    (`timers::sync`), then the same for the raised case (its
-//!    `CASE_RAISED`);
+//!    stage that tells the board), replaces the case's stage timers
+//!    (`timers::sync`) and whom it waits on (`awaiting::sync`), then the
+//!    same for the raised case (its `CASE_RAISED`);
 //! 8. builds the result from the stored case and remembers it under the
 //!    idempotency key;
 //! 9. commits, then tells this process's subscription hub
@@ -256,9 +256,11 @@ impl Frame<'_> {
         // case's first.
         self.append_events(&txn, action, row.as_ref(), &next, ctx.now).await?;
         super::timers::sync(&txn, self.catalog, row.as_ref(), &next).await?;
+        super::awaiting::sync(&txn, self.catalog, &next).await?;
         if let Some(new) = &raised {
             self.append_events(&txn, AuditAction::Raise, None, new, ctx.now).await?;
             super::timers::sync(&txn, self.catalog, None, new).await?;
+            super::awaiting::sync(&txn, self.catalog, new).await?;
         }
         let output = output(&next)?;
         idempotency::remember(&txn, self.actor, idem, &output).await?;
