@@ -35,6 +35,20 @@ pub struct Model {
     /// The day the family was told of the case, where the protocol has the
     /// rule (Rotherham's challenge); null until recorded.
     pub family_told_on: Option<Date>,
+    /// The day of the conference that decided a step-down from a child
+    /// protection plan to child-in-need planning, where the protocol has
+    /// the rule (Rotherham's challenge); null until recorded.
+    pub step_down_conference_on: Option<Date>,
+    /// When the chair recorded the check of the step-down; null until then.
+    pub step_down_checked_at: Option<DateTimeUtc>,
+    /// The check found a multi-agency CiN meeting held (null until checked).
+    pub step_down_cin_meeting_held: Option<bool>,
+    /// The check found a CiN plan in place (null until checked).
+    pub step_down_cin_plan_in_place: Option<bool>,
+    /// The case the check raised, when it found the step-down not evidenced.
+    pub step_down_follow_up_id: Option<Uuid>,
+    /// The case whose step-down check raised this one.
+    pub follows_case_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,7 @@ mod m20261201_000012_add_acknowledgements;
 mod m20261201_000013_add_repeated_flag;
 mod m20261201_000014_add_timers;
 mod m20261201_000015_add_deadline_detail;
+mod m20261201_000016_add_case_step_down;
 mod m20261201_000017_add_awaiting;
 
 /// Applies the migrations in order.
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_add_repeated_flag::Migration),
             Box::new(m20261201_000014_add_timers::Migration),
             Box::new(m20261201_000015_add_deadline_detail::Migration),
+            Box::new(m20261201_000016_add_case_step_down::Migration),
             Box::new(m20261201_000017_add_awaiting::Migration),
         ]
     }

@@ -472,6 +472,107 @@ pub fn may_record_family_told(
     Ok(())
 }
 
+/// Why recording a step-down to child-in-need planning, or its check, is
+/// refused for the caller or the case (the state of the step-down itself is
+/// [`crate::domain::step_down`]'s).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepDownRefusal {
+    /// The caller may not see the case; report it as not found.
+    #[error("case not found")]
+    NotVisible,
+    /// The case's route has no step-down rule.
+    #[error("the {route} route has no step-down check; nothing to record")]
+    NoRule {
+        /// The case's route.
+        route: String,
+    },
+    /// A machine client (no role) records nothing.
+    #[error("a client without a role may only read")]
+    NoRole {
+        /// The roles that record it.
+        allowed_roles: Vec<Role>,
+    },
+    /// The role does not record it.
+    #[error("a {role} does not record a step-down or its check; roles that do: {}", names(.allowed_roles))]
+    Forbidden {
+        /// The caller's role.
+        role: Role,
+        /// The roles that record it.
+        allowed_roles: Vec<Role>,
+    },
+    /// Only one side of the case records it.
+    #[error("only the {side} agency records a step-down and its check")]
+    WrongSide {
+        /// The side that records it.
+        side: Side,
+        /// The roles that record it.
+        allowed_roles: Vec<Role>,
+    },
+}
+
+impl StepDownRefusal {
+    /// Who may, for a refusal of the caller's role or side (`None` for a
+    /// refusal about the case).
+    pub fn allowed(&self) -> Option<Allowed> {
+        match self {
+            StepDownRefusal::NoRole { allowed_roles }
+            | StepDownRefusal::Forbidden { allowed_roles, .. } => {
+                Some(Allowed::roles(allowed_roles.clone()))
+            }
+            StepDownRefusal::WrongSide { side, allowed_roles } => {
+                Some(Allowed { roles: allowed_roles.clone(), sides: vec![*side] })
+            }
+            StepDownRefusal::NotVisible | StepDownRefusal::NoRule { .. } => None,
+        }
+    }
+}
+
+/// May `actor` record, on the case, a conference's step-down to
+/// child-in-need planning and, later, the check of it (Rotherham: "the
+/// Conference Chair will, six weeks post conference, monitor the child's
+/// case file")? Only where the protocol's `step_down_check` rule covers the
+/// case's route, by the rule's `recorded_by` roles on its `side` (a board
+/// chair, on no side, is not held back by the side, as in [`check`]). At
+/// any stage of the route, and **open or closed**: a conference often
+/// decides the step-down after the challenge was resolved, and the check
+/// follows six weeks later still. `Ok` holds the rule.
+pub fn may_record_step_down<'p>(
+    protocol: &'p Protocol,
+    case: &CaseFacts<'_>,
+    actor: &Actor,
+) -> Result<&'p super::protocol::StepDownCheck, StepDownRefusal> {
+    if !actor.case_visibility().allows(case.partnership, case.raising, case.receiving) {
+        return Err(StepDownRefusal::NotVisible);
+    }
+    let Some(rule) = protocol.rules().step_down_check().filter(|r| r.route() == case.route) else {
+        return Err(StepDownRefusal::NoRule { route: case.route.to_owned() });
+    };
+    let allowed_roles = || {
+        let mut roles = rule.recorded_by().to_vec();
+        roles.sort();
+        roles.dedup();
+        roles
+    };
+    let role =
+        actor.role.ok_or_else(|| StepDownRefusal::NoRole { allowed_roles: allowed_roles() })?;
+    if !rule.recorded_by().contains(&role) {
+        return Err(StepDownRefusal::Forbidden { role, allowed_roles: allowed_roles() });
+    }
+    let agency = actor.acting_agency();
+    let on_side = match rule.side() {
+        Side::Either => true,
+        Side::Raising => agency == Some(case.raising),
+        Side::Receiving => agency == Some(case.receiving),
+    };
+    if !on_side && !actor.acts_for_board() {
+        return Err(StepDownRefusal::WrongSide {
+            side: rule.side(),
+            allowed_roles: allowed_roles(),
+        });
+    }
+    Ok(rule)
+}
+
 /// What an anonymous caller (no token) may read at the root of a query,
 /// when the settings open it: see [`anonymous_root_field`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,11 +44,21 @@ pub enum EventType {
     /// The case reached a stage at which the protocol tells the board or
     /// its business unit (`board_told`).
     BoardNotified,
+    /// A conference's step-down to child-in-need planning was recorded on
+    /// the case (Rotherham's challenge).
+    StepDownRecorded,
+    /// The check of the case's step-down was recorded; when not evidenced,
+    /// a new case follows it (its own `CaseRaised`).
+    StepDownChecked,
+    /// The check of the case's step-down is due (a timer: the start of the
+    /// day `after_days` after the conference), whatever the case's stage
+    /// or status.
+    StepDownCheckDue,
 }
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 20] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -66,6 +76,9 @@ impl EventType {
         Self::ActionDueSoon,
         Self::ActionOverdue,
         Self::BoardNotified,
+        Self::StepDownRecorded,
+        Self::StepDownChecked,
+        Self::StepDownCheckDue,
     ];
 
     /// The stored spelling, as the feed shows it.
@@ -88,6 +101,9 @@ impl EventType {
             Self::ActionDueSoon => "ACTION_DUE_SOON",
             Self::ActionOverdue => "ACTION_OVERDUE",
             Self::BoardNotified => "BOARD_NOTIFIED",
+            Self::StepDownRecorded => "STEP_DOWN_RECORDED",
+            Self::StepDownChecked => "STEP_DOWN_CHECKED",
+            Self::StepDownCheckDue => "STEP_DOWN_CHECK_DUE",
         }
     }
 

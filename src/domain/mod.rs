@@ -18,5 +18,6 @@ pub mod milestone;
 pub mod policy;
 pub mod protocol;
 pub mod role;
+pub mod step_down;
 pub mod webhook;
 pub mod workflow;

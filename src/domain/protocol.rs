@@ -1351,6 +1351,12 @@ impl Rules {
                 p.push(Problem::Empty { field: "rules.family_told.recorded_by".to_owned() });
             }
         }
+        if let Some(r) = &self.step_down_check {
+            roles_unique(p, "rules.step_down_check.recorded_by", &r.recorded_by);
+            if r.recorded_by.is_empty() {
+                p.push(Problem::Empty { field: "rules.step_down_check.recorded_by".to_owned() });
+            }
+        }
         if let Some(r) = &self.repeated_disagreement {
             if r.count < 2 {
                 p.push(Problem::RuleOutOfRange {
@@ -1448,22 +1454,40 @@ impl FamilyTold {
     }
 }
 
-/// Rotherham: `after_days` calendar days after a step-down to child-in-need
-/// planning, the conference chair checks a plan is in place; if not, a case
-/// is raised at `restart_stage` of `route`.
+/// Rotherham: a conference's step-down from a child protection plan to
+/// child-in-need planning is recorded on a case of `route` by
+/// `recorded_by` of `side` (`domain::access::may_record_step_down`), and
+/// `after_days` calendar days after the conference the same people record
+/// their check that a multi-agency CiN meeting took place and a CiN plan is
+/// in place; if not, a new case is raised at `restart_stage` of `route`
+/// between the same agencies (`domain::step_down`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepDownCheck {
     route: String,
     restart_stage: String,
     after_days: u32,
+    recorded_by: Vec<Role>,
+    side: crate::domain::policy::Side,
     text: String,
 }
 
 impl StepDownCheck {
-    /// The route a failed check starts.
+    /// The route whose cases record a step-down, and the route a failed
+    /// check starts.
     pub fn route(&self) -> &str {
         &self.route
+    }
+
+    /// The roles that record the step-down and its check.
+    pub fn recorded_by(&self) -> &[Role] {
+        &self.recorded_by
+    }
+
+    /// The side of the case they record it for (a board chair, on no
+    /// side, is not held back by it, as in `domain::access::check`).
+    pub fn side(&self) -> crate::domain::policy::Side {
+        self.side
     }
 
     /// The stage a failed check starts at.
@@ -1772,6 +1796,10 @@ mod tests {
         assert_eq!(
             (check.route(), check.restart_stage(), check.after_days()),
             ("challenge", "stage-1", 42)
+        );
+        assert_eq!(
+            (check.recorded_by(), check.side()),
+            (&[Role::SafeguardingLead][..], crate::domain::policy::Side::Raising)
         );
     }
 
@@ -2274,6 +2302,23 @@ read_report = []
         );
         let with = family_told("recorded_by = [\"manager\"]\n");
         check("family told, on no side", &[(categories, &with)], ParseMentions("side"));
+        let step_down = |rule: &str| {
+            format!(
+                "categories = [{{ key = \"other\", name = \"Other\" }}]\n[rules.step_down_check]\nroute = \"main\"\nrestart_stage = \"one\"\nafter_days = 42\n{rule}text = \"t\""
+            )
+        };
+        let with = step_down("recorded_by = [\"manager\"]\nside = \"raising\"\n");
+        check("step-down check, recorded by a side's role", &[(categories, &with)], Valid);
+        let with = step_down("recorded_by = []\nside = \"raising\"\n");
+        check(
+            "step-down check, recorded by nobody",
+            &[(categories, &with)],
+            Problems(vec![Problem::Empty {
+                field: "rules.step_down_check.recorded_by".to_owned(),
+            }]),
+        );
+        let with = step_down("recorded_by = [\"manager\"]\n");
+        check("step-down check, on no side", &[(categories, &with)], ParseMentions("side"));
         let (route, stage) = at("one");
         check(
             "every problem is listed",

@@ -295,6 +295,33 @@ pub fn plan_raise(
     })
 }
 
+/// Plans a case raised by a rule rather than by a person's `raiseCase`
+/// (a step-down check that finds no child-in-need plan starts the
+/// challenge again): at `stage` of `route`, with its due date and what
+/// reaching it sets off, as [`plan_raise`] computes them, for `role` (who
+/// recorded what set it off). The rule is the justification: who may
+/// record it was decided by the rule's own check, so neither the raise
+/// policy nor an immediate-risk justification is asked, and there is no
+/// triage (the case it follows was in scope).
+pub fn plan_follow_up(
+    protocol: &Protocol,
+    route: &str,
+    stage: &str,
+    role: Option<Role>,
+    today: NaiveDate,
+) -> Result<RaisePlan, WorkflowError> {
+    let stage = protocol
+        .stage(route, stage)
+        .ok_or_else(|| bad("stage", format!("the {route} route has no stage {stage}")))?;
+    Ok(RaisePlan {
+        route: route.to_owned(),
+        stage: stage.key().to_owned(),
+        started_higher: !stage.is_entry(),
+        due_on: stage_due_on(protocol, stage, today, None)?,
+        reaching: reaching(protocol, route, stage, role, today)?,
+    })
+}
+
 /// A request to escalate, already parsed.
 #[derive(Debug, Clone)]
 pub struct Escalate<'a> {

@@ -19,6 +19,7 @@ use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::policy::Action;
+use crate::domain::step_down;
 use crate::graphql::cost;
 use crate::http::RequestId;
 use crate::service::records::{self, FreeText};
@@ -184,6 +185,24 @@ impl Case {
     /// trail. Null until recorded, and on routes without the rule.
     async fn family_told_on(&self) -> Option<Date> {
         self.0.family_told_on.map(Date)
+    }
+
+    /// The conference's step-down to Child in Need planning recorded on the
+    /// case (`recordStepDown`, Rotherham's challenge), the day its check is
+    /// due, the chair's check (`recordStepDownCheck`) and the case it raised
+    /// when not evidenced. Null until a step-down is recorded, and on
+    /// routes without the rule.
+    async fn step_down(&self, ctx: &Context<'_>) -> Result<Option<super::step_down::StepDown>> {
+        super::step_down::StepDown::of(ctx, &self.0)
+    }
+
+    /// The case whose step-down check raised this one (it found no CiN
+    /// meeting or plan six weeks after the conference, and the challenge
+    /// started again): the first case's `stepDown.followUpCase` is this
+    /// one. Null for a case raised by `raiseCase`. Batched across a list:
+    /// one statement for a page of cases.
+    async fn follows_up(&self, ctx: &Context<'_>) -> Result<Option<Case>> {
+        super::step_down::linked(ctx, self.0.follows).await
     }
 
     /// What is disputed. Free text: each read is logged with who read it.
@@ -430,6 +449,10 @@ impl Case {
         // Once per stage (acknowledging again is `CONFLICT`).
         can.accept &= c.acknowledged_at.is_none();
         can.record_family_told = may_record_family_told(protocol, &facts, actor).is_ok();
+        let step_down = c.step_down.as_ref().map(cases::StepDown::recorded);
+        can.record_step_down = step_down::may_record(protocol, &facts, actor, step_down).is_ok();
+        can.record_step_down_check =
+            step_down::may_check(protocol, &facts, actor, step_down).is_ok();
         Ok(can)
     }
 }
@@ -494,6 +517,15 @@ pub struct CasePermissions {
     /// May record the day the family was told (`recordFamilyTold`: where
     /// the protocol has the rule, by the roles and side it names).
     pub record_family_told: bool,
+    /// May record a conference's step-down to Child in Need planning
+    /// (`recordStepDown`: where the protocol has the rule, by the roles and
+    /// side it names, open or closed); false once the step-down is checked.
+    pub record_step_down: bool,
+    /// May record the check of the case's step-down
+    /// (`recordStepDownCheck`): a step-down is recorded and not yet
+    /// checked. Before the due day only a check that finds the meeting and
+    /// the plan is accepted.
+    pub record_step_down_check: bool,
 }
 
 impl CasePermissions {
@@ -904,6 +936,18 @@ async fn prefetch_disclosing(
     if asks("raisingAgency") || asks("receivingAgency") || !agencies.is_empty() {
         agencies.extend(nodes.iter().flat_map(|c| [c.raising_agency_id, c.receiving_agency_id]));
         loaders.agency.load_many(agencies).await.gql()?;
+    }
+    // The cases the page links to (a step-down's follow-up, the case one
+    // follows), in one statement.
+    if asks("followsUp") || selection.field("stepDown").field("followUpCase").exists() {
+        let linked: Vec<CaseId> = nodes
+            .iter()
+            .flat_map(|c| [c.follows, c.step_down.as_ref().and_then(|s| s.follow_up)])
+            .flatten()
+            .collect();
+        if !linked.is_empty() {
+            loaders.case.load_many(linked).await.gql()?;
+        }
     }
     if asks("partnership") {
         let partnerships: Vec<_> = nodes.iter().map(|c| c.partnership_id).collect();

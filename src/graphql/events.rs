@@ -73,6 +73,21 @@ pub enum CaseEventType {
     /// 3 and the Practice Review Group at stage 4, …). A board chair's
     /// token and `statistics:read` webhooks of the partnership receive it.
     BoardNotified,
+    /// A conference's step-down to Child in Need planning was recorded on
+    /// the case (Rotherham's challenge: `recordStepDown`;
+    /// `Case.stepDown`).
+    StepDownRecorded,
+    /// The chair's check of the case's step-down was recorded
+    /// (`recordStepDownCheck`); when it is not evidenced a new case follows
+    /// it, with its own `CASE_RAISED` (`Case.stepDown.followUpCase`).
+    StepDownChecked,
+    /// The check of the case's step-down is due: the start of the day six
+    /// weeks after the conference in the United Kingdom
+    /// (`Case.stepDown.checkDueOn`), announced by a timer within
+    /// `TIMER_POLL_INTERVAL` whatever the case's stage or status (a
+    /// step-down is often recorded on a closed case), once, unless the
+    /// check was recorded before (`deadlineAt`: the end of that day).
+    StepDownCheckDue,
 }
 
 /// Which events a page of the feed holds.
@@ -166,7 +181,8 @@ impl CaseEvent {
 
     /// For an event of a timer: the deadline it announces, the instant
     /// `dueAt` shows (ahead for a due-soon event, passed for an overdue
-    /// one); null for other events.
+    /// one; for `STEP_DOWN_CHECK_DUE` the end of the check's due day);
+    /// null for other events.
     async fn deadline_at(&self) -> Option<DateTime> {
         self.0.detail.deadline.map(Into::into)
     }

@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 use crate::domain::actor::{Actor, Viewer};
 use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
 use crate::service::records::FreeText;
-use crate::service::{ServiceError, directory, events, records};
+use crate::service::{ServiceError, cases, directory, events, records};
 
 /// Loads agencies by id.
 pub struct AgencyLoader(DatabaseConnection);
@@ -85,6 +85,8 @@ pub struct WrittenRecordsLoader(Arc<Reader>);
 /// The first page of events of cases (their timelines): one statement per
 /// batch and page arguments.
 pub struct EventPageLoader(Arc<Reader>);
+/// Cases by id, as the caller may see them (a case another links to).
+pub struct CaseLoader(Arc<Reader>);
 /// Writes the access log: loading `(case, free text)` writes its row, all
 /// of a batch in one INSERT; the request cache keeps it to one row per case
 /// and free text per request, however often the field is asked for.
@@ -235,6 +237,18 @@ impl Loader<CaseId> for WrittenRecordsLoader {
     }
 }
 
+impl Loader<CaseId> for CaseLoader {
+    type Value = cases::Case;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CaseId]) -> Result<HashMap<CaseId, Self::Value>, Self::Error> {
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        let found =
+            cases::get_many(&self.0.db, actor.case_visibility(), keys).await.map_err(Arc::new)?;
+        Ok(found.into_iter().map(|c| (c.id, c)).collect())
+    }
+}
+
 impl Loader<(CaseId, FreeText)> for ReadLogLoader {
     type Value = ();
     type Error = LoadError;
@@ -275,6 +289,8 @@ pub struct Loaders {
     pub written_records: DataLoader<WrittenRecordsLoader, HashMapCache>,
     /// A page of a case's events.
     pub event_page: DataLoader<EventPageLoader, HashMapCache>,
+    /// Cases by id (the cases others link to).
+    pub case: DataLoader<CaseLoader, HashMapCache>,
     /// The access log of the request's reads of free text.
     pub read_log: DataLoader<ReadLogLoader, HashMapCache>,
     /// The caller's queue's counts (`myQueue`'s `totalCount` and
@@ -344,6 +360,7 @@ impl Loaders {
             missing_records: loader(MissingRecordsLoader(reader.clone()), &tasks),
             written_records: loader(WrittenRecordsLoader(reader.clone()), &tasks),
             event_page: loader(EventPageLoader(reader.clone()), &tasks),
+            case: loader(CaseLoader(reader.clone()), &tasks),
             read_log: loader(ReadLogLoader(reader), &tasks),
             queue_counts: tokio::sync::OnceCell::new(),
             _tasks: tasks,

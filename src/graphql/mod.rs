@@ -12,6 +12,7 @@ pub mod records;
 pub mod report;
 pub mod scalars;
 pub mod statistics;
+pub mod step_down;
 pub mod webhooks;
 pub mod workflow;
 
@@ -43,6 +44,7 @@ pub struct Query(
 pub struct Mutation(
     workflow::WorkflowMutation,
     records::RecordsMutation,
+    step_down::StepDownMutation,
     statistics::FeedbackMutation,
     webhooks::WebhooksMutation,
 );

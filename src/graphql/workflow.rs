@@ -211,7 +211,7 @@ fn child_reference(text: &str) -> Result<ChildReference> {
     ChildReference::parse(text).map_err(|e| bad_input("childReference", e.to_string()))
 }
 
-fn version(v: Option<i32>) -> Result<Option<i32>> {
+pub(crate) fn version(v: Option<i32>) -> Result<Option<i32>> {
     match v {
         Some(v) if v < 1 => Err(bad_input("expectedVersion", "versions start at 1")),
         v => Ok(v),

@@ -97,6 +97,11 @@ pub enum AuditAction {
     RecordFamilyTold,
     /// An agreed action recorded done by its owner.
     CompleteAction,
+    /// A conference's step-down to child-in-need planning recorded
+    /// (Rotherham's challenge).
+    RecordStepDown,
+    /// The check of a step-down recorded.
+    RecordStepDownCheck,
 }
 
 impl AuditAction {
@@ -115,13 +120,15 @@ impl AuditAction {
             Self::Acknowledge => E::CaseAcknowledged,
             Self::RecordFamilyTold => E::FamilyToldRecorded,
             Self::CompleteAction => E::ActionCompleted,
+            Self::RecordStepDown => E::StepDownRecorded,
+            Self::RecordStepDownCheck => E::StepDownChecked,
         }
     }
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
         Self::Raise,
         Self::Escalate,
         Self::Resolve,
@@ -133,6 +140,8 @@ impl AuditAction {
         Self::Acknowledge,
         Self::RecordFamilyTold,
         Self::CompleteAction,
+        Self::RecordStepDown,
+        Self::RecordStepDownCheck,
     ];
 
     /// The stored spelling (`case_event.action`).
@@ -149,6 +158,8 @@ impl AuditAction {
             Self::Acknowledge => "acknowledge",
             Self::RecordFamilyTold => "record_family_told",
             Self::CompleteAction => "complete_action",
+            Self::RecordStepDown => "record_step_down",
+            Self::RecordStepDownCheck => "record_step_down_check",
         }
     }
 
@@ -299,7 +310,9 @@ mod tests {
         check(Acknowledge, "acknowledge");
         check(RecordFamilyTold, "record_family_told");
         check(CompleteAction, "complete_action");
-        assert_eq!(AuditAction::ALL.len(), 11, "a new action needs its row here");
+        check(RecordStepDown, "record_step_down");
+        check(RecordStepDownCheck, "record_step_down_check");
+        assert_eq!(AuditAction::ALL.len(), 13, "a new action needs its row here");
         assert_eq!(AuditAction::parse("Raise"), None);
     }
 }

@@ -85,6 +85,67 @@ pub struct Case {
     /// still replays.
     #[serde(default)]
     pub family_told_on: Option<NaiveDate>,
+    /// The conference's step-down to child-in-need planning and its check,
+    /// once recorded (Rotherham's challenge); defaulted like
+    /// `family_told_on`.
+    #[serde(default)]
+    pub step_down: Option<StepDown>,
+    /// The case whose step-down check raised this one.
+    #[serde(default)]
+    pub follows: Option<CaseId>,
+}
+
+/// A step-down recorded on a case, and its check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepDown {
+    /// The day of the conference that decided it.
+    pub conference_on: NaiveDate,
+    /// The chair's check, once recorded.
+    pub check: Option<StepDownCheck>,
+    /// The case the check raised, when it was not evidenced.
+    pub follow_up: Option<CaseId>,
+}
+
+/// The chair's check of a step-down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepDownCheck {
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// What the chair found.
+    pub cin_meeting_held: bool,
+    /// What the chair found.
+    pub cin_plan_in_place: bool,
+}
+
+impl StepDown {
+    /// As the domain judges it.
+    pub fn recorded(&self) -> crate::domain::step_down::Recorded {
+        crate::domain::step_down::Recorded {
+            conference_on: self.conference_on,
+            checked_on: self.check.map(|c| c.at.date_naive()),
+        }
+    }
+
+    /// The step-down of a case row, if one is recorded.
+    fn of(m: &case::Model) -> Result<Option<Self>, ServiceError> {
+        let Some(conference_on) = m.step_down_conference_on else { return Ok(None) };
+        let check = match (
+            m.step_down_checked_at,
+            m.step_down_cin_meeting_held,
+            m.step_down_cin_plan_in_place,
+        ) {
+            (None, _, _) => None,
+            (Some(at), Some(cin_meeting_held), Some(cin_plan_in_place)) => {
+                Some(StepDownCheck { at, cin_meeting_held, cin_plan_in_place })
+            }
+            _ => return Err(ServiceError::Internal("a step-down check without findings".into())),
+        };
+        Ok(Some(Self {
+            conference_on,
+            check,
+            follow_up: m.step_down_follow_up_id.map(CaseId::from_uuid),
+        }))
+    }
 }
 
 impl Case {
@@ -108,6 +169,7 @@ impl TryFrom<case::Model> for Case {
     fn try_from(m: case::Model) -> Result<Self, ServiceError> {
         let status = CaseStatus::parse(&m.status)
             .ok_or_else(|| ServiceError::Internal(format!("unknown case status {:?}", m.status)))?;
+        let step_down = StepDown::of(&m)?;
         Ok(Self {
             id: CaseId::from_uuid(m.id),
             partnership_id: PartnershipId::from_uuid(m.partnership_id),
@@ -129,6 +191,8 @@ impl TryFrom<case::Model> for Case {
             repeated_similar_cases: m.repeated_similar_cases,
             summary: m.summary,
             family_told_on: m.family_told_on,
+            step_down,
+            follows: m.follows_case_id.map(CaseId::from_uuid),
         })
     }
 }

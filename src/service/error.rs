@@ -87,6 +87,24 @@ impl From<crate::domain::family_told::FamilyToldError> for ServiceError {
     }
 }
 
+impl From<crate::domain::step_down::StepDownError> for ServiceError {
+    fn from(err: crate::domain::step_down::StepDownError) -> Self {
+        use crate::domain::access::StepDownRefusal as R;
+        use crate::domain::step_down::StepDownError as E;
+        match err {
+            E::Refused(R::NotVisible) => Self::NotFound("case"),
+            E::Refused(r @ R::NoRule { .. }) => Self::bad_input("caseId", r.to_string()),
+            E::Refused(r) => Self::forbidden(r.to_string(), r.allowed().unwrap_or_default()),
+            E::BadDate(message) => Self::BadInput { field: "conferenceOn", message },
+            e @ (E::AlreadyRecorded(_)
+            | E::AlreadyChecked(_)
+            | E::NotRecorded
+            | E::NotYetDue(_)) => Self::Conflict(e.to_string()),
+            E::FollowUp(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::domain::workflow::WorkflowError> for ServiceError {
     fn from(err: crate::domain::workflow::WorkflowError) -> Self {
         use crate::domain::access::Refusal;

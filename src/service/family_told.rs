@@ -58,6 +58,6 @@ impl CaseChange for RecordFamilyToldInput {
         let audit = json!({ "stage": row.stage, "told_on": self.told_on, "replaces": replaces });
         let case =
             case::Model { family_told_on: Some(self.told_on), updated_at: ctx.now, ..row.clone() };
-        Ok(Decided { case, audit, output: Box::new(|c| Case::try_from(c.clone())) })
+        Ok(Decided { case, audit, output: Box::new(|c| Case::try_from(c.clone())), raises: None })
     }
 }

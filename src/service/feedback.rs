@@ -149,7 +149,7 @@ impl CaseChange for GiveFeedbackInput {
         let output = Box::new(move |case: &case::Model| {
             Ok(Given { feedback: given, case_version: case.version })
         });
-        Ok(Decided { case: row.clone(), audit, output })
+        Ok(Decided { case: row.clone(), audit, output, raises: None })
     }
 }
 

@@ -820,6 +820,12 @@ impl Generator {
             repeated_similar_cases: None,
             // Generated cases record no family told (as no records).
             family_told_on: None,
+            step_down_conference_on: None,
+            step_down_checked_at: None,
+            step_down_cin_meeting_held: None,
+            step_down_cin_plan_in_place: None,
+            step_down_follow_up_id: None,
+            follows_case_id: None,
         })
     }
 

@@ -22,6 +22,7 @@ pub mod identity;
 pub mod records;
 pub mod report;
 pub mod statistics;
+pub mod step_down;
 pub mod timers;
 pub mod webhooks;
 pub mod workflow;

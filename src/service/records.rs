@@ -211,7 +211,7 @@ impl CaseChange for AddRecordInput {
                 audit["due_on"] = json!(case.due_on);
             }
         }
-        Ok(Decided { case, audit, output: ready(Record::from(model)) })
+        Ok(Decided { case, audit, output: ready(Record::from(model)), raises: None })
     }
 }
 
@@ -291,7 +291,7 @@ impl CaseChange for RecordViewInput {
         .exec_without_returning(ctx.txn)
         .await?;
         let audit = json!({ "view_id": view.id, "agency_id": view.agency_id, "stage": view.stage });
-        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(view) })
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(view), raises: None })
     }
 }
 
@@ -372,7 +372,7 @@ impl CaseChange for AgreeActionInput {
         .await?;
         super::timers::schedule_action(ctx.txn, ctx.catalog, row, action.id, action.due_on).await?;
         let audit = json!({ "action_id": action.id, "owner_agency_id": action.owner_agency_id, "due_on": action.due_on });
-        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(action) })
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(action), raises: None })
     }
 }
 
@@ -437,7 +437,7 @@ impl CaseChange for CompleteActionInput {
         let mut done: AgreedAction = found.into();
         done.completed_at = Some(ctx.now);
         let audit = json!({ "action_id": done.id, "owner_agency_id": done.owner_agency_id });
-        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(done) })
+        Ok(Decided { case: touched(row, ctx.now), audit, output: ready(done), raises: None })
     }
 }
 

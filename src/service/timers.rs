@@ -11,6 +11,13 @@
 //!   days (the protocol's `due_soon_percent` of its working days: 50% and
 //!   75% by default), and `STAGE_OVERDUE` elsewhere. No timer lives only in
 //!   memory.
+//! - **Written by their use case**, in its transaction: an agreed action's
+//!   ([`schedule_action`], removed by [`cancel_action`]) and a step-down
+//!   check's (`STEP_DOWN_CHECK_DUE` at the start of the day the check is
+//!   due, [`schedule_step_down`], removed when the check is recorded,
+//!   [`cancel_step_down`]). [`sync`] replaces only a stage's timers, so
+//!   these outlive the stage; a step-down check's outlives the case's
+//!   closing too, and fires whatever the case's state.
 //! - **Fired once, anywhere.** A scheduler runs in every `serve` process
 //!   ([`run`]): every `TIMER_POLL_INTERVAL` it claims the due timers (a
 //!   claim is a lease, taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL
@@ -60,6 +67,14 @@ const STAGE_KINDS: [EventType; 3] =
 /// or when the case closes; they outlive the stage the action was agreed
 /// at.
 const ACTION_KINDS: [EventType; 2] = [EventType::ActionDueSoon, EventType::ActionOverdue];
+
+/// The timer of a step-down's check: written by `recordStepDown`
+/// ([`schedule_step_down`]), removed by `recordStepDownCheck`
+/// ([`cancel_step_down`]). It outlives the stage and the status of its
+/// case (a step-down is often recorded on a closed case, and the check is
+/// due six weeks later whatever the case did since): [`sync`] never
+/// removes it, and it fires whatever the case's state.
+const STEP_DOWN_KINDS: [EventType; 1] = [EventType::StepDownCheckDue];
 
 fn kinds(list: &[EventType]) -> Vec<&'static str> {
     list.iter().map(|k| k.as_str()).collect()
@@ -264,10 +279,47 @@ pub(crate) async fn cancel_action(
     Ok(())
 }
 
+/// Writes the timer of the check of a step-down recorded on `case`, due on
+/// `due`, in the `recordStepDown` transaction, replacing the one of a
+/// step-down recorded before (a correction of the conference's day):
+/// `STEP_DOWN_CHECK_DUE` at the start of the due day in the United Kingdom
+/// (at once, when that has passed: the step-down was recorded late).
+pub(crate) async fn schedule_step_down(
+    txn: &impl ConnectionTrait,
+    case: &case::Model,
+    due: chrono::NaiveDate,
+) -> Result<(), ServiceError> {
+    cancel_step_down(txn, case.id).await?;
+    let planned = Planned {
+        kind: EventType::StepDownCheckDue,
+        milestone: None,
+        action: None,
+        deadline: crate::domain::deadline::due_at(due),
+        at: starts(due),
+    };
+    insert(txn, case, &case.stage, vec![planned]).await
+}
+
+/// Removes the unfired timer of the check of `case`'s step-down (the check
+/// was recorded), in the `recordStepDownCheck` transaction.
+pub(crate) async fn cancel_step_down(
+    txn: &impl ConnectionTrait,
+    case: uuid::Uuid,
+) -> Result<(), ServiceError> {
+    timer::Entity::delete_many()
+        .filter(timer::Column::CaseId.eq(case))
+        .filter(timer::Column::Kind.is_in(kinds(&STEP_DOWN_KINDS)))
+        .filter(timer::Column::FiredAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Whether a timer's event still applies to the case as it is now: a
 /// stage's timer while the case is open at that stage; an agreed action's
-/// while the case is open (completing the action removes its timers);
-/// any other kind always.
+/// while the case is open (completing the action removes its timers); any
+/// other kind always, a step-down check's among them, whatever the case's
+/// stage or status (recording the check removes it).
 fn still_applies(t: &timer::Model, case: &case::Model) -> bool {
     let open = case.status == CaseStatus::Open.as_str();
     let kind = t.kind.as_str();
@@ -276,6 +328,7 @@ fn still_applies(t: &timer::Model, case: &case::Model) -> bool {
     } else if kinds(&ACTION_KINDS).contains(&kind) {
         open
     } else {
+        // A step-down check's (`STEP_DOWN_KINDS`), and any other kind.
         true
     }
 }

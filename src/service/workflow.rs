@@ -93,42 +93,99 @@ impl CaseChange for RaiseInput {
             },
             now.date_naive(),
         )?;
-        let mut model = case::Model {
-            id: CaseId::new().uuid(),
-            partnership_id: actor.partnership.uuid(),
-            protocol_id: protocol.id().to_owned(),
-            protocol_version: i32::try_from(protocol.version()).unwrap_or(i32::MAX),
-            route: plan.route.clone(),
-            stage: plan.stage.clone(),
-            status: CaseStatus::Open.as_str().to_owned(),
-            raising_agency_id: raising.uuid(),
-            receiving_agency_id: receiving.id,
-            child_reference: self.child_reference.as_str().to_owned(),
-            category: self.category.clone(),
-            summary: self.summary.clone(),
-            version: 1,
-            raised_at: now,
-            updated_at: now,
-            stage_entered_at: Some(now),
-            due_on: plan.due_on,
-            acknowledged_at: None,
-            family_told_on: None,
-            repeated_similar_cases: None,
-        };
+        let mut model = new_case(
+            protocol,
+            &plan,
+            NewCase {
+                partnership: actor.partnership.uuid(),
+                raising: raising.uuid(),
+                receiving: receiving.id,
+                child_reference: self.child_reference.as_str().to_owned(),
+                category: self.category.clone(),
+                summary: self.summary.clone(),
+            },
+            now,
+        );
         let mut audit = raise_audit(&plan, &model.category, raising, receiving.id);
-        // A case that crosses its protocol's repeated-disagreement threshold
-        // is flagged as it is raised (on the rule's route; the rule's window).
-        if let Some(rule) =
-            protocol.rules().repeated_disagreement().filter(|r| r.route() == model.route)
-        {
-            let similar = similar_cases(ctx.txn, &model, rule.window_days(), now).await?;
-            if similar >= rule.count() {
-                model.repeated_similar_cases = Some(i32::try_from(similar).unwrap_or(i32::MAX));
-                audit["similar_cases"] = json!(similar);
-            }
-        }
-        Ok(Decided { case: model, audit, output: Box::new(case_output) })
+        flag_if_repeated(ctx.txn, protocol, &mut model, &mut audit, now).await?;
+        Ok(Decided { case: model, audit, output: Box::new(case_output), raises: None })
     }
+}
+
+/// Who and what a new case is about.
+pub(crate) struct NewCase {
+    /// Its partnership.
+    pub partnership: uuid::Uuid,
+    /// The raising agency.
+    pub raising: uuid::Uuid,
+    /// The receiving agency.
+    pub receiving: uuid::Uuid,
+    /// The child's reference.
+    pub child_reference: String,
+    /// The category key.
+    pub category: String,
+    /// What is disputed.
+    pub summary: String,
+}
+
+/// The row of a case raised `now` under `protocol` as `plan` says: open,
+/// at its first stage, nothing recorded on it yet.
+pub(crate) fn new_case(
+    protocol: &crate::domain::protocol::Protocol,
+    plan: &crate::domain::workflow::RaisePlan,
+    about: NewCase,
+    now: chrono::DateTime<chrono::Utc>,
+) -> case::Model {
+    case::Model {
+        id: CaseId::new().uuid(),
+        partnership_id: about.partnership,
+        protocol_id: protocol.id().to_owned(),
+        protocol_version: i32::try_from(protocol.version()).unwrap_or(i32::MAX),
+        route: plan.route.clone(),
+        stage: plan.stage.clone(),
+        status: CaseStatus::Open.as_str().to_owned(),
+        raising_agency_id: about.raising,
+        receiving_agency_id: about.receiving,
+        child_reference: about.child_reference,
+        category: about.category,
+        summary: about.summary,
+        version: 1,
+        raised_at: now,
+        updated_at: now,
+        stage_entered_at: Some(now),
+        due_on: plan.due_on,
+        acknowledged_at: None,
+        family_told_on: None,
+        step_down_conference_on: None,
+        step_down_checked_at: None,
+        step_down_cin_meeting_held: None,
+        step_down_cin_plan_in_place: None,
+        step_down_follow_up_id: None,
+        follows_case_id: None,
+        repeated_similar_cases: None,
+    }
+}
+
+/// A new case that crosses its protocol's repeated-disagreement threshold
+/// is flagged as it is raised (on the rule's route; the rule's window),
+/// in its row and its raise's audit data.
+pub(crate) async fn flag_if_repeated(
+    txn: &impl sea_orm::ConnectionTrait,
+    protocol: &crate::domain::protocol::Protocol,
+    model: &mut case::Model,
+    audit: &mut serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ServiceError> {
+    if let Some(rule) =
+        protocol.rules().repeated_disagreement().filter(|r| r.route() == model.route)
+    {
+        let similar = similar_cases(txn, model, rule.window_days(), now).await?;
+        if similar >= rule.count() {
+            model.repeated_similar_cases = Some(i32::try_from(similar).unwrap_or(i32::MAX));
+            audit["similar_cases"] = json!(similar);
+        }
+    }
+    Ok(())
 }
 
 /// The audit data of a raise (also written by `seed-demo --cases`, which
@@ -269,7 +326,7 @@ impl CaseChange for EscalateInput {
             updated_at: now,
             ..row.clone()
         };
-        Ok(Decided { case, audit, output: Box::new(case_output) })
+        Ok(Decided { case, audit, output: Box::new(case_output), raises: None })
     }
 }
 
@@ -376,7 +433,7 @@ impl CaseChange for Close {
             updated_at: now,
             ..row.clone()
         };
-        Ok(Decided { case, audit, output: Box::new(case_output) })
+        Ok(Decided { case, audit, output: Box::new(case_output), raises: None })
     }
 }
 
@@ -417,6 +474,6 @@ impl CaseChange for AcknowledgeInput {
         let audit = json!({ "stage": row.stage });
         let case =
             case::Model { acknowledged_at: Some(ctx.now), updated_at: ctx.now, ..row.clone() };
-        Ok(Decided { case, audit, output: Box::new(case_output) })
+        Ok(Decided { case, audit, output: Box::new(case_output), raises: None })
     }
 }

@@ -14,13 +14,15 @@ use crate::{db_test, db_test_with};
 
 /// Stores `n` Western Bay cases raised by the police, each with three
 /// records, a view of each party and an agreed action, behind the API; at
-/// `stage`, or at stages 1 and 2 in turn.
+/// `stage`, or at stages 1 and 2 in turn. Each odd one follows the one
+/// before (`followsUp`), as a case raised by a step-down check does.
 async fn store_cases(app: &TestApp, n: usize, stage: Option<&str>) {
     let wb = app.western_bay().await;
     let police = wb.police;
     let now = Utc::now();
     let (mut cases, mut records, mut views, mut actions) = (vec![], vec![], vec![], vec![]);
     let mut events = vec![];
+    let mut previous = None;
     for i in 0..n {
         let id = uuid::Uuid::now_v7();
         let at = now - Duration::minutes(i as i64);
@@ -29,6 +31,8 @@ async fn store_cases(app: &TestApp, n: usize, stage: Option<&str>) {
         let mut case = open_case(&wb, id, receiving, stage, i, at);
         case.summary = Set(format!("summary {i}"));
         case.due_on = Set(Some(now.date_naive() + chrono::Days::new(5)));
+        case.follows_case_id = Set(previous.filter(|_| i % 2 == 1));
+        previous = Some(id);
         cases.push(case);
         for (k, facts) in ["first", "second", "last"].into_iter().enumerate() {
             let author = if k == 1 { receiving } else { police };
@@ -155,6 +159,11 @@ fragment EveryField on Case {
     addRecord recordView agreeAction escalate accept resolve withdraw
     skipStage readAuditTrail readReport
   }
+  stepDown {
+    conferenceOn checkDueOn checkedAt cinMeetingHeld cinPlanInPlace evidenced
+    followUpCase { id stage }
+  }
+  followsUp { id stage childReference }
 }
 "#;
 
@@ -217,6 +226,13 @@ fn check_case(node: &Value) {
     assert!(node["partnership"]["agencies"].as_array().unwrap().len() >= 4);
     assert!(node["currentStage"]["name"].is_string());
     assert!(node["workingDaysRemaining"].is_i64());
+    assert_eq!(node["stepDown"], Value::Null, "Western Bay has no step-down rule");
+    let n: usize = i.parse().unwrap();
+    if n % 2 == 1 {
+        assert_eq!(node["followsUp"]["childReference"], format!("SWP-{}", n - 1), "{node:#}");
+    } else {
+        assert_eq!(node["followsUp"], Value::Null);
+    }
 }
 
 /// Access-log rows of `sub` for `what`.
@@ -252,8 +268,8 @@ db_test_with!(
         }
         // The page and its count; agencies, the partnership and its agencies;
         // the access-log insert; records, their count, the latest records,
-        // views, actions, events.
-        assert!(large <= 12, "{large} statements for a page of 100");
+        // views, actions, events; the cases they follow.
+        assert!(large <= 13, "{large} statements for a page of 100");
         eprintln!("every field of Case: {small} statements for 10 cases, {large} for 100");
     }
 );

@@ -42,6 +42,12 @@ pub async fn store_case(app: &TestApp, raising: &str, receiving: &str) -> String
         acknowledged_at: Set(None),
         repeated_similar_cases: Set(None),
         family_told_on: Set(None),
+        step_down_conference_on: Set(None),
+        step_down_checked_at: Set(None),
+        step_down_cin_meeting_held: Set(None),
+        step_down_cin_plan_in_place: Set(None),
+        step_down_follow_up_id: Set(None),
+        follows_case_id: Set(None),
     })
     .exec_without_returning(&app.db)
     .await

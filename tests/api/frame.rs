@@ -85,7 +85,7 @@ impl CaseChange for Note<'_> {
             _ => {}
         }
         let case = case::Model { updated_at: ctx.now, ..row.clone() };
-        Ok(Decided { case, audit: json!({ "record_id": id }), output: ready(id) })
+        Ok(Decided { case, audit: json!({ "record_id": id }), output: ready(id), raises: None })
     }
 }
 

@@ -574,6 +574,12 @@ pub fn open_case(
         acknowledged_at: Set(None),
         repeated_similar_cases: Set(None),
         family_told_on: Set(None),
+        step_down_conference_on: Set(None),
+        step_down_checked_at: Set(None),
+        step_down_cin_meeting_held: Set(None),
+        step_down_cin_plan_in_place: Set(None),
+        step_down_follow_up_id: Set(None),
+        follows_case_id: Set(None),
     }
 }
 

@@ -35,6 +35,7 @@ mod schema;
 mod scoping;
 mod seed_rules;
 mod statistics;
+mod step_down;
 mod subscriptions;
 mod timers;
 mod walks;

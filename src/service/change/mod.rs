@@ -16,9 +16,15 @@
 //!    updated with its version raised by one, only if nobody changed it
 //!    since step 3 (else `Conflict`);
 //! 6. appends the audit event, numbered by the new version and chained to
-//!    the case's previous event;
+//!    the case's previous event; when the use case raised a second case
+//!    beside it ([`Decided::raises`]: a step-down check that finds no plan
+//!    starts the challenge again), inserts that one at version 1 with its
+//!    own first audit event;
 //! 7. appends the change's event (`events::append`: ids and states, for
-//!    the change feed), the last write before the result;
+//!    the change feed; a second, `BOARD_NOTIFIED`, when the case reached a
+//!    stage that tells the board), replaces the case's stage timers
+//!    (`timers::sync`) and whom it waits on (`awaiting::sync`), then the
+//!    same for the raised case (its `CASE_RAISED`);
 //! 8. builds the result from the stored case and remembers it under the
 //!    idempotency key;
 //! 9. commits, then tells this process's subscription hub
@@ -128,6 +134,18 @@ pub struct Decided<O> {
     pub audit: serde_json::Value,
     /// The result, once the case is stored.
     pub output: Output<O>,
+    /// A new case the change raises besides changing `case` (a step-down
+    /// check that finds no child-in-need plan): stored by the frame in the
+    /// same transaction, as a raise is, with its own audit trail and event.
+    pub raises: Option<Raised>,
+}
+
+/// A case raised by a change to another case ([`Decided::raises`]).
+pub struct Raised {
+    /// The new case (its version is set by the frame).
+    pub case: case::Model,
+    /// The data of its `raise` audit event.
+    pub audit: serde_json::Value,
 }
 
 /// One kind of change to a case: a use case run by [`Frame::run`].
@@ -210,7 +228,7 @@ impl Frame<'_> {
             }
         };
         let ctx = Ctx { txn: &txn, catalog: self.catalog, actor: self.actor, now: audit::now() };
-        let Decided { case: mut next, audit: data, output } =
+        let Decided { case: mut next, audit: data, output, raises } =
             change.decide_and_write(&ctx, row.as_ref()).await?;
         let id = CaseId::from_uuid(next.id);
         let prev_hash = match &row {
@@ -230,28 +248,20 @@ impl Frame<'_> {
             }
         };
         append_audit(&txn, &next, &prev_hash, &ctx, action, self.request_id, &data).await?;
-        events::append(&txn, action.event_type(), row.as_ref(), &next, ctx.now, self.request_id)
-            .await?;
-        if next.status == CaseStatus::Open.as_str()
-            && board::tells_board(
-                case_row::protocol_of(self.catalog, &next)?,
-                &next.route,
-                row.as_ref().map(|r| r.stage.as_str()),
-                &next.stage,
-            )
-        {
-            events::append(
-                &txn,
-                EventType::BoardNotified,
-                Some(&next),
-                &next,
-                ctx.now,
-                self.request_id,
-            )
-            .await?;
-        }
+        let raised = match raises {
+            Some(raised) => Some(self.store_raised(&txn, &ctx, raised).await?),
+            None => None,
+        };
+        // The events last (their lock is held to the commit), the changed
+        // case's first.
+        self.append_events(&txn, action, row.as_ref(), &next, ctx.now).await?;
         super::timers::sync(&txn, self.catalog, row.as_ref(), &next).await?;
         super::awaiting::sync(&txn, self.catalog, &next).await?;
+        if let Some(new) = &raised {
+            self.append_events(&txn, AuditAction::Raise, None, new, ctx.now).await?;
+            super::timers::sync(&txn, self.catalog, None, new).await?;
+            super::awaiting::sync(&txn, self.catalog, new).await?;
+        }
         let output = output(&next)?;
         idempotency::remember(&txn, self.actor, idem, &output).await?;
         txn.commit().await?;
@@ -260,7 +270,55 @@ impl Frame<'_> {
         // Subscribers may follow it: tell this process's hub.
         events::committed();
         tracing::info!(case.id = %id, action = action.as_str(), "case changed");
+        if let Some(new) = raised {
+            tracing::info!(case.id = %new.id, follows = %id, "case raised by a change to another");
+        }
         Ok(output)
+    }
+
+    /// Appends the event of `after`'s change (from `before`, none for a
+    /// raise) and, when the case reached a stage whose protocol tells the
+    /// board, a second, `BOARD_NOTIFIED`.
+    async fn append_events(
+        &self,
+        txn: &DatabaseTransaction,
+        action: AuditAction,
+        before: Option<&case::Model>,
+        after: &case::Model,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        events::append(txn, action.event_type(), before, after, now, self.request_id).await?;
+        if after.status == CaseStatus::Open.as_str()
+            && board::tells_board(
+                case_row::protocol_of(self.catalog, after)?,
+                &after.route,
+                before.map(|r| r.stage.as_str()),
+                &after.stage,
+            )
+        {
+            let told = EventType::BoardNotified;
+            events::append(txn, told, Some(after), after, now, self.request_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores a case raised beside the one changed, as a raise is stored:
+    /// at version 1, with its first audit event (its event and timers
+    /// follow with the changed case's).
+    async fn store_raised(
+        &self,
+        txn: &DatabaseTransaction,
+        ctx: &Ctx<'_>,
+        raised: Raised,
+    ) -> Result<case::Model, ServiceError> {
+        let Raised { case: mut new, audit: data } = raised;
+        new.version = 1;
+        case::Entity::insert(new.clone().into_active_model().reset_all())
+            .exec_without_returning(txn)
+            .await?;
+        append_audit(txn, &new, audit::GENESIS, ctx, AuditAction::Raise, self.request_id, &data)
+            .await?;
+        Ok(new)
     }
 }
 
