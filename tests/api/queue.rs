@@ -184,3 +184,28 @@ db_test!(cases_without_rows_are_backfilled_once, |app| {
         .unwrap();
     assert_eq!(rows, 2, "a practitioner on each side");
 });
+
+db_test!(a_queue_page_costs_the_same_statements_whatever_its_size, |app| {
+    let csc = app.agency_id("wb-swansea-csc").await;
+    let police = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    for n in 0..12 {
+        app.gql_as_ok(&police, RAISE, json!({ "input": { "receivingAgencyId": csc, "childReference": format!("SWP-S-{n:03}"), "category": "referral-response", "summary": "Disputed." } })).await;
+    }
+    let page = "query($n: Int!) { myQueue(first: $n) { totalCount overdueCount edges { cursor node { id dueOn raisingAgency { code } receivingAgency { code } currentStage { key } awaiting { party agency { code } roles milestone dueOn } milestones { key } viewerCan { resolve } } } } }";
+    let statements = |n: i64| {
+        let app = &app;
+        let police = &police;
+        async move {
+            let before = escalations::db::statements_executed();
+            let data = app.gql_as_ok(police, page, json!({ "n": n })).await;
+            let after = escalations::db::statements_executed();
+            assert_eq!(data["myQueue"]["edges"].as_array().unwrap().len() as i64, n);
+            assert_eq!(data["myQueue"]["totalCount"], 12);
+            after - before
+        }
+    };
+    let two = statements(2).await;
+    let twelve = statements(12).await;
+    assert_eq!(two, twelve, "a page of 2 and a page of 12");
+    assert!(twelve <= 8, "{twelve} statements");
+});
