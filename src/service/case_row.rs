@@ -51,6 +51,7 @@ pub fn facts(row: &case::Model) -> CaseFacts<'_> {
         stage: &row.stage,
         open: row.status == CaseStatus::Open.as_str(),
         acknowledged: row.acknowledged_at.is_some(),
+        participants: &[],
     }
 }
 

@@ -159,6 +159,7 @@ impl Case {
             stage: &self.stage,
             open: self.status == CaseStatus::Open,
             acknowledged: self.acknowledged_at.is_some(),
+            participants: &[],
         }
     }
 }
