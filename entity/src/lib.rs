@@ -10,6 +10,7 @@ pub mod agreed_action;
 pub mod awaiting;
 pub mod case;
 pub mod case_event;
+pub mod case_participant;
 pub mod case_record;
 pub mod change_event;
 pub mod feedback;

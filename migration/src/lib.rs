@@ -23,6 +23,7 @@ mod m20261201_000014_add_timers;
 mod m20261201_000015_add_deadline_detail;
 mod m20261201_000016_add_case_step_down;
 mod m20261201_000017_add_awaiting;
+mod m20261201_000018_add_case_participants;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_add_deadline_detail::Migration),
             Box::new(m20261201_000016_add_case_step_down::Migration),
             Box::new(m20261201_000017_add_awaiting::Migration),
+            Box::new(m20261201_000018_add_case_participants::Migration),
         ]
     }
 }

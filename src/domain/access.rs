@@ -10,6 +10,7 @@
 //! [`crate::domain::policy::side`]).
 
 use super::actor::Actor;
+use super::agency::AgencyKind;
 use super::ids::{AgencyId, PartnershipId};
 pub use super::policy::Side;
 use super::policy::{self, Action, Decision, allowed_roles, decide};
@@ -34,6 +35,53 @@ pub struct CaseFacts<'a> {
     /// Whether the receiving side acknowledged it at its current stage
     /// (`acknowledgeCase`, once per stage).
     pub acknowledged: bool,
+    /// The agencies taking part beyond the two parties now (joined, not
+    /// left): their people and `cases:read` clients see the case, and
+    /// their people act as the protocol says ([`check`]). Empty where the
+    /// caller is a party or the board (for them it changes nothing).
+    pub participants: &'a [Joined],
+}
+
+/// An agency taking part in a case beyond its two parties (`joinCase`),
+/// as permissions see it: what it may do is the rule of the stage it
+/// joined at, for its kind ([`crate::domain::protocol::Stage::participant`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The agency.
+    pub agency: AgencyId,
+    /// Its kind, as when it joined.
+    pub kind: AgencyKind,
+    /// The stage it joined at.
+    pub stage: String,
+}
+
+impl CaseFacts<'_> {
+    /// Whether `agency` is one of the case's two parties.
+    pub fn is_party(&self, agency: AgencyId) -> bool {
+        agency == self.raising || agency == self.receiving
+    }
+
+    /// The participation of `agency`, if it takes part beyond the parties.
+    pub fn participation(&self, agency: AgencyId) -> Option<&Joined> {
+        self.participants.iter().find(|j| j.agency == agency)
+    }
+}
+
+/// Whether `actor` sees the case: its visibility covers the parties, or
+/// the caller's agency takes part in it.
+pub fn sees(actor: &Actor, case: &CaseFacts<'_>) -> bool {
+    use super::actor::CaseVisibility;
+    let visibility = actor.case_visibility();
+    visibility.allows(case.partnership, case.raising, case.receiving)
+        || matches!(visibility, CaseVisibility::Parties { partnership, agency }
+            if partnership == case.partnership && case.participation(agency).is_some())
+}
+
+/// The participation `actor` acts through on the case: the caller's agency
+/// takes part and is not a party (a board chair acts for the board).
+fn acting_participation<'c>(case: &'c CaseFacts<'_>, actor: &Actor) -> Option<&'c Joined> {
+    let agency = actor.acting_agency()?;
+    if case.is_party(agency) { None } else { case.participation(agency) }
 }
 
 /// Why an action is refused.
@@ -102,6 +150,28 @@ pub enum Refusal {
     /// The agreed action was already completed.
     #[error("the action was already completed")]
     AlreadyCompleted,
+    /// The caller acts for an agency taking part beyond the two parties,
+    /// and the protocol does not give the action to its role.
+    #[error("{}", participant_message(*.role, *.action, .allowed_roles))]
+    NotForParticipant {
+        /// The caller's role.
+        role: Role,
+        /// The action.
+        action: Action,
+        /// The participant's roles that may take it (empty: none may).
+        allowed_roles: Vec<Role>,
+    },
+}
+
+fn participant_message(role: Role, action: Action, allowed: &[Role]) -> String {
+    if allowed.is_empty() {
+        format!("a participant beyond the two parties may not {action}; it is the parties'")
+    } else {
+        format!(
+            "a participant's {role} may not {action}; the participant's roles that may: {}",
+            names(allowed)
+        )
+    }
 }
 
 /// Who may do what a caller was refused, for the refusal's error: the roles
@@ -128,7 +198,9 @@ impl Refusal {
     /// for a refusal about the case: not visible, closed, last stage).
     pub fn allowed(&self) -> Option<Allowed> {
         match self {
-            Refusal::NoRole { allowed_roles } | Refusal::Forbidden { allowed_roles, .. } => {
+            Refusal::NoRole { allowed_roles }
+            | Refusal::Forbidden { allowed_roles, .. }
+            | Refusal::NotForParticipant { allowed_roles, .. } => {
                 Some(Allowed::roles(allowed_roles.clone()))
             }
             Refusal::NotAParty { allowed_roles } => Some(Allowed {
@@ -188,11 +260,14 @@ pub fn check(
     actor: &Actor,
     action: Action,
 ) -> Result<(), Refusal> {
-    if !actor.case_visibility().allows(case.partnership, case.raising, case.receiving) {
+    if !sees(actor, case) {
         return Err(Refusal::NotVisible);
     }
     if !CASE_ACTIONS.contains(&action) {
         return Err(Refusal::NotACaseAction(action));
+    }
+    if let Some(joined) = acting_participation(case, actor) {
+        return check_participant(protocol, case, actor, action, joined);
     }
     let allowed_roles = || allowed_roles(protocol, case.route, case.stage, action);
     let role = actor.role.ok_or_else(|| Refusal::NoRole { allowed_roles: allowed_roles() })?;
@@ -252,6 +327,229 @@ pub fn check(
             return Err(Refusal::AlreadyAcknowledged(case.stage.to_owned()));
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// [`check`] for a caller acting for an agency that takes part beyond the
+/// two parties: the rule of the stage it joined at, for its kind, gives
+/// its roles the actions of `may` (adding records, reading), at any stage
+/// while it takes part; nothing else (the course of the dispute is the
+/// parties'). The role-by-stage policy and the sides are the parties'
+/// rules and do not apply.
+fn check_participant(
+    protocol: &Protocol,
+    case: &CaseFacts<'_>,
+    actor: &Actor,
+    action: Action,
+    joined: &Joined,
+) -> Result<(), Refusal> {
+    let rule = protocol.stage(case.route, &joined.stage).and_then(|s| s.participant(joined.kind));
+    let gives = rule.is_some_and(|r| r.may().contains(&action));
+    let allowed_roles = match rule {
+        Some(r) if gives => sorted(r.roles()),
+        _ => Vec::new(),
+    };
+    let role =
+        actor.role.ok_or_else(|| Refusal::NoRole { allowed_roles: allowed_roles.clone() })?;
+    if !gives || !allowed_roles.contains(&role) {
+        return Err(Refusal::NotForParticipant { role, action, allowed_roles });
+    }
+    let reads = matches!(action, Action::ReadAuditTrail | Action::ReadReport);
+    if !reads && !case.open {
+        return Err(Refusal::Closed);
+    }
+    Ok(())
+}
+
+fn sorted(roles: &[Role]) -> Vec<Role> {
+    let mut roles = roles.to_vec();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+/// The agency `joinCase` would bring in, as the directory has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joining {
+    /// The agency.
+    pub agency: AgencyId,
+    /// Its partnership.
+    pub partnership: PartnershipId,
+    /// Its kind.
+    pub kind: AgencyKind,
+}
+
+/// Why bringing an agency into a case, or letting it leave, is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParticipantRefusal {
+    /// The caller may not see the case; report it as not found.
+    #[error("case not found")]
+    NotVisible,
+    /// A machine client (no role) changes nothing.
+    #[error("a client without a role may only read")]
+    NoRole {
+        /// The roles that may.
+        allowed_roles: Vec<Role>,
+    },
+    /// The case's stage brings in no agency beyond the parties.
+    #[error("{stage} names no participant beyond the two agencies")]
+    NoneNamed {
+        /// The case's stage.
+        stage: String,
+    },
+    /// The agency is not of the case's partnership.
+    #[error("the agency is not of the case's partnership")]
+    OtherPartnership,
+    /// The agency is one of the two parties already.
+    #[error("the agency is a party to the case already")]
+    AParty,
+    /// The stage names no participant of the agency's kind.
+    #[error("{stage} brings in {}, not {kind}", kind_names(.kinds))]
+    WrongKind {
+        /// The case's stage.
+        stage: String,
+        /// The agency's kind.
+        kind: AgencyKind,
+        /// The kinds the stage names.
+        kinds: Vec<AgencyKind>,
+    },
+    /// The caller's role, or the agency it acts for, may not.
+    #[error("a {role} of this agency may not {what}; roles that may: {}", names(.allowed_roles))]
+    Forbidden {
+        /// The caller's role.
+        role: Role,
+        /// `bring an agency into the case` or `let the agency leave`.
+        what: &'static str,
+        /// The roles that may.
+        allowed_roles: Vec<Role>,
+        /// The sides that may (the parties, for bringing in).
+        sides: Vec<Side>,
+    },
+    /// The case is closed.
+    #[error("the case is closed")]
+    Closed,
+    /// The agency takes part already.
+    #[error("the agency takes part in the case already")]
+    AlreadyJoined,
+    /// The agency does not take part (never joined, or left).
+    #[error("the agency does not take part in the case")]
+    NotJoined,
+}
+
+fn kind_names(kinds: &[AgencyKind]) -> String {
+    kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+impl ParticipantRefusal {
+    /// Who may, for a refusal of the caller's role or agency (`None` for a
+    /// refusal about the case or the agency named).
+    pub fn allowed(&self) -> Option<Allowed> {
+        match self {
+            ParticipantRefusal::NoRole { allowed_roles } => {
+                Some(Allowed::roles(allowed_roles.clone()))
+            }
+            ParticipantRefusal::Forbidden { allowed_roles, sides, .. } => {
+                Some(Allowed { roles: allowed_roles.clone(), sides: sides.clone() })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// May `actor` bring the agency `joining` into the case (`joinCase`)? The
+/// case's current stage must name a participant of the agency's kind
+/// (protocol data: [`crate::domain::protocol::Stage::participants`]); the
+/// caller is a person of one of the two parties (or the board chair)
+/// whose role the participant's `added_by` lists: the parties seek the
+/// participant out (seed 004: "the manager or named / designated lead …
+/// should contact the Child Protection Manager"), so an agency never
+/// joins itself a case it cannot see. The agency is of the case's
+/// partnership, not a party, and not taking part already; the case is
+/// open. `Ok` holds the stage's rule for the participant.
+pub fn may_join<'p>(
+    protocol: &'p Protocol,
+    case: &CaseFacts<'_>,
+    actor: &Actor,
+    joining: &Joining,
+) -> Result<&'p super::protocol::Participant, ParticipantRefusal> {
+    if !sees(actor, case) {
+        return Err(ParticipantRefusal::NotVisible);
+    }
+    let named = protocol.stage(case.route, case.stage).map(|s| s.participants()).unwrap_or(&[]);
+    let rule = named.iter().find(|r| r.agency_kind() == joining.kind);
+    let allowed_roles = || sorted(rule.map(|r| r.added_by()).unwrap_or_default());
+    let role =
+        actor.role.ok_or_else(|| ParticipantRefusal::NoRole { allowed_roles: allowed_roles() })?;
+    if named.is_empty() {
+        return Err(ParticipantRefusal::NoneNamed { stage: case.stage.to_owned() });
+    }
+    if joining.partnership != case.partnership {
+        return Err(ParticipantRefusal::OtherPartnership);
+    }
+    if case.is_party(joining.agency) {
+        return Err(ParticipantRefusal::AParty);
+    }
+    let Some(rule) = rule else {
+        return Err(ParticipantRefusal::WrongKind {
+            stage: case.stage.to_owned(),
+            kind: joining.kind,
+            kinds: named.iter().map(|r| r.agency_kind()).collect(),
+        });
+    };
+    let for_a_party = actor.acting_agency().is_some_and(|a| case.is_party(a));
+    if !rule.added_by().contains(&role) || !(for_a_party || actor.acts_for_board()) {
+        return Err(ParticipantRefusal::Forbidden {
+            role,
+            what: "bring an agency into the case",
+            allowed_roles: allowed_roles(),
+            sides: vec![Side::Raising, Side::Receiving],
+        });
+    }
+    if !case.open {
+        return Err(ParticipantRefusal::Closed);
+    }
+    if case.participation(joining.agency).is_some() {
+        return Err(ParticipantRefusal::AlreadyJoined);
+    }
+    Ok(rule)
+}
+
+/// May `actor` end `leaving`'s part in the case (`leaveCase`)? The
+/// participant's own roles (it leaves) or the roles that brought it in,
+/// of either party or the board chair (they release it), by the rule of
+/// the stage it joined at; open or closed (leaving only narrows who sees
+/// the case).
+pub fn may_leave(
+    protocol: &Protocol,
+    case: &CaseFacts<'_>,
+    actor: &Actor,
+    leaving: AgencyId,
+) -> Result<(), ParticipantRefusal> {
+    if !sees(actor, case) {
+        return Err(ParticipantRefusal::NotVisible);
+    }
+    let joined = case.participation(leaving);
+    let rule = joined
+        .and_then(|j| protocol.stage(case.route, &j.stage).and_then(|s| s.participant(j.kind)));
+    let allowed_roles =
+        || sorted(&rule.map(|r| [r.roles(), r.added_by()].concat()).unwrap_or_default());
+    let role =
+        actor.role.ok_or_else(|| ParticipantRefusal::NoRole { allowed_roles: allowed_roles() })?;
+    let (Some(_), Some(rule)) = (joined, rule) else {
+        return Err(ParticipantRefusal::NotJoined);
+    };
+    let agency = actor.acting_agency();
+    let itself = agency == Some(leaving) && rule.roles().contains(&role);
+    let releases = rule.added_by().contains(&role)
+        && (agency.is_some_and(|a| case.is_party(a)) || actor.acts_for_board());
+    if !itself && !releases {
+        return Err(ParticipantRefusal::Forbidden {
+            role,
+            what: "let the agency leave the case",
+            allowed_roles: allowed_roles(),
+            sides: Vec::new(),
+        });
     }
     Ok(())
 }
@@ -345,7 +643,7 @@ impl FeedbackRefusal {
 /// the agency the feedback is from. (That an agency gives it once is the
 /// stored rows' to say.)
 pub fn may_give_feedback(case: &CaseFacts<'_>, actor: &Actor) -> Result<AgencyId, FeedbackRefusal> {
-    if !actor.case_visibility().allows(case.partnership, case.raising, case.receiving) {
+    if !sees(actor, case) {
         return Err(FeedbackRefusal::NotVisible);
     }
     if actor.role.is_none() {
@@ -437,7 +735,7 @@ pub fn may_record_family_told(
     case: &CaseFacts<'_>,
     actor: &Actor,
 ) -> Result<(), FamilyToldRefusal> {
-    if !actor.case_visibility().allows(case.partnership, case.raising, case.receiving) {
+    if !sees(actor, case) {
         return Err(FamilyToldRefusal::NotVisible);
     }
     let Some(rule) = protocol.rules().family_told().filter(|r| r.route() == case.route) else {
@@ -541,7 +839,7 @@ pub fn may_record_step_down<'p>(
     case: &CaseFacts<'_>,
     actor: &Actor,
 ) -> Result<&'p super::protocol::StepDownCheck, StepDownRefusal> {
-    if !actor.case_visibility().allows(case.partnership, case.raising, case.receiving) {
+    if !sees(actor, case) {
         return Err(StepDownRefusal::NotVisible);
     }
     let Some(rule) = protocol.rules().step_down_check().filter(|r| r.route() == case.route) else {
@@ -668,6 +966,223 @@ mod tests {
         }
     }
 
+    /// The variant's name of a refusal, for tables.
+    fn variant<E: std::fmt::Debug>(e: &E) -> String {
+        let name = format!("{e:?}");
+        name.split([' ', '(', '{']).next().unwrap_or_default().to_owned()
+    }
+
+    struct Joins {
+        w: World,
+        csc: AgencyId,
+        joined: Vec<Joined>,
+    }
+
+    fn joins() -> Joins {
+        let w = world();
+        let csc = AgencyId::new();
+        let joined = vec![Joined {
+            agency: csc,
+            kind: AgencyKind::ChildrensSocialCare,
+            stage: "stage-4".into(),
+        }];
+        Joins { w, csc, joined }
+    }
+
+    impl Joins {
+        fn six(&self) -> &Protocol {
+            self.w.protocols.iter().find(|p| p.id() == "six-stage").unwrap()
+        }
+
+        fn case<'a>(&'a self, stage: &'a str, open: bool, joined: bool) -> CaseFacts<'a> {
+            CaseFacts {
+                partnership: self.w.partnership,
+                raising: self.w.raising,
+                receiving: self.w.receiving,
+                route: "main",
+                stage,
+                open,
+                acknowledged: false,
+                participants: if joined { &self.joined } else { &[] },
+            }
+        }
+    }
+
+    #[test]
+    fn a_participant_sees_the_case_and_acts_as_the_stage_it_joined_at_says() {
+        let j = joins();
+        let lead = actor(&j.w, Some(Role::SafeguardingLead), Some(j.csc));
+        let practitioner = actor(&j.w, Some(Role::Practitioner), Some(j.csc));
+        let client = actor(&j.w, None, Some(j.csc));
+        let bystander = actor(&j.w, Some(Role::SafeguardingLead), Some(j.w.bystander));
+        let manager = actor(&j.w, Some(Role::Manager), Some(j.w.raising));
+        type Want = Result<(), &'static str>;
+        #[track_caller]
+        fn row(
+            j: &Joins,
+            name: &str,
+            case: CaseFacts<'_>,
+            who: &Actor,
+            action: Action,
+            want: Want,
+        ) {
+            let got = check(j.six(), &case, who, action).map_err(|r| variant(&r));
+            assert_eq!(got, want.map_err(str::to_owned), "{name}");
+        }
+        let not_yet = j.case("stage-4", true, false);
+        let at4 = j.case("stage-4", true, true);
+        let at5 = j.case("stage-5", true, true);
+        let closed = j.case("stage-4", false, true);
+        row(&j, "before joining, not found", not_yet, &lead, Action::AddRecord, Err("NotVisible"));
+        row(&j, "joined, adds a record", at4, &lead, Action::AddRecord, Ok(()));
+        row(&j, "and reads the trail", at4, &lead, Action::ReadAuditTrail, Ok(()));
+        row(&j, "still, a stage later", at5, &lead, Action::AddRecord, Ok(()));
+        row(&j, "escalates not", at4, &lead, Action::Escalate, Err("NotForParticipant"));
+        row(&j, "records no view", at4, &lead, Action::RecordView, Err("NotForParticipant"));
+        row(&j, "resolves not", at4, &lead, Action::Resolve, Err("NotForParticipant"));
+        row(&j, "agrees no action", at4, &lead, Action::AgreeAction, Err("NotForParticipant"));
+        row(&j, "reads no report", at4, &lead, Action::ReadReport, Err("NotForParticipant"));
+        row(
+            &j,
+            "another role of it",
+            at4,
+            &practitioner,
+            Action::AddRecord,
+            Err("NotForParticipant"),
+        );
+        row(&j, "its client reads, acts not", at4, &client, Action::AddRecord, Err("NoRole"));
+        row(&j, "closed: no record", closed, &lead, Action::AddRecord, Err("Closed"));
+        row(&j, "closed: the trail", closed, &lead, Action::ReadAuditTrail, Ok(()));
+        row(&j, "another agency still not", at4, &bystander, Action::AddRecord, Err("NotVisible"));
+        row(&j, "a party as before", at4, &manager, Action::AddRecord, Ok(()));
+        row(&j, "and escalates", at4, &manager, Action::Escalate, Ok(()));
+        assert!(sees(&client, &at4), "a cases:read client of the participant sees the case");
+        let refusal = check(j.six(), &at4, &practitioner, Action::AddRecord).unwrap_err();
+        assert_eq!(refusal.allowed().unwrap().roles, vec![Role::SafeguardingLead]);
+        let mut elsewhere = lead.clone();
+        elsewhere.partnership = PartnershipId::new();
+        assert!(!sees(&elsewhere, &at4), "another partnership's token naming the agency");
+    }
+
+    #[test]
+    fn a_party_brings_in_the_kind_of_agency_the_stage_names() {
+        let j = joins();
+        let csc = Joining {
+            agency: j.csc,
+            partnership: j.w.partnership,
+            kind: AgencyKind::ChildrensSocialCare,
+        };
+        let school = Joining { kind: AgencyKind::Education, agency: j.w.bystander, ..csc };
+        let the_raiser = Joining { agency: j.w.raising, ..csc };
+        let far = Joining { partnership: PartnershipId::new(), ..csc };
+        let manager = actor(&j.w, Some(Role::Manager), Some(j.w.raising));
+        let lead = actor(&j.w, Some(Role::SafeguardingLead), Some(j.w.receiving));
+        let practitioner = actor(&j.w, Some(Role::Practitioner), Some(j.w.raising));
+        let chair = actor(&j.w, Some(Role::BoardChair), None);
+        let client = actor(&j.w, None, Some(j.w.raising));
+        let bystander = actor(&j.w, Some(Role::Manager), Some(j.w.bystander));
+        let csc_lead = actor(&j.w, Some(Role::SafeguardingLead), Some(j.csc));
+        type Want = Result<(), &'static str>;
+        #[track_caller]
+        fn row(
+            j: &Joins,
+            name: &str,
+            case: CaseFacts<'_>,
+            who: &Actor,
+            joining: &Joining,
+            want: Want,
+        ) {
+            let got = may_join(j.six(), &case, who, joining).map(|_| ()).map_err(|r| variant(&r));
+            assert_eq!(got, want.map_err(str::to_owned), "{name}");
+        }
+        let at4 = j.case("stage-4", true, false);
+        row(&j, "the raising manager", at4, &manager, &csc, Ok(()));
+        row(&j, "the receiving lead", at4, &lead, &csc, Ok(()));
+        row(&j, "a practitioner", at4, &practitioner, &csc, Err("Forbidden"));
+        row(&j, "the board chair (not named)", at4, &chair, &csc, Err("Forbidden"));
+        row(&j, "a client", at4, &client, &csc, Err("NoRole"));
+        row(&j, "another agency", at4, &bystander, &csc, Err("NotVisible"));
+        row(&j, "the csc itself, unseen", at4, &csc_lead, &csc, Err("NotVisible"));
+        row(
+            &j,
+            "stage 3 names none",
+            j.case("stage-3", true, false),
+            &manager,
+            &csc,
+            Err("NoneNamed"),
+        );
+        row(&j, "a school", at4, &manager, &school, Err("WrongKind"));
+        row(&j, "a party", at4, &manager, &the_raiser, Err("AParty"));
+        row(&j, "another partnership's", at4, &manager, &far, Err("OtherPartnership"));
+        row(&j, "closed", j.case("stage-4", false, false), &manager, &csc, Err("Closed"));
+        row(&j, "twice", j.case("stage-4", true, true), &manager, &csc, Err("AlreadyJoined"));
+        let other_csc = Joining { agency: AgencyId::new(), ..csc };
+        let joined = j.case("stage-4", true, true);
+        row(
+            &j,
+            "a participant brings in no other",
+            joined,
+            &csc_lead,
+            &other_csc,
+            Err("Forbidden"),
+        );
+        let refusal = may_join(j.six(), &at4, &practitioner, &csc).unwrap_err();
+        let allowed = refusal.allowed().unwrap();
+        assert_eq!(allowed.roles, vec![Role::Manager, Role::SafeguardingLead]);
+        assert_eq!(allowed.sides, vec![Side::Raising, Side::Receiving]);
+        assert_eq!(
+            may_join(j.six(), &at4, &manager, &school).unwrap_err().to_string(),
+            "stage-4 brings in childrens_social_care, not education"
+        );
+        for p in &j.w.protocols {
+            if p.id() != "six-stage" {
+                let stages = p.routes().iter().flat_map(|r| r.stages());
+                assert!(stages.clone().all(|s| s.participants().is_empty()), "{}", p.id());
+            }
+        }
+    }
+
+    #[test]
+    fn a_participant_leaves_or_is_released() {
+        let j = joins();
+        let csc_lead = actor(&j.w, Some(Role::SafeguardingLead), Some(j.csc));
+        let csc_practitioner = actor(&j.w, Some(Role::Practitioner), Some(j.csc));
+        let manager = actor(&j.w, Some(Role::Manager), Some(j.w.receiving));
+        let practitioner = actor(&j.w, Some(Role::Practitioner), Some(j.w.raising));
+        let bystander = actor(&j.w, Some(Role::Manager), Some(j.w.bystander));
+        let client = actor(&j.w, None, Some(j.csc));
+        type Want = Result<(), &'static str>;
+        #[track_caller]
+        fn row(
+            j: &Joins,
+            name: &str,
+            case: CaseFacts<'_>,
+            who: &Actor,
+            leaving: AgencyId,
+            want: Want,
+        ) {
+            let got = may_leave(j.six(), &case, who, leaving).map_err(|r| variant(&r));
+            assert_eq!(got, want.map_err(str::to_owned), "{name}");
+        }
+        let at5 = j.case("stage-5", true, true);
+        row(&j, "it leaves", at5, &csc_lead, j.csc, Ok(()));
+        row(&j, "a party releases it", at5, &manager, j.csc, Ok(()));
+        row(&j, "closed too", j.case("stage-5", false, true), &csc_lead, j.csc, Ok(()));
+        row(&j, "its practitioner", at5, &csc_practitioner, j.csc, Err("Forbidden"));
+        row(&j, "a party's practitioner", at5, &practitioner, j.csc, Err("Forbidden"));
+        row(&j, "its client", at5, &client, j.csc, Err("NoRole"));
+        row(&j, "another agency", at5, &bystander, j.csc, Err("NotVisible"));
+        row(&j, "an agency not taking part", at5, &manager, j.w.bystander, Err("NotJoined"));
+        row(
+            &j,
+            "once left, unseen",
+            j.case("stage-5", true, false),
+            &csc_lead,
+            j.csc,
+            Err("NotVisible"),
+        );
+    }
+
     #[test]
     fn an_agreed_action_is_completed_once_by_its_owner() {
         let w = world();
@@ -680,6 +1195,7 @@ mod tests {
             stage: "stage-1",
             open,
             acknowledged: false,
+            participants: &[],
         };
         let theirs = actor(&w, Some(Role::Manager), Some(w.receiving));
         let ours = actor(&w, Some(Role::Manager), Some(w.raising));
@@ -725,6 +1241,7 @@ mod tests {
             stage: "stage-1",
             open: true,
             acknowledged,
+            participants: &[],
         };
         let theirs = actor(&w, Some(Role::Manager), Some(w.receiving));
         let ours = actor(&w, Some(Role::Manager), Some(w.raising));
@@ -765,6 +1282,7 @@ mod tests {
             stage,
             open,
             acknowledged: false,
+            participants: &[],
         };
         let got = check(protocol, &case, who, action).map_err(|r| r.to_string());
         assert_eq!(got.as_ref().map(|_| ()).map_err(String::as_str), expected, "{name}");
@@ -791,6 +1309,7 @@ mod tests {
             stage,
             open: true,
             acknowledged: false,
+            participants: &[],
         };
         let got = check(protocol, &case, who, action).err().and_then(|r| r.allowed());
         let expected =
@@ -1102,6 +1621,7 @@ mod tests {
             stage: "stage-1",
             open: true,
             acknowledged: false,
+            participants: &[],
         };
         assert_eq!(owner_is_party(&case, owner), expected, "{name}");
     }
@@ -1179,6 +1699,7 @@ mod tests {
             stage: "s",
             open,
             acknowledged: false,
+            participants: &[],
         };
         #[track_caller]
         fn check(

@@ -5,7 +5,9 @@ use std::fmt;
 /// The sector an agency belongs to; used for filtering and statistics, and
 /// by a protocol route that names the kinds of agency it is raised with
 /// (spelt as stored, e.g. `childrens_social_care`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AgencyKind {
     /// A police force or one of its units.

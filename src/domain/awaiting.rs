@@ -188,6 +188,7 @@ mod tests {
             stage,
             open,
             acknowledged: false,
+            participants: &[],
         }
     }
 

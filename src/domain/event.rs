@@ -54,11 +54,16 @@ pub enum EventType {
     /// day `after_days` after the conference), whatever the case's stage
     /// or status.
     StepDownCheckDue,
+    /// An agency beyond the two parties was brought into the case
+    /// (`joinCase`).
+    ParticipantJoined,
+    /// An agency's part in the case ended (`leaveCase`).
+    ParticipantLeft,
 }
 
 impl EventType {
     /// Every type, in the order of the list above.
-    pub const ALL: [EventType; 20] = [
+    pub const ALL: [EventType; 22] = [
         Self::CaseRaised,
         Self::CaseEscalated,
         Self::CaseResolved,
@@ -79,6 +84,8 @@ impl EventType {
         Self::StepDownRecorded,
         Self::StepDownChecked,
         Self::StepDownCheckDue,
+        Self::ParticipantJoined,
+        Self::ParticipantLeft,
     ];
 
     /// The stored spelling, as the feed shows it.
@@ -104,6 +111,8 @@ impl EventType {
             Self::StepDownRecorded => "STEP_DOWN_RECORDED",
             Self::StepDownChecked => "STEP_DOWN_CHECKED",
             Self::StepDownCheckDue => "STEP_DOWN_CHECK_DUE",
+            Self::ParticipantJoined => "PARTICIPANT_JOINED",
+            Self::ParticipantLeft => "PARTICIPANT_LEFT",
         }
     }
 

@@ -136,6 +136,7 @@ mod tests {
             stage,
             open,
             acknowledged: false,
+            participants: &[],
         };
         let cmd = RecordFamilyTold {
             told_on: d(told_on),

@@ -777,6 +777,8 @@ pub struct Stage {
     allow: StagePolicy,
     #[serde(default)]
     sides: crate::domain::policy::StageSides,
+    #[serde(default)]
+    participants: Vec<Participant>,
 }
 
 impl Stage {
@@ -886,6 +888,45 @@ impl Stage {
         &self.sides
     }
 
+    /// The agencies beyond the two parties that the protocol brings in at
+    /// this stage (seed 004's stage 4: the local Child Protection Manager
+    /// of children's social care), each of one agency kind; see
+    /// [`Participant`].
+    pub fn participants(&self) -> &[Participant] {
+        &self.participants
+    }
+
+    /// The participant the stage names for agencies of `kind`, if any.
+    pub fn participant(&self, kind: AgencyKind) -> Option<&Participant> {
+        self.participants.iter().find(|p| p.agency_kind == kind)
+    }
+
+    fn participant_problems(&self, at: &str, p: &mut Vec<Problem>) {
+        let mut kinds = BTreeSet::new();
+        for participant in &self.participants {
+            let field = format!("{at} participant {}", participant.agency_kind);
+            not_empty(p, &format!("{field} wording"), &participant.wording);
+            let mut bad = |problem| p.push(Problem::Malformed { field: field.clone(), problem });
+            if !kinds.insert(participant.agency_kind) {
+                bad("the stage names this agency kind twice");
+            }
+            if participant.roles.is_empty() {
+                bad("a participant names the roles that act for it");
+            }
+            if participant.added_by.is_empty() {
+                bad("a participant names the roles that bring it in (added_by)");
+            }
+            if participant.roles.iter().any(|r| r.acts_for_board()) {
+                bad("a participant acts for its agency; the board chair acts for the board");
+            }
+            if participant.may.iter().any(|a| !PARTICIPANT_ACTIONS.contains(a)) {
+                bad("a participant may only add_record, read_audit_trail and read_report");
+            }
+            roles_unique(p, &format!("{field} roles"), &participant.roles);
+            roles_unique(p, &format!("{field} added_by"), &participant.added_by);
+        }
+    }
+
     fn milestone_problems(&self, at: &str, p: &mut Vec<Problem>) {
         let mut seen: Vec<&str> = Vec::new();
         for m in &self.milestones {
@@ -940,6 +981,7 @@ impl Stage {
             p.push(Problem::ZeroDays { field: format!("{at} time_limit_working_days") });
         }
         self.milestone_problems(&at, p);
+        self.participant_problems(&at, p);
         let chain = crate::domain::milestone::longest_chain(&self.milestones);
         if chain > 0 && self.time_limit_working_days.is_none_or(|limit| limit < chain) {
             let (route, stage) = here();
@@ -1026,6 +1068,66 @@ impl Lead {
     pub fn wording(&self) -> &str {
         &self.wording
     }
+}
+
+/// The actions a participant may be given (`may`): it adds its records
+/// and reads; the course of the dispute (views, escalation, acceptance,
+/// resolution, withdrawal) stays the two parties'.
+pub const PARTICIPANT_ACTIONS: [Action; 3] =
+    [Action::AddRecord, Action::ReadAuditTrail, Action::ReadReport];
+
+/// An agency beyond the two parties that a stage brings into a case: of
+/// one kind (`agency_kind`), acting through `roles`, brought in by a
+/// party's (or the board chair's) `added_by` roles, and then taking the
+/// actions of `may` on the case at any stage, as long as it takes part
+/// (see `domain::access`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Participant {
+    agency_kind: AgencyKind,
+    roles: Vec<Role>,
+    added_by: Vec<Role>,
+    #[serde(deserialize_with = "actions")]
+    may: Vec<Action>,
+    wording: String,
+}
+
+impl Participant {
+    /// The kind of agency the stage brings in.
+    pub fn agency_kind(&self) -> AgencyKind {
+        self.agency_kind
+    }
+
+    /// The roles that act for the participant agency.
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    /// The roles (of either party, or the board chair) that bring it in.
+    pub fn added_by(&self) -> &[Role] {
+        &self.added_by
+    }
+
+    /// What the participant's roles may do on the case (a subset of
+    /// [`PARTICIPANT_ACTIONS`]).
+    pub fn may(&self) -> &[Action] {
+        &self.may
+    }
+
+    /// The source's own words for who joins.
+    pub fn wording(&self) -> &str {
+        &self.wording
+    }
+}
+
+fn actions<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Action>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|name| {
+            Action::parse(name)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown action {name:?}")))
+        })
+        .collect()
 }
 
 /// A record the protocol asks for at a stage.
@@ -1942,6 +2044,68 @@ read_report = []
             text = text.replacen(from, to, 1);
         }
         check_text(name, &text, expected);
+    }
+
+    #[test]
+    fn a_stage_names_its_participants_well() {
+        use Expect::{ParseMentions, Problems, Valid};
+        const OK: &str = r#"{ agency_kind = "childrens_social_care", roles = ["safeguarding_lead"], added_by = ["manager"], may = ["add_record"], wording = "CPM" }"#;
+        let at = |edit: &str| vec![("# extra two", format!("participants = [{edit}]"))];
+        #[track_caller]
+        fn row(name: &str, edits: Vec<(&str, String)>, expected: Expect) {
+            let edits: Vec<(&str, &str)> = edits.iter().map(|(a, b)| (*a, b.as_str())).collect();
+            check(name, &edits, expected);
+        }
+        let malformed = |problem| {
+            Problems(vec![Problem::Malformed {
+                field: "route main stage two participant childrens_social_care".to_owned(),
+                problem,
+            }])
+        };
+        row("a participant", at(OK), Valid);
+        row("none", at(""), Valid);
+        row(
+            "a kind twice",
+            at(&format!("{OK}, {OK}")),
+            malformed("the stage names this agency kind twice"),
+        );
+        row(
+            "no roles",
+            at(&OK.replace(r#"roles = ["safeguarding_lead"]"#, "roles = []")),
+            malformed("a participant names the roles that act for it"),
+        );
+        row(
+            "no one brings it in",
+            at(&OK.replace(r#"added_by = ["manager"]"#, "added_by = []")),
+            malformed("a participant names the roles that bring it in (added_by)"),
+        );
+        row(
+            "a board chair for an agency",
+            at(&OK.replace("\"safeguarding_lead\"]", "\"board_chair\"]")),
+            malformed("a participant acts for its agency; the board chair acts for the board"),
+        );
+        row(
+            "steering the dispute",
+            at(&OK.replace(r#"may = ["add_record"]"#, r#"may = ["escalate"]"#)),
+            malformed("a participant may only add_record, read_audit_trail and read_report"),
+        );
+        row(
+            "an unknown action",
+            at(&OK.replace(r#"may = ["add_record"]"#, r#"may = ["convene"]"#)),
+            ParseMentions("unknown action \"convene\""),
+        );
+        row(
+            "an unknown kind",
+            at(&OK.replace("childrens_social_care", "council")),
+            ParseMentions("council"),
+        );
+        row(
+            "no wording",
+            at(&OK.replace(r#"wording = "CPM""#, r#"wording = " ""#)),
+            Problems(vec![Problem::Empty {
+                field: "route main stage two participant childrens_social_care wording".to_owned(),
+            }]),
+        );
     }
 
     #[track_caller]

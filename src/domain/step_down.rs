@@ -277,6 +277,7 @@ mod tests {
             stage,
             open,
             acknowledged: false,
+            participants: &[],
         }
     }
 

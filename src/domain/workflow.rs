@@ -588,6 +588,7 @@ mod tests {
                 stage,
                 open: true,
                 acknowledged: false,
+                participants: &[],
             }
         }
     }

@@ -279,6 +279,18 @@ impl Case {
         Ok(CaseEventConnection { events, has_next_page, has_previous_page: after.is_some() })
     }
 
+    /// The agencies taking part beyond the two parties, brought in at a
+    /// stage that names them (`Stage.participants`, `joinCase`), every
+    /// spell oldest first (`leftAt` null while it takes part). Its people
+    /// and clients see the case while it takes part; its people act as the
+    /// stage's rule says (`viewerCan`).
+    #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
+    async fn participants(&self, ctx: &Context<'_>) -> Result<Vec<CaseParticipant>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let list = loaders.participants.load_one(self.0.id).await.gql()?.unwrap_or_default();
+        Ok(list.into_iter().map(CaseParticipant).collect())
+    }
+
     /// The agencies' views of the dispute, oldest first (the latest of each
     /// agency is its current view). Each read is logged.
     #[graphql(complexity = "cost::list(cost::PER_CASE_LIST, child_complexity)")]
@@ -401,7 +413,8 @@ impl Case {
         let catalog = ctx.data::<Arc<Catalog>>()?;
         let c = &self.0;
         let protocol = protocol_of_case(catalog, c)?;
-        let facts = c.facts();
+        let joined = joined_for(ctx, c, actor).await?;
+        let facts = c.facts(&joined);
         Ok(crate::domain::access::CASE_ACTIONS
             .iter()
             .map(|&action| {
@@ -444,7 +457,8 @@ impl Case {
         let catalog = ctx.data::<Arc<Catalog>>()?;
         let c = &self.0;
         let protocol = protocol_of_case(catalog, c)?;
-        let facts = c.facts();
+        let joined = joined_for(ctx, c, actor).await?;
+        let facts = c.facts(&joined);
         let mut can = CasePermissions::from_pairs(&case_permissions(protocol, &facts, actor));
         // Once per stage (acknowledging again is `CONFLICT`).
         can.accept &= c.acknowledged_at.is_none();
@@ -455,6 +469,57 @@ impl Case {
             step_down::may_check(protocol, &facts, actor, step_down).is_ok();
         Ok(can)
     }
+}
+
+/// One spell of an agency's part in a case beyond its two parties.
+pub struct CaseParticipant(crate::service::participants::Participant);
+
+/// One spell of an agency's part in a case beyond its two parties: from
+/// `joinCase` to `leaveCase`.
+#[Object]
+impl CaseParticipant {
+    /// The agency.
+    async fn agency(&self, ctx: &Context<'_>) -> Result<Agency> {
+        load_agency(ctx, self.0.agency_id).await
+    }
+    /// Its kind when it joined (the kind the stage named).
+    async fn agency_kind(&self) -> super::directory::AgencyKind {
+        self.0.agency_kind.into()
+    }
+    /// The stage it joined at: what it may do is that stage's rule for it.
+    async fn stage(&self) -> &str {
+        &self.0.stage
+    }
+    /// When it joined.
+    async fn joined_at(&self) -> DateTime {
+        DateTime(self.0.joined_at)
+    }
+    /// When it left; null while it takes part.
+    async fn left_at(&self) -> Option<DateTime> {
+        self.0.left_at.map(DateTime)
+    }
+}
+
+/// Who takes part in the case beyond its parties, for the caller's
+/// permission facts: read (batched) only when the caller acts for an
+/// agency that is neither party, since for a party or the board it changes
+/// nothing.
+async fn joined_for(
+    ctx: &Context<'_>,
+    c: &cases::Case,
+    actor: &crate::domain::actor::Actor,
+) -> Result<Vec<crate::domain::access::Joined>> {
+    if !may_participate(c, actor) {
+        return Ok(Vec::new());
+    }
+    let loaders = ctx.data::<Loaders>()?;
+    let list = loaders.participants.load_one(c.id).await.gql()?.unwrap_or_default();
+    Ok(list.iter().filter_map(crate::service::participants::Participant::joined).collect())
+}
+
+/// Whether the caller acts for an agency that is neither party of `c`.
+fn may_participate(c: &cases::Case, actor: &crate::domain::actor::Actor) -> bool {
+    actor.acting_agency().is_some_and(|a| a != c.raising_agency_id && a != c.receiving_agency_id)
 }
 
 /// The protocol a case was raised under.
@@ -947,6 +1012,20 @@ async fn prefetch_disclosing(
             .collect();
         if !linked.is_empty() {
             loaders.case.load_many(linked).await.gql()?;
+        }
+    }
+    let permissions = asks("viewerCan") || asks("viewerPermissions");
+    let viewer = match ctx.data::<Viewer>()? {
+        Viewer::Actor(actor) => Some(actor),
+        Viewer::Anonymous => None,
+    };
+    let for_permissions =
+        permissions && viewer.is_some_and(|a| nodes.iter().any(|c| may_participate(c, a)));
+    if asks("participants") || for_permissions {
+        let joined = loaders.participants.load_many(ids.iter().copied()).await.gql()?;
+        if selection.field("participants").field("agency").exists() {
+            let named = joined.values().flatten().map(|p| p.agency_id);
+            loaders.agency.load_many(named).await.gql()?;
         }
     }
     if asks("partnership") {

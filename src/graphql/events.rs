@@ -88,6 +88,11 @@ pub enum CaseEventType {
     /// step-down is often recorded on a closed case), once, unless the
     /// check was recorded before (`deadlineAt`: the end of that day).
     StepDownCheckDue,
+    /// An agency beyond the two parties was brought into the case at a
+    /// stage that names it (`joinCase`; `Case.participants`).
+    ParticipantJoined,
+    /// An agency's part in the case ended (`leaveCase`).
+    ParticipantLeft,
 }
 
 /// Which events a page of the feed holds.

@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 use crate::domain::actor::{Actor, Viewer};
 use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
 use crate::service::records::FreeText;
-use crate::service::{ServiceError, cases, directory, events, records};
+use crate::service::{ServiceError, cases, directory, events, participants, records};
 
 /// Loads agencies by id.
 pub struct AgencyLoader(DatabaseConnection);
@@ -87,6 +87,8 @@ pub struct WrittenRecordsLoader(Arc<Reader>);
 pub struct EventPageLoader(Arc<Reader>);
 /// Cases by id, as the caller may see them (a case another links to).
 pub struct CaseLoader(Arc<Reader>);
+/// Who takes part in cases beyond their parties (every spell).
+pub struct ParticipantsLoader(Arc<Reader>);
 /// Writes the access log: loading `(case, free text)` writes its row, all
 /// of a batch in one INSERT; the request cache keeps it to one row per case
 /// and free text per request, however often the field is asked for.
@@ -249,6 +251,16 @@ impl Loader<CaseId> for CaseLoader {
     }
 }
 
+impl Loader<CaseId> for ParticipantsLoader {
+    type Value = Vec<participants::Participant>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CaseId]) -> Result<HashMap<CaseId, Self::Value>, Self::Error> {
+        let Some(actor) = &self.0.actor else { return Ok(HashMap::new()) };
+        participants::of_cases(&self.0.db, actor, keys).await.map_err(Arc::new)
+    }
+}
+
 impl Loader<(CaseId, FreeText)> for ReadLogLoader {
     type Value = ();
     type Error = LoadError;
@@ -291,6 +303,8 @@ pub struct Loaders {
     pub event_page: DataLoader<EventPageLoader, HashMapCache>,
     /// Cases by id (the cases others link to).
     pub case: DataLoader<CaseLoader, HashMapCache>,
+    /// Who takes part in a case beyond its parties.
+    pub participants: DataLoader<ParticipantsLoader, HashMapCache>,
     /// The access log of the request's reads of free text.
     pub read_log: DataLoader<ReadLogLoader, HashMapCache>,
     /// The caller's queue's counts (`myQueue`'s `totalCount` and
@@ -361,6 +375,7 @@ impl Loaders {
             written_records: loader(WrittenRecordsLoader(reader.clone()), &tasks),
             event_page: loader(EventPageLoader(reader.clone()), &tasks),
             case: loader(CaseLoader(reader.clone()), &tasks),
+            participants: loader(ParticipantsLoader(reader.clone()), &tasks),
             read_log: loader(ReadLogLoader(reader), &tasks),
             queue_counts: tokio::sync::OnceCell::new(),
             _tasks: tasks,

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod error;
 pub mod events;
 pub mod loaders;
+pub mod participants;
 pub mod protocols;
 pub mod queue;
 pub mod records;
@@ -45,6 +46,7 @@ pub struct Mutation(
     workflow::WorkflowMutation,
     records::RecordsMutation,
     step_down::StepDownMutation,
+    participants::ParticipantsMutation,
     statistics::FeedbackMutation,
     webhooks::WebhooksMutation,
 );

@@ -189,6 +189,11 @@ impl Stage<'_> {
     async fn receiving_lead(&self) -> &str {
         self.0.receiving_lead().wording()
     }
+    /// The agencies beyond the two parties this stage brings into a case
+    /// (`joinCase`), one per agency kind; empty where it brings in none.
+    async fn participants(&self) -> Vec<StageParticipant<'_>> {
+        self.0.participants().iter().map(StageParticipant).collect()
+    }
     /// Kinds of record the protocol asks for at this stage.
     async fn required_records(&self) -> Vec<RecordKind> {
         self.0.records().iter().map(|r| r.kind().into()).collect()
@@ -294,6 +299,37 @@ pub enum PolicyAction {
     ReadReport,
     /// Read the partnership's statistics (decided for the whole protocol).
     ReadStatistics,
+}
+
+/// An agency beyond the two parties that a stage brings into a case.
+pub struct StageParticipant<'a>(&'a crate::domain::protocol::Participant);
+
+/// An agency beyond the two parties that a stage brings into a case: its
+/// kind, who acts for it, who brings it in and what it may do, at any
+/// stage, while it takes part.
+#[Object]
+impl StageParticipant<'_> {
+    /// The kind of agency brought in.
+    async fn agency_kind(&self) -> AgencyKind {
+        self.0.agency_kind().into()
+    }
+    /// The roles that act for it.
+    async fn roles(&self) -> Vec<Role> {
+        self.0.roles().iter().map(|&r| r.into()).collect()
+    }
+    /// The roles, of either party (or the board chair where named), that
+    /// bring it in with `joinCase`.
+    async fn added_by(&self) -> Vec<Role> {
+        self.0.added_by().iter().map(|&r| r.into()).collect()
+    }
+    /// What its roles may do on the case while it takes part.
+    async fn may(&self) -> Vec<PolicyAction> {
+        self.0.may().iter().map(|&a| a.into()).collect()
+    }
+    /// Who joins, in the protocol's words.
+    async fn wording(&self) -> &str {
+        self.0.wording()
+    }
 }
 
 /// A step timed separately inside a stage.

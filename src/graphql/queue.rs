@@ -221,7 +221,9 @@ pub(crate) fn awaiting_of(
         .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
         .ok_or(crate::service::ServiceError::UnknownProtocol(c.protocol_id.clone()))
         .gql()?;
-    let facts = c.facts();
+    // Whom a case waits on is its parties and the board, never a
+    // participant.
+    let facts = c.facts(&[]);
     let next = next.and_then(|(key, due_on)| {
         protocol
             .stage(&c.route, &c.stage)

@@ -102,6 +102,10 @@ pub enum AuditAction {
     RecordStepDown,
     /// The check of a step-down recorded.
     RecordStepDownCheck,
+    /// An agency beyond the two parties brought into the case.
+    JoinCase,
+    /// An agency's part in the case ended.
+    LeaveCase,
 }
 
 impl AuditAction {
@@ -122,13 +126,15 @@ impl AuditAction {
             Self::CompleteAction => E::ActionCompleted,
             Self::RecordStepDown => E::StepDownRecorded,
             Self::RecordStepDownCheck => E::StepDownChecked,
+            Self::JoinCase => E::ParticipantJoined,
+            Self::LeaveCase => E::ParticipantLeft,
         }
     }
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::Raise,
         Self::Escalate,
         Self::Resolve,
@@ -142,6 +148,8 @@ impl AuditAction {
         Self::CompleteAction,
         Self::RecordStepDown,
         Self::RecordStepDownCheck,
+        Self::JoinCase,
+        Self::LeaveCase,
     ];
 
     /// The stored spelling (`case_event.action`).
@@ -160,6 +168,8 @@ impl AuditAction {
             Self::CompleteAction => "complete_action",
             Self::RecordStepDown => "record_step_down",
             Self::RecordStepDownCheck => "record_step_down_check",
+            Self::JoinCase => "join_case",
+            Self::LeaveCase => "leave_case",
         }
     }
 
@@ -263,7 +273,14 @@ pub async fn trail(
 ) -> Result<(Vec<case_event::Model>, bool), ServiceError> {
     use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
     let row = super::case_row::load_visible(db, actor, case, None).await?;
-    super::case_row::permit(catalog, &row, actor, crate::domain::policy::Action::ReadAuditTrail)?;
+    let participants = super::participants::current(db, row.id).await?;
+    super::case_row::permit(
+        catalog,
+        &row,
+        &participants,
+        actor,
+        crate::domain::policy::Action::ReadAuditTrail,
+    )?;
     let mut events = case_event::Entity::find()
         .filter(case_event::Column::CaseId.eq(case.uuid()))
         .filter(case_event::Column::Seq.gt(after_seq.unwrap_or(0)))
@@ -309,10 +326,12 @@ mod tests {
         check(GiveFeedback, "give_feedback");
         check(Acknowledge, "acknowledge");
         check(RecordFamilyTold, "record_family_told");
+        check(JoinCase, "join_case");
+        check(LeaveCase, "leave_case");
         check(CompleteAction, "complete_action");
         check(RecordStepDown, "record_step_down");
         check(RecordStepDownCheck, "record_step_down_check");
-        assert_eq!(AuditAction::ALL.len(), 13, "a new action needs its row here");
+        assert_eq!(AuditAction::ALL.len(), 15, "a new action needs its row here");
         assert_eq!(AuditAction::parse("Raise"), None);
     }
 }

@@ -43,7 +43,7 @@ pub(crate) async fn of<'p>(
     if row.status != CaseStatus::Open.as_str() {
         return Ok(Vec::new());
     }
-    let facts = super::case_row::facts(row);
+    let facts = super::case_row::facts(row, &[]);
     let timed = protocol.stage(&row.route, &row.stage).is_some_and(|s| !s.milestones().is_empty());
     let next = if timed {
         let written = super::records::written_at_stage(txn, row).await?;
@@ -81,7 +81,7 @@ async fn insert(
     row: &case::Model,
     awaited: &[Awaited<'_>],
 ) -> Result<(), ServiceError> {
-    let facts = super::case_row::facts(row);
+    let facts = super::case_row::facts(row, &[]);
     let rows: Vec<awaiting::ActiveModel> = awaited
         .iter()
         .flat_map(|a| {

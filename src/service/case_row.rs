@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::ServiceError;
 use super::cases::{CaseStatus, visibility_condition};
-use crate::domain::access::CaseFacts;
+use crate::domain::access::{CaseFacts, Joined};
 use crate::domain::actor::Actor;
 use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, CaseId, PartnershipId};
@@ -41,8 +41,9 @@ pub fn expect_version(row: &case::Model, expected: Option<i32>) -> Result<(), Se
     }
 }
 
-/// The facts of a row that permissions depend on.
-pub fn facts(row: &case::Model) -> CaseFacts<'_> {
+/// The facts of a row that permissions depend on, with who takes part in
+/// it beyond its parties.
+pub fn facts<'a>(row: &'a case::Model, participants: &'a [Joined]) -> CaseFacts<'a> {
     CaseFacts {
         partnership: PartnershipId::from_uuid(row.partnership_id),
         raising: AgencyId::from_uuid(row.raising_agency_id),
@@ -51,6 +52,7 @@ pub fn facts(row: &case::Model) -> CaseFacts<'_> {
         stage: &row.stage,
         open: row.status == CaseStatus::Open.as_str(),
         acknowledged: row.acknowledged_at.is_some(),
+        participants,
     }
 }
 
@@ -70,10 +72,11 @@ pub fn protocol_of<'a>(
 pub fn permit<'c>(
     catalog: &'c Catalog,
     row: &case::Model,
+    participants: &[Joined],
     actor: &Actor,
     action: crate::domain::policy::Action,
 ) -> Result<&'c Protocol, ServiceError> {
     let protocol = protocol_of(catalog, row)?;
-    crate::domain::access::check(protocol, &facts(row), actor, action)?;
+    crate::domain::access::check(protocol, &facts(row, participants), actor, action)?;
     Ok(protocol)
 }

@@ -149,8 +149,12 @@ impl StepDown {
 }
 
 impl Case {
-    /// The facts its permissions depend on (as `case_row::facts` of its row).
-    pub fn facts(&self) -> crate::domain::access::CaseFacts<'_> {
+    /// The facts its permissions depend on (as `case_row::facts` of its
+    /// row), with who takes part in it beyond its parties.
+    pub fn facts<'a>(
+        &'a self,
+        participants: &'a [crate::domain::access::Joined],
+    ) -> crate::domain::access::CaseFacts<'a> {
         crate::domain::access::CaseFacts {
             partnership: self.partnership_id,
             raising: self.raising_agency_id,
@@ -159,6 +163,7 @@ impl Case {
             stage: &self.stage,
             open: self.status == CaseStatus::Open,
             acknowledged: self.acknowledged_at.is_some(),
+            participants,
         }
     }
 }
@@ -197,7 +202,10 @@ impl TryFrom<case::Model> for Case {
     }
 }
 
-/// The SQL form of a caller's case visibility.
+/// The SQL form of a caller's case visibility: for an agency's caller, the
+/// cases it is party to or takes part in now (a subquery on
+/// `case_participant`, inside the same statement, so a page costs what it
+/// did).
 pub fn visibility_condition(visibility: CaseVisibility) -> Condition {
     match visibility {
         // No row matches.
@@ -209,7 +217,8 @@ pub fn visibility_condition(visibility: CaseVisibility) -> Condition {
             Condition::all().add(case::Column::PartnershipId.eq(partnership.uuid())).add(
                 Condition::any()
                     .add(case::Column::RaisingAgencyId.eq(agency.uuid()))
-                    .add(case::Column::ReceivingAgencyId.eq(agency.uuid())),
+                    .add(case::Column::ReceivingAgencyId.eq(agency.uuid()))
+                    .add(case::Column::Id.in_subquery(super::participants::participating(agency))),
             )
         }
     }

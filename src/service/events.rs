@@ -302,7 +302,9 @@ pub async fn case_pages(
 }
 
 /// The events the caller may see, as a condition on the event's own
-/// columns (the parties are kept with each event).
+/// columns (the parties are kept with each event), and, for an agency's
+/// caller, the events of the cases it takes part in now (all of them,
+/// before its joining too: it reads the case whole).
 fn visibility_condition(visibility: CaseVisibility) -> Condition {
     match visibility {
         CaseVisibility::None => Condition::all().add(Expr::cust("1 = 0")),
@@ -313,7 +315,11 @@ fn visibility_condition(visibility: CaseVisibility) -> Condition {
             Condition::all().add(change_event::Column::PartnershipId.eq(partnership.uuid())).add(
                 Condition::any()
                     .add(change_event::Column::RaisingAgencyId.eq(agency.uuid()))
-                    .add(change_event::Column::ReceivingAgencyId.eq(agency.uuid())),
+                    .add(change_event::Column::ReceivingAgencyId.eq(agency.uuid()))
+                    .add(
+                        change_event::Column::CaseId
+                            .in_subquery(super::participants::participating(agency)),
+                    ),
             )
         }
     }

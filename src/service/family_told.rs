@@ -46,7 +46,7 @@ impl CaseChange for RecordFamilyToldInput {
         let protocol = case_row::protocol_of(ctx.catalog, row)?;
         let replaces = plan_family_told(
             protocol,
-            &case_row::facts(row),
+            &case_row::facts(row, ctx.participants),
             ctx.actor,
             &RecordFamilyTold {
                 told_on: self.told_on,

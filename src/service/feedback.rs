@@ -91,7 +91,8 @@ impl CaseChange for GiveFeedbackInput {
         // wrong with the request.
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         let actor = ctx.actor;
-        let agency = access::may_give_feedback(&super::case_row::facts(row), actor)?;
+        let agency =
+            access::may_give_feedback(&super::case_row::facts(row, ctx.participants), actor)?;
         let already = feedback::Entity::find()
             .filter(feedback::Column::CaseId.eq(row.id))
             .filter(feedback::Column::AgencyId.eq(agency.uuid()))

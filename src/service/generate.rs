@@ -899,6 +899,7 @@ impl Sides<'_> {
             stage,
             open,
             acknowledged: false,
+            participants: &[],
         }
     }
 }

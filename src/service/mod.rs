@@ -19,6 +19,7 @@ pub mod feedback;
 pub mod generate;
 pub mod hub;
 pub mod identity;
+pub mod participants;
 pub mod records;
 pub mod report;
 pub mod statistics;

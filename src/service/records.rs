@@ -159,7 +159,8 @@ impl CaseChange for AddRecordInput {
         row: Option<&case::Model>,
     ) -> Result<Decided<Record>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
-        let protocol = case_row::permit(ctx.catalog, row, ctx.actor, Action::AddRecord)?;
+        let protocol =
+            case_row::permit(ctx.catalog, row, ctx.participants, ctx.actor, Action::AddRecord)?;
         if let Some(corrected) = self.corrects {
             let exists = case_record::Entity::find_by_id(corrected)
                 .filter(case_record::Column::CaseId.eq(row.id))
@@ -248,8 +249,9 @@ impl CaseChange for RecordViewInput {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         // A view is a party's: the rule refuses anyone acting for no party
         // agency (a board chair acts for the board).
-        let protocol = case_row::permit(ctx.catalog, row, ctx.actor, Action::RecordView)?;
-        let facts = case_row::facts(row);
+        let protocol =
+            case_row::permit(ctx.catalog, row, ctx.participants, ctx.actor, Action::RecordView)?;
+        let facts = case_row::facts(row, ctx.participants);
         // `check` refused anyone acting for neither party; this is its
         // belt and brace.
         let agency = ctx.actor.acting_agency().ok_or_else(|| {
@@ -328,8 +330,8 @@ impl CaseChange for AgreeActionInput {
         row: Option<&case::Model>,
     ) -> Result<Decided<AgreedAction>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
-        case_row::permit(ctx.catalog, row, ctx.actor, Action::AgreeAction)?;
-        if !owner_is_party(&case_row::facts(row), self.owner) {
+        case_row::permit(ctx.catalog, row, ctx.participants, ctx.actor, Action::AgreeAction)?;
+        if !owner_is_party(&case_row::facts(row, ctx.participants), self.owner) {
             return Err(ServiceError::bad_input(
                 "ownerAgencyId",
                 "the owner must be the raising or the receiving agency of the case",
@@ -408,9 +410,9 @@ impl CaseChange for CompleteActionInput {
     ) -> Result<Decided<AgreedAction>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         let protocol = case_row::protocol_of(ctx.catalog, row)?;
-        let facts = case_row::facts(row);
+        let facts = case_row::facts(row, ctx.participants);
         // A case the caller may not see hides its actions too.
-        if !ctx.actor.case_visibility().allows(facts.partnership, facts.raising, facts.receiving) {
+        if !crate::domain::access::sees(ctx.actor, &facts) {
             return Err(ServiceError::NotFound("case"));
         }
         let Some(found) = agreed_action::Entity::find_by_id(self.action)

@@ -75,7 +75,8 @@ pub async fn report(
     request_id: Option<&str>,
 ) -> Result<Report, ServiceError> {
     let row = case_row::load_visible(db, actor, id, None).await?;
-    let protocol = case_row::permit(catalog, &row, actor, Action::ReadReport)?;
+    let participants = super::participants::current(db, row.id).await?;
+    let protocol = case_row::permit(catalog, &row, &participants, actor, Action::ReadReport)?;
     let events = case_event::Entity::find()
         .filter(case_event::Column::CaseId.eq(row.id))
         .order_by_asc(case_event::Column::Seq)

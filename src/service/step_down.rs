@@ -86,7 +86,7 @@ impl CaseChange for RecordStepDownInput {
         let protocol = case_row::protocol_of(ctx.catalog, row)?;
         let plan = plan_step_down(
             protocol,
-            &case_row::facts(row),
+            &case_row::facts(row, ctx.participants),
             ctx.actor,
             self.conference_on,
             recorded(row),
@@ -133,7 +133,7 @@ impl CaseChange for RecordStepDownCheckInput {
         let protocol = case_row::protocol_of(ctx.catalog, row)?;
         let plan = plan_step_down_check(
             protocol,
-            &case_row::facts(row),
+            &case_row::facts(row, ctx.participants),
             ctx.actor,
             self.finding,
             recorded(row),

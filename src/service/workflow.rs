@@ -294,7 +294,7 @@ impl CaseChange for EscalateInput {
             if requires { records::kinds_at_stage(ctx.txn, row).await? } else { Vec::new() };
         let plan = plan_escalation(
             protocol,
-            &case_row::facts(row),
+            &case_row::facts(row, ctx.participants),
             ctx.actor,
             &Escalate {
                 reason: self.reason,
@@ -417,7 +417,7 @@ impl CaseChange for Close {
     ) -> Result<Decided<Case>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         let action = if self.resolved { Action::Resolve } else { Action::Withdraw };
-        case_row::permit(ctx.catalog, row, ctx.actor, action)?;
+        case_row::permit(ctx.catalog, row, ctx.participants, ctx.actor, action)?;
         let now = ctx.now;
         let status = if self.resolved { CaseStatus::Resolved } else { CaseStatus::Withdrawn };
         let audit = json!({
@@ -470,7 +470,7 @@ impl CaseChange for AcknowledgeInput {
     ) -> Result<Decided<Case>, ServiceError> {
         let row = row.ok_or(ServiceError::NotFound("case"))?;
         // Once per stage: `access::check` refuses a second (`CONFLICT`).
-        case_row::permit(ctx.catalog, row, ctx.actor, Action::Accept)?;
+        case_row::permit(ctx.catalog, row, ctx.participants, ctx.actor, Action::Accept)?;
         let audit = json!({ "stage": row.stage });
         let case =
             case::Model { acknowledged_at: Some(ctx.now), updated_at: ctx.now, ..row.clone() };

@@ -24,6 +24,7 @@ mod hardening;
 mod http;
 mod lists;
 mod migrations;
+mod participants;
 mod pollers;
 mod processes;
 mod properties;

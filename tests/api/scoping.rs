@@ -93,6 +93,16 @@ db_test!(every_operation_refuses_other_agencies_and_partnerships, |app| {
             json!({ "id": open_id }),
         ),
         (
+            "joinCase",
+            "mutation($id: ID!, $agency: ID!) { joinCase(input: { caseId: $id, agencyId: $agency }) { case { id } } }",
+            json!({ "id": open_id, "agency": receiving }),
+        ),
+        (
+            "leaveCase",
+            "mutation($id: ID!, $agency: ID!) { leaveCase(input: { caseId: $id, agencyId: $agency }) { case { id } } }",
+            json!({ "id": open_id, "agency": receiving }),
+        ),
+        (
             "giveFeedback",
             "mutation($id: ID!) { giveFeedback(input: { caseId: $id, resolved: true, wouldUseAgain: true }) { feedback { id } } }",
             json!({ "id": closed_id }),

@@ -100,6 +100,9 @@ pub struct Ctx<'a> {
     pub actor: &'a Actor,
     /// The time of the change (its rows and its audit event).
     pub now: DateTime<Utc>,
+    /// Who takes part in the case beyond its parties, as loaded with it
+    /// (for its permission facts: `case_row::facts`); empty for a raise.
+    pub participants: &'a [crate::domain::access::Joined],
 }
 
 /// What a change is: its mutation, its audit action and its case.
@@ -227,7 +230,17 @@ impl Frame<'_> {
                 Some(load_for_change(&txn, self.actor, id, expected_version).await?)
             }
         };
-        let ctx = Ctx { txn: &txn, catalog: self.catalog, actor: self.actor, now: audit::now() };
+        let participants = match &row {
+            Some(row) => super::participants::current(&txn, row.id).await?,
+            None => Vec::new(),
+        };
+        let ctx = Ctx {
+            txn: &txn,
+            catalog: self.catalog,
+            actor: self.actor,
+            now: audit::now(),
+            participants: &participants,
+        };
         let Decided { case: mut next, audit: data, output, raises } =
             change.decide_and_write(&ctx, row.as_ref()).await?;
         let id = CaseId::from_uuid(next.id);
