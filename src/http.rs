@@ -274,7 +274,9 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_worker.send(true);
     };
-    let served = crate::listener::serve(listener, router(state), settings, metrics, shutdown).await;
+    let connections = metrics.connections.clone();
+    let served =
+        crate::listener::serve(listener, router(state), settings, connections, shutdown).await;
     // Dropping the sender (if the shutdown never came) stops them too.
     let _ = worker.await;
     let _ = scheduler.await;
@@ -308,29 +310,19 @@ fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
         .into_response()
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: the Prometheus text format, with what is read at
+/// scrape time.
 async fn metrics(State(state): State<AppState>) -> Response {
-    let mut body = state.metrics.render(&state.db);
-    match crate::service::webhooks::outbox::backlog(&state.db).await {
-        Ok((pending, oldest)) => Metrics::render_outbox(&mut body, pending, oldest),
-        Err(err) => tracing::warn!(error = %err, "reading the webhook outbox for /metrics failed"),
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        {
-            let name = "escalations_event_listens_total";
-            body.push_str(&format!(
-                "# HELP {name} Times the PostgreSQL connection listening for new events was \
-                 established (more than one: it was lost and re-established).\n# TYPE {name} \
-                 counter\n{name} {}\n",
-                state.hub.listens()
-            ));
-            body
-        },
-    )
+    let outbox = match crate::service::webhooks::outbox::backlog(&state.db).await {
+        Ok(backlog) => Some(backlog),
+        Err(err) => {
+            tracing::warn!(error = %err, "reading the webhook outbox for /metrics failed");
+            None
+        }
+    };
+    let sampled = crate::metrics::Sampled::read(&state.db, state.hub.listens(), outbox);
+    let body = state.metrics.encode(sampled);
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE))], body)
         .into_response()
 }
 

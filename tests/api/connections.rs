@@ -546,7 +546,6 @@ async fn the_listener_passes_the_peer_address_and_shuts_down_gracefully() {
     use axum::extract::ConnectInfo;
     use axum::routing::get;
     use std::net::SocketAddr;
-    use std::sync::Arc;
 
     let router = axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -564,12 +563,17 @@ async fn the_listener_passes_the_peer_address_and_shuts_down_gracefully() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let settings = escalations::listener::Settings::from(&escalations::config::HttpArgs::default());
-    let metrics = Arc::new(escalations::metrics::Metrics::default());
+    let connections = escalations::metrics::ConnectionMetrics::default();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server =
-        tokio::spawn(escalations::listener::serve(listener, router, settings, metrics, async {
+    let server = tokio::spawn(escalations::listener::serve(
+        listener,
+        router,
+        settings,
+        connections,
+        async {
             let _ = stopped.await;
-        }));
+        },
+    ));
 
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let local = stream.local_addr().unwrap();

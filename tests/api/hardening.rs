@@ -53,15 +53,21 @@ impl Server {
         escalations::service::demo::seed_directory(&db).await.unwrap();
         let state = escalations::app::prepare(db, &global_args(), &args).await.unwrap();
         // The server's own accept loop, with the extra routes.
-        let metrics = state.metrics.clone();
+        let connections = state.metrics.connections.clone();
         let router = escalations::http::router_with(state, extra);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let settings = escalations::listener::Settings::from(&args.http);
-        tokio::spawn(escalations::listener::serve(listener, router, settings, metrics, async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(escalations::listener::serve(
+            listener,
+            router,
+            settings,
+            connections,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         Server { addr, client, stop: Some(stop), _db: test_db }
     }
