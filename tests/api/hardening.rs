@@ -573,7 +573,7 @@ fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
 }
 
 db_test!(metrics_count_requests_errors_latency_pool_and_statements, |app| {
-    let before = parse_metrics(&app.get("/metrics").await.text().await.unwrap());
+    let before = parse_metrics(&app.metrics().await);
     let statements_before = before["escalations_db_statements_total"];
 
     for _ in 0..2 {
@@ -590,7 +590,7 @@ db_test!(metrics_count_requests_errors_latency_pool_and_statements, |app| {
     let res = app.client.post(app.url("/graphql")).body("x").send().await.unwrap();
     assert_eq!(res.status(), 415);
 
-    let res = app.get("/metrics").await;
+    let res = app.metrics_response().await;
     assert_eq!(res.status(), 200);
     assert!(
         res.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4")
@@ -831,7 +831,7 @@ db_test!(the_operation_names_of_token_holders_are_counted, |app| {
     // Refused before it ran: not named, whoever sends it.
     let res = app.gql_as_raw(&token, "query Junk123 { nope }", json!({})).await;
     assert_eq!(res.status(), 200);
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.metrics().await;
     assert!(text.contains(r#"operation="MyCases",outcome="ok""#), "{text}");
     assert!(!text.contains("Junk123"), "{text}");
 });
