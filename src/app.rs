@@ -2,7 +2,6 @@
 
 use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
 
 use std::sync::Arc;
 
@@ -172,6 +171,8 @@ pub async fn prepare(
     let schema =
         graphql::build_schema(Some((db.clone(), catalog.clone(), hub.clone())), &args.graphql);
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    let public_metrics = http::PublicMetrics::from_settings(&args.metrics, global.demo)
+        .context("metrics settings")?;
     Ok(AppState {
         schema,
         catalog,
@@ -187,6 +188,7 @@ pub async fn prepare(
             metrics.clone(),
         ),
         metrics,
+        public_metrics,
         documents: Arc::default(),
         webhooks: Arc::new(args.webhooks.clone()),
         timers: Arc::new(args.timers.clone()),
@@ -217,19 +219,30 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let stop = shutdown_signal();
     let db = connect(global).await?;
     let state = prepare(db.clone(), global, args).await?;
-    let listener = TcpListener::bind(args.listen_addr)
-        .await
-        .with_context(|| format!("binding {}", args.listen_addr))?;
-    let addr = listener.local_addr()?;
+    let listeners =
+        http::Listeners::bind(args.listen_addr, args.metrics.metrics_listen_addr).await?;
+    let addr = listeners.api.local_addr()?;
     tracing::info!(%addr, "listening");
     println!("escalations is listening on http://{addr}");
     println!("GraphiQL: open http://{addr}/graphql in a browser");
+    if let Some(admin) = &listeners.metrics {
+        let admin = admin.local_addr()?;
+        tracing::info!(%admin, "metrics listener");
+        println!("Metrics: http://{admin}/metrics (the metrics listener)");
+    }
+    match state.public_metrics {
+        http::PublicMetrics::Open => println!("Metrics: http://{addr}/metrics (open in demo mode)"),
+        http::PublicMetrics::Token(_) => {
+            println!("Metrics: http://{addr}/metrics (with METRICS_TOKEN as a bearer token)");
+        }
+        http::PublicMetrics::Hidden => {}
+    }
     if global.demo {
         print_demo_tokens(global);
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(http::serve(listener, state, async {
+    let mut server = tokio::spawn(http::serve(listeners, state, async {
         let _ = stop_rx.await;
     }));
     tokio::select! {

@@ -280,6 +280,25 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub timers: TimerArgs,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Where `GET /metrics` is served, and to whom.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MetricsArgs {
+    /// Address of a second listener, for operators and their scrapers,
+    /// serving `/metrics`, `/healthz` and `/readyz` to anyone who reaches
+    /// it: bind it to loopback or a private interface. Unset: none.
+    #[arg(long, env = "METRICS_LISTEN_ADDR")]
+    pub metrics_listen_addr: Option<SocketAddr>,
+
+    /// A bearer token (at least 32 characters) that opens `GET /metrics` on
+    /// the API's listener. Unset: `/metrics` there is 404, except in demo
+    /// mode, where it is open.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Timers: deadlines that announce themselves.

@@ -82,7 +82,10 @@ use crate::service::identity::{DirectoryCache, Resolved};
 
 mod graphiql;
 mod limits;
+pub mod metrics;
 pub mod subscriptions;
+
+pub use metrics::PublicMetrics;
 
 /// The media type of the GraphQL-over-HTTP specification.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -112,6 +115,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Counters served at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Who may read `/metrics` on the API's listener.
+    pub public_metrics: PublicMetrics,
     /// Documents already checked and parsed, by query text.
     pub documents: Arc<DocumentCache>,
     /// Requests in flight per client.
@@ -188,7 +193,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::public))
         .merge(extra)
         .with_state(state)
         .layer(layers)
@@ -237,9 +242,35 @@ fn request_span(req: &Request<Body>) -> Span {
     )
 }
 
+/// The listeners of `serve`: the API's, and the metrics listener when
+/// `METRICS_LISTEN_ADDR` asks for one.
+pub struct Listeners {
+    /// The API's (`LISTEN_ADDR`).
+    pub api: TcpListener,
+    /// The metrics listener's (`METRICS_LISTEN_ADDR`).
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `api`, and `metrics` when given.
+    pub async fn bind(api: SocketAddr, metrics: Option<SocketAddr>) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let api = TcpListener::bind(api).await.with_context(|| format!("binding {api}"))?;
+        let metrics = match metrics {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding METRICS_LISTEN_ADDR {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { api, metrics })
+    }
+}
+
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -260,6 +291,24 @@ pub async fn serve(
         state.timers.clone(),
         stop_worker.subscribe(),
     )));
+    // And the metrics listener. Its connections are not the API's: they
+    // are counted nowhere, and held to a cap of their own.
+    let metrics_listener = listeners.metrics.map(|listener| {
+        let mut stopped = stop_worker.subscribe();
+        let settings = crate::listener::Settings {
+            max_connections: metrics::MAX_CONNECTIONS,
+            ..settings.clone()
+        };
+        tokio::spawn(crate::listener::serve(
+            listener,
+            metrics::admin_router(state.clone()),
+            settings,
+            crate::metrics::ConnectionMetrics::default(),
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
     // Once, in the background: who the open cases written before the
     // queues existed (or by the bulk loader) wait on.
     let (db, catalog) = (state.db.clone(), state.catalog.clone());
@@ -274,10 +323,19 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_worker.send(true);
     };
-    let served = crate::listener::serve(listener, router(state), settings, metrics, shutdown).await;
+    let connections = metrics.connections.clone();
+    let served =
+        crate::listener::serve(listeners.api, router(state), settings, connections, shutdown).await;
     // Dropping the sender (if the shutdown never came) stops them too.
     let _ = worker.await;
     let _ = scheduler.await;
+    if let Some(task) = metrics_listener {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "the metrics listener failed"),
+            Err(err) => tracing::warn!(error = %err, "the metrics listener's task failed"),
+        }
+    }
     served
 }
 
@@ -304,32 +362,6 @@ fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         [(header::CONTENT_TYPE, content_type(false))],
         error_body("internal error", code::INTERNAL_SERVER_ERROR),
-    )
-        .into_response()
-}
-
-/// `GET /metrics`: Prometheus text format.
-async fn metrics(State(state): State<AppState>) -> Response {
-    let mut body = state.metrics.render(&state.db);
-    match crate::service::webhooks::outbox::backlog(&state.db).await {
-        Ok((pending, oldest)) => Metrics::render_outbox(&mut body, pending, oldest),
-        Err(err) => tracing::warn!(error = %err, "reading the webhook outbox for /metrics failed"),
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        {
-            let name = "escalations_event_listens_total";
-            body.push_str(&format!(
-                "# HELP {name} Times the PostgreSQL connection listening for new events was \
-                 established (more than one: it was lost and re-established).\n# TYPE {name} \
-                 counter\n{name} {}\n",
-                state.hub.listens()
-            ));
-            body
-        },
     )
         .into_response()
 }

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::http::ClientKind;
@@ -54,7 +53,7 @@ impl InFlight {
                 Some(key)
             }
         };
-        self.metrics.requests_in_flight.fetch_add(1, Ordering::Relaxed);
+        self.metrics.requests_in_flight.inc();
         Some(Permit { owner: self.clone(), key })
     }
 
@@ -71,7 +70,7 @@ impl InFlight {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.owner.metrics.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.owner.metrics.requests_in_flight.dec();
         if let Some(key) = self.key.take() {
             let mut counts = self.owner.lock();
             if let Some(n) = counts.get_mut(&key) {
@@ -100,13 +99,13 @@ mod tests {
         let b = limit.try_acquire(ClientKind::People, "bob");
         let m = limit.try_acquire(ClientKind::CasesRead, "alice");
         assert!(b.is_some() && m.is_some());
-        assert_eq!(metrics.requests_in_flight.load(Ordering::Relaxed), 4);
+        assert_eq!(metrics.requests_in_flight.get(), 4);
         drop(a1);
         let a3 = limit.try_acquire(ClientKind::People, "alice");
         assert!(a3.is_some(), "a place given back is taken again");
         drop((a2, a3, b, m));
         assert_eq!(limit.clients(), 0, "no entry outlives its requests");
-        assert_eq!(metrics.requests_in_flight.load(Ordering::Relaxed), 0);
+        assert_eq!(metrics.requests_in_flight.get(), 0);
     }
 
     #[test]
@@ -117,6 +116,6 @@ mod tests {
             (0..100).map(|_| limit.try_acquire(ClientKind::Anonymous, "::1")).collect();
         assert!(permits.iter().all(Option::is_some));
         assert_eq!(limit.clients(), 0);
-        assert_eq!(metrics.requests_in_flight.load(Ordering::Relaxed), 100);
+        assert_eq!(metrics.requests_in_flight.get(), 100);
     }
 }

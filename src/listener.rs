@@ -50,7 +50,7 @@ use tokio::time::Instant;
 use tower::ServiceExt as _;
 
 use crate::config::HttpArgs;
-use crate::metrics::Metrics;
+use crate::metrics::ConnectionMetrics;
 
 /// File descriptors kept for everything but client connections (database
 /// pool, the listener, files, the JWKS client).
@@ -127,7 +127,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     settings: Settings,
-    metrics: Arc<Metrics>,
+    metrics: ConnectionMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let cap = fit_to_open_files(settings.max_connections, open_files_limit());
@@ -140,6 +140,7 @@ pub async fn serve(
         );
     }
     tracing::info!(
+        addr = ?listener.local_addr().ok(),
         max_connections = cap,
         header_read_timeout = ?settings.header_read_timeout,
         keep_alive_timeout = ?settings.keep_alive_timeout,
@@ -161,7 +162,7 @@ pub async fn serve(
                 }
             },
         };
-        metrics.connections.accepted.fetch_add(1, Ordering::Relaxed);
+        metrics.accepted.inc();
         let Some(conn) = conns.admit() else {
             drop(stream);
             continue;
@@ -359,7 +360,7 @@ impl hyper::body::Body for Arriving {
 /// The open connections, oldest first.
 struct Conns {
     cap: usize,
-    metrics: Arc<Metrics>,
+    metrics: ConnectionMetrics,
     inner: Mutex<Inner>,
     /// A connection's task has ended.
     ended: Notify,
@@ -383,7 +384,7 @@ struct Admitted {
 }
 
 impl Conns {
-    fn new(cap: u32, metrics: Arc<Metrics>) -> Self {
+    fn new(cap: u32, metrics: ConnectionMetrics) -> Self {
         Self { cap: cap as usize, metrics, inner: Mutex::default(), ended: Notify::new() }
     }
 
@@ -417,14 +418,14 @@ impl Conns {
                 inner.full = Some((0, 0));
             }
             let shed = Self::shed_locked(&mut inner);
-            let c = &self.metrics.connections;
+            let c = &self.metrics;
             let episode = inner.full.get_or_insert((0, 0));
             if shed {
                 episode.0 += 1;
-                c.shed.fetch_add(1, Ordering::Relaxed);
+                c.shed.inc();
             } else {
                 episode.1 += 1;
-                c.refused.fetch_add(1, Ordering::Relaxed);
+                c.refused.inc();
                 return None;
             }
         }
@@ -433,7 +434,7 @@ impl Conns {
         let state = Arc::new(ConnState::default());
         inner.open.insert(id, state.clone());
         inner.live += 1;
-        self.metrics.connections.open.fetch_add(1, Ordering::Relaxed);
+        self.metrics.open.inc();
         Some(Admitted { id, state })
     }
 
@@ -453,13 +454,13 @@ impl Conns {
 
     fn shed_oldest_idle(&self) {
         if Self::shed_locked(&mut self.lock()) {
-            self.metrics.connections.shed.fetch_add(1, Ordering::Relaxed);
+            self.metrics.shed.inc();
         }
     }
 
     /// A connection's task has ended.
     fn remove(&self, id: u64) {
-        self.metrics.connections.open.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.open.dec();
         let mut inner = self.lock();
         inner.open.remove(&id);
         inner.live -= 1;

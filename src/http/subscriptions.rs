@@ -263,7 +263,7 @@ async fn serve(
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return,
                         Err(_) => {
-                            state.metrics.subscribers_dropped.fetch_add(1, Ordering::Relaxed);
+                            state.metrics.subscribers_dropped.inc();
                             tracing::warn!("a subscriber took no message in time; dropped");
                             return;
                         }
@@ -292,14 +292,14 @@ struct Connected(Arc<Metrics>);
 
 impl Connected {
     fn new(metrics: &Arc<Metrics>) -> Self {
-        metrics.subscriber_connections.fetch_add(1, Ordering::Relaxed);
+        metrics.subscriber_connections.inc();
         Self(metrics.clone())
     }
 }
 
 impl Drop for Connected {
     fn drop(&mut self) {
-        self.0.subscriber_connections.fetch_sub(1, Ordering::Relaxed);
+        self.0.subscriber_connections.dec();
     }
 }
 
@@ -394,7 +394,7 @@ struct Live {
 impl Drop for Live {
     fn drop(&mut self) {
         self.live.fetch_sub(1, Ordering::SeqCst);
-        self.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.subscriptions.dec();
     }
 }
 
@@ -482,7 +482,7 @@ impl Executor for Operations {
             }
         };
         self.live.fetch_add(1, Ordering::SeqCst);
-        self.state.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
+        self.state.metrics.subscriptions.inc();
         let live = Live { live: self.live.clone(), metrics: self.state.metrics.clone() };
         self.state
             .schema

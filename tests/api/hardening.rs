@@ -53,15 +53,21 @@ impl Server {
         escalations::service::demo::seed_directory(&db).await.unwrap();
         let state = escalations::app::prepare(db, &global_args(), &args).await.unwrap();
         // The server's own accept loop, with the extra routes.
-        let metrics = state.metrics.clone();
+        let connections = state.metrics.connections.clone();
         let router = escalations::http::router_with(state, extra);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let settings = escalations::listener::Settings::from(&args.http);
-        tokio::spawn(escalations::listener::serve(listener, router, settings, metrics, async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(escalations::listener::serve(
+            listener,
+            router,
+            settings,
+            connections,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         Server { addr, client, stop: Some(stop), _db: test_db }
     }
@@ -567,7 +573,7 @@ fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
 }
 
 db_test!(metrics_count_requests_errors_latency_pool_and_statements, |app| {
-    let before = parse_metrics(&app.get("/metrics").await.text().await.unwrap());
+    let before = parse_metrics(&app.metrics().await);
     let statements_before = before["escalations_db_statements_total"];
 
     for _ in 0..2 {
@@ -584,7 +590,7 @@ db_test!(metrics_count_requests_errors_latency_pool_and_statements, |app| {
     let res = app.client.post(app.url("/graphql")).body("x").send().await.unwrap();
     assert_eq!(res.status(), 415);
 
-    let res = app.get("/metrics").await;
+    let res = app.metrics_response().await;
     assert_eq!(res.status(), 200);
     assert!(
         res.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4")
@@ -825,7 +831,7 @@ db_test!(the_operation_names_of_token_holders_are_counted, |app| {
     // Refused before it ran: not named, whoever sends it.
     let res = app.gql_as_raw(&token, "query Junk123 { nope }", json!({})).await;
     assert_eq!(res.status(), 200);
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.metrics().await;
     assert!(text.contains(r#"operation="MyCases",outcome="ok""#), "{text}");
     assert!(!text.contains("Junk123"), "{text}");
 });

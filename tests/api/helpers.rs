@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use escalations::auth::{MintClaims, Verifier};
 use escalations::config::{
-    AnonymousAccess, AuthArgs, GlobalArgs, GraphqlArgs, HttpArgs, LogFormat, RateLimitArgs,
-    ServeArgs,
+    AnonymousAccess, AuthArgs, GlobalArgs, GraphqlArgs, HttpArgs, LogFormat, MetricsArgs,
+    RateLimitArgs, ServeArgs,
 };
 use escalations::db::{DbSettings, connect};
 use escalations::domain::role::Role;
@@ -153,6 +153,9 @@ impl Drop for TestDb {
 /// A running server with its database.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The metrics listener's address, when the settings asked for one
+    /// (the default of [`serve_args`]).
+    pub metrics_addr: Option<SocketAddr>,
     pub backend: Backend,
     pub client: reqwest::Client,
     /// A separate pool on the same database, for checks behind the API.
@@ -184,6 +187,11 @@ pub fn serve_args() -> ServeArgs {
         rate_limits: RateLimitArgs::default(),
         webhooks: escalations::config::WebhookArgs::default(),
         timers: escalations::config::TimerArgs::default(),
+        // As a deployment would: metrics on a listener of their own.
+        metrics: MetricsArgs {
+            metrics_listen_addr: Some("127.0.0.1:0".parse().unwrap()),
+            metrics_token: None,
+        },
     }
 }
 
@@ -260,10 +268,16 @@ async fn spawn_app_at_with(
     let state = escalations::app::prepare(server_db, &settings.global, &settings.serve)
         .await
         .expect("prepare");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listeners = escalations::http::Listeners::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        settings.serve.metrics.metrics_listen_addr,
+    )
+    .await
+    .unwrap();
+    let addr = listeners.api.local_addr().unwrap();
+    let metrics_addr = listeners.metrics.as_ref().map(|l| l.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(escalations::http::serve(listener, state, async {
+    tokio::spawn(escalations::http::serve(listeners, state, async {
         let _ = stopped.await;
     }));
     let db = connect(&DbSettings { url: test_db.url().to_owned(), max_connections: Some(2) })
@@ -271,6 +285,7 @@ async fn spawn_app_at_with(
         .expect("test pool");
     TestApp {
         addr,
+        metrics_addr,
         backend,
         client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         db,
@@ -351,6 +366,19 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `GET /metrics` on the metrics listener.
+    pub async fn metrics_response(&self) -> reqwest::Response {
+        let addr = self.metrics_addr.expect("a server with a metrics listener");
+        self.client.get(format!("http://{addr}/metrics")).send().await.unwrap()
+    }
+
+    /// The text of `/metrics`, from the metrics listener.
+    pub async fn metrics(&self) -> String {
+        let res = self.metrics_response().await;
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
     }
 
     /// Posts a GraphQL request and returns the JSON body (any status).

@@ -23,6 +23,7 @@ mod graphiql;
 mod hardening;
 mod http;
 mod lists;
+mod metrics;
 mod migrations;
 mod participants;
 mod pollers;

@@ -431,7 +431,7 @@ db_test_with!(the_cost_limit_applies_to_subscriptions, cheap(), |app| {
 });
 
 async fn metric(app: &TestApp, name: &str) -> i64 {
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .unwrap_or_else(|| panic!("no {name} in {text}"))

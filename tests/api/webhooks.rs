@@ -288,7 +288,7 @@ db_test_with!(
         let err = app.gql_as_err(&police, DELIVERIES, json!({ "id": health_ep })).await;
         assert_eq!(err["extensions"]["code"], "NOT_FOUND");
         // /metrics: deliveries by outcome, and the outbox's age.
-        let text = app.get("/metrics").await.text().await.unwrap();
+        let text = app.metrics().await;
         assert!(
             text.contains("escalations_webhook_deliveries_total{outcome=\"delivered\"} 4"),
             "{text}"
@@ -321,7 +321,7 @@ db_test_with!(a_receiver_that_fails_twice_gets_the_third_attempt, fast(), |app| 
     .await;
     assert_eq!(statuses(&list[0]), [json!(503), json!(503), json!(204)]);
     assert_eq!(list[0]["attempts"][0]["error"], "HTTP 503 Service Unavailable");
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains("escalations_webhook_deliveries_total{outcome=\"retrying\"} 2"),
         "{text}"
@@ -365,7 +365,7 @@ db_test_with!(
         })
         .await;
         assert_eq!(statuses(&list[0]).len(), 4);
-        let text = app.get("/metrics").await.text().await.unwrap();
+        let text = app.metrics().await;
         assert!(
             text.contains("escalations_webhook_deliveries_total{outcome=\"failed\"} 1"),
             "{text}"
