@@ -1823,16 +1823,19 @@ impl WebhookOwner {
     }
 
     /// Whether an endpoint of this owner receives the events of a case
-    /// with these parties: exactly what a reader of the owner's scope may
-    /// see (an agency's token: the cases it is party to; the partnership's
-    /// board: its cases).
+    /// with these parties and current `participants`: exactly what a
+    /// reader of the owner's scope may see (an agency's token: the cases it
+    /// is party to or takes part in; the partnership's board: its cases).
     pub fn receives(
         self,
         partnership: PartnershipId,
         raising: AgencyId,
         receiving: AgencyId,
+        participants: &[AgencyId],
     ) -> bool {
         self.visibility().allows(partnership, raising, receiving)
+            || matches!(self, Self::Agency { partnership: p, agency }
+                if p == partnership && participants.contains(&agency))
     }
 
     /// The cases whose events the endpoint receives, as a visibility.
@@ -1925,10 +1928,10 @@ mod webhook_tests {
         }
         let cases = |o: WebhookOwner| {
             [
-                o.receives(p, ours, a),       // we raised it
-                o.receives(p, a, ours),       // we received it
-                o.receives(p, a, b),          // others' case in our partnership
-                o.receives(other_p, ours, a), // another partnership
+                o.receives(p, ours, a, &[]),       // we raised it
+                o.receives(p, a, ours, &[]),       // we received it
+                o.receives(p, a, b, &[]),          // others' case in our partnership
+                o.receives(other_p, ours, a, &[]), // another partnership
             ]
         };
         let agency = WebhookOwner::Agency { partnership: p, agency: ours };
@@ -1937,5 +1940,11 @@ mod webhook_tests {
         check("a partnership's", partnership, cases(partnership), [true, true, true, false]);
         assert_eq!(WebhookOwner::of(p, Some(ours)), agency);
         assert_eq!(WebhookOwner::of(p, None), partnership);
+        // An agency brought into others' case receives it, in its own
+        // partnership only; another agency's endpoint does not.
+        assert!(agency.receives(p, a, b, &[ours]));
+        assert!(!agency.receives(other_p, a, b, &[ours]));
+        let theirs = WebhookOwner::Agency { partnership: p, agency: b };
+        assert!(!theirs.receives(p, a, ours, &[a]));
     }
 }

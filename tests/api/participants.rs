@@ -19,6 +19,25 @@ const LEAVE: &str = "mutation($i: LeaveCaseInput!) { leaveCase(input: $i) { case
 const CASE: &str = "query($id: ID!) { case(id: $id) { id stage participants { agency { code } } viewerCan { addRecord escalate resolve } } }";
 const ADD_RECORD: &str = "mutation($i: AddRecordInput!) { addRecord(input: $i) { record { stage authorAgency { code } } } }";
 
+/// The event types of an endpoint's deliveries, sorted.
+async fn delivered(app: &TestApp, hooks: &str, endpoint: &str) -> Vec<String> {
+    let data = app
+        .gql_as_ok(
+            hooks,
+            "query($id: ID!) { webhookDeliveries(endpointId: $id, first: 20) { nodes { eventType caseId } } }",
+            json!({ "id": endpoint }),
+        )
+        .await;
+    let mut types: Vec<String> = data["webhookDeliveries"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["eventType"].as_str().unwrap().to_owned())
+        .collect();
+    types.sort();
+    types
+}
+
 fn code(body: &Value) -> &Value {
     &body["errors"][0]["extensions"]["code"]
 }
@@ -103,6 +122,19 @@ db_test!(a_participant_joins_at_stage_4_reads_and_writes_then_leaves, |app| {
         "refusals change nothing"
     );
 
+    // Children's social care's webhook endpoint hears nothing of the case
+    // until its agency takes part.
+    let hooks = app.client_token("webhooks:manage", Some("ss-csc"), "six-stage");
+    let made = app
+        .gql_as_ok(
+            &hooks,
+            "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { endpoint { id } } }",
+            json!({ "i": { "url": "https://1.1.1.1/escalations", "eventTypes": ["RECORD_ADDED", "PARTICIPANT_JOINED"] } }),
+        )
+        .await;
+    let endpoint = made["createWebhookEndpoint"]["endpoint"]["id"].as_str().unwrap().to_owned();
+    assert!(delivered(&app, &hooks, &endpoint).await.is_empty());
+
     // The police manager brings in the Child Protection Manager's agency.
     let joined = app.gql_as_ok(&manager, JOIN, join(&csc)).await;
     let joined = &joined["joinCase"]["case"];
@@ -144,6 +176,8 @@ db_test!(a_participant_joins_at_stage_4_reads_and_writes_then_leaves, |app| {
     );
     let body = app.gql_as(&cp_manager, ESCALATE, up(6)).await;
     assert_eq!(code(&body), "FORBIDDEN", "{body:#}");
+    // Its endpoint now receives the case's events, as its readers see it.
+    assert_eq!(delivered(&app, &hooks, &endpoint).await, ["PARTICIPANT_JOINED", "RECORD_ADDED"]);
     let feed = app
         .gql_as_ok(&cp_manager, "{ caseEvents(first: 100) { nodes { type } } }", json!({}))
         .await;

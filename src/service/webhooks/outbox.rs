@@ -88,15 +88,27 @@ pub(crate) async fn enqueue(
     txn: &impl ConnectionTrait,
     event: &change_event::Model,
 ) -> Result<(), ServiceError> {
+    // The agencies taking part in the case beyond the two parties: their
+    // readers see it, so their endpoints receive it.
+    use sea_orm::QuerySelect as _;
+    let participants: Vec<uuid::Uuid> = entity::case_participant::Entity::find()
+        .select_only()
+        .column(entity::case_participant::Column::AgencyId)
+        .filter(entity::case_participant::Column::CaseId.eq(event.case_id))
+        .filter(entity::case_participant::Column::LeftAt.is_null())
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let mut agencies = vec![event.raising_agency_id, event.receiving_agency_id];
+    agencies.extend(participants.iter().copied());
     let endpoints = webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::PartnershipId.eq(event.partnership_id))
         .filter(webhook_endpoint::Column::Enabled.eq(true))
         .filter(webhook_endpoint::Column::DeletedAt.is_null())
         .filter(
-            Condition::any().add(webhook_endpoint::Column::AgencyId.is_null()).add(
-                webhook_endpoint::Column::AgencyId
-                    .is_in([event.raising_agency_id, event.receiving_agency_id]),
-            ),
+            Condition::any()
+                .add(webhook_endpoint::Column::AgencyId.is_null())
+                .add(webhook_endpoint::Column::AgencyId.is_in(agencies)),
         )
         .all(txn)
         .await?;
@@ -108,6 +120,7 @@ pub(crate) async fn enqueue(
         AgencyId::from_uuid(event.raising_agency_id),
         AgencyId::from_uuid(event.receiving_agency_id),
     );
+    let joined: Vec<AgencyId> = participants.into_iter().map(AgencyId::from_uuid).collect();
     let body = payload(event);
     let now = millis(event.at);
     let rows: Vec<webhook_delivery::ActiveModel> = endpoints
@@ -117,7 +130,7 @@ pub(crate) async fn enqueue(
                 PartnershipId::from_uuid(e.partnership_id),
                 e.agency_id.map(AgencyId::from_uuid),
             );
-            owner.receives(partnership, raising, receiving)
+            owner.receives(partnership, raising, receiving, &joined)
                 && rules::wants(&rules::decode_types(&e.event_types), kind)
         })
         .map(|e| webhook_delivery::ActiveModel {
