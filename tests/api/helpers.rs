@@ -184,6 +184,7 @@ pub fn serve_args() -> ServeArgs {
         rate_limits: RateLimitArgs::default(),
         webhooks: escalations::config::WebhookArgs::default(),
         timers: escalations::config::TimerArgs::default(),
+        trusted: escalations::config::TrustedArgs::default(),
     }
 }
 
