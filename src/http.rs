@@ -470,7 +470,15 @@ async fn graphql_get(
         return graphiql::page(&headers);
     };
     match async_graphql::http::parse_query_string(&raw) {
-        Ok(req) => execute(&state, &headers, peer, req, Method::GET).await,
+        Ok(mut req) => {
+            // async-graphql reads the name from `operation_name`; GraphQL
+            // over HTTP calls the parameter `operationName`.
+            req.operation_name = url::form_urlencoded::parse(raw.as_bytes())
+                .find(|(key, _)| key == "operationName")
+                .map(|(_, name)| name.into_owned())
+                .or(req.operation_name);
+            execute(&state, &headers, peer, req, Method::GET).await
+        }
         Err(err) => refusal(
             StatusCode::BAD_REQUEST,
             &format!("the query string is not a GraphQL request: {err}"),

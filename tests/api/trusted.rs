@@ -150,6 +150,12 @@ db_test_with!(
         let (status, _, body) =
             post(&app, &named(&id, json!({ "operationName": "Other" })), None, true).await;
         assert_eq!((status, refused(&body)), (400, "OPERATION_RESOLUTION_FAILURE"));
+        let named_get =
+            |name: &str| [("extensions", extensions.clone()), ("operationName", name.to_owned())];
+        let (status, _, body) = get(&app, &named_get("Other"), true).await;
+        assert_eq!((status, refused(&body)), (400, "OPERATION_RESOLUTION_FAILURE"));
+        let (_, _, body) = get(&app, &named_get("Directory"), false).await;
+        assert_eq!(directory(&body), 5);
         // Free text still runs: only the manifest's hashes are known, nothing
         // else is refused.
         assert_eq!(directory(&app.gql("{ partnerships { code } }", json!({})).await), 5);
