@@ -30,7 +30,12 @@ const SPEC: &str = "application/graphql-response+json";
 /// The SHA-256 of `text`, lowercase hex, computed here rather than by the
 /// server's code.
 fn sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex(text.as_bytes())
+}
+
+/// The SHA-256 of `bytes`, lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A manifest file of `(name, type, body)` operations, in a file of its own.
@@ -40,9 +45,18 @@ fn manifest_file(ops: &[(&str, &str, &str)], ids: impl Fn(&str) -> String) -> Pa
         .map(|(name, ty, body)| json!({ "id": ids(body), "name": name, "type": ty, "body": body }))
         .collect();
     let manifest = json!({ "format": "apollo-persisted-query-manifest", "version": 1, "operations": operations });
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("trusted-{}.json", uuid::Uuid::now_v7().simple()));
-    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    file_of(serde_json::to_string_pretty(&manifest).unwrap().as_bytes())
+}
+
+/// A file holding `contents` in cargo's directory for test files, named
+/// by their SHA-256 (so that runs do not pile files up) and written whole
+/// before it appears under that name (tests run at once may write it).
+fn file_of(contents: &[u8]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("trusted-documents-{}.json", hex(contents)));
+    let partial = dir.join(format!("partial-{}.json", uuid::Uuid::now_v7().simple()));
+    std::fs::write(&partial, contents).unwrap();
+    std::fs::rename(&partial, &path).unwrap();
     path
 }
 
@@ -392,10 +406,7 @@ fn examples_manifest() -> &'static Path {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("examples-{}.json", uuid::Uuid::now_v7().simple()));
-        std::fs::write(&path, &out.stdout).unwrap();
-        path
+        file_of(&out.stdout)
     })
 }
 
