@@ -6,7 +6,10 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
 use crate::auth::{MintClaims, Verifier};
-use crate::config::{AuditAction, Cli, Command, GlobalArgs, MigrateAction, ServeArgs, TokenArgs};
+use crate::config::{
+    AuditAction, Cli, Command, GlobalArgs, MigrateAction, ServeArgs, TokenArgs,
+    TrustedDocumentsAction,
+};
 use crate::db::{self, DbSettings};
 use crate::domain::catalog::Catalog;
 use crate::domain::role::Role;
@@ -53,6 +56,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::ExportSchema => {
             print!("{}", graphql::export_sdl());
+            Ok(())
+        }
+        Command::TrustedDocuments { action: TrustedDocumentsAction::Build { dir } } => {
+            let manifest = http::trusted::build(&dir)?;
+            println!("{}", serde_json::to_string_pretty(&manifest)?);
             Ok(())
         }
         Command::SeedDemo(args) => {
@@ -141,6 +149,7 @@ pub async fn prepare(
     global: &GlobalArgs,
     args: &ServeArgs,
 ) -> anyhow::Result<AppState> {
+    let trusted = trusted_documents(args)?;
     let verifier = Verifier::start(&global.auth, global.demo).await.context("token settings")?;
     let catalog = Arc::new(Catalog::builtin().context("built-in protocol definitions")?);
     if args.migrate_on_start {
@@ -190,6 +199,7 @@ pub async fn prepare(
         metrics,
         public_metrics,
         documents: Arc::default(),
+        trusted: Arc::new(trusted),
         webhooks: Arc::new(args.webhooks.clone()),
         timers: Arc::new(args.timers.clone()),
         hub,
@@ -197,6 +207,29 @@ pub async fn prepare(
             args.http.subscription_connections_per_client,
         )),
     })
+}
+
+/// The trusted documents of the settings (none without a manifest), each
+/// checked against the document limits.
+fn trusted_documents(args: &ServeArgs) -> anyhow::Result<http::trusted::TrustedDocuments> {
+    let only = args.trusted.trusted_documents_only;
+    let Some(path) = &args.trusted.trusted_documents else {
+        anyhow::ensure!(
+            !only,
+            "TRUSTED_DOCUMENTS_ONLY needs TRUSTED_DOCUMENTS, the manifest of the operations \
+             that may run"
+        );
+        return Ok(http::trusted::TrustedDocuments::default());
+    };
+    let context = || format!("trusted documents ({})", path.display());
+    let trusted = http::trusted::TrustedDocuments::load(path, only).with_context(context)?;
+    trusted.check_limits(&args.graphql).with_context(context)?;
+    tracing::info!(
+        trusted.documents = trusted.len(),
+        trusted.only = only,
+        "trusted documents loaded"
+    );
+    Ok(trusted)
 }
 
 /// The per-client cap on requests in flight: the setting, or half the pool

@@ -180,6 +180,24 @@ pub enum Command {
     /// Mint a development token signed with the HS256 secret (refused when
     /// tokens are verified with a public key).
     Token(TokenArgs),
+    /// Trusted documents: the operations registered by hash.
+    TrustedDocuments {
+        #[command(subcommand)]
+        action: TrustedDocumentsAction,
+    },
+}
+
+/// Trusted-documents subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TrustedDocumentsAction {
+    /// Print the persisted-query manifest (Apollo's format) of the
+    /// operations in DIR's `.graphql` files, one named operation per file,
+    /// each registered with the file's whole text (its id is the file's
+    /// SHA-256), for `TRUSTED_DOCUMENTS`.
+    Build {
+        /// The folder of `.graphql` files (its subfolders are not read).
+        dir: PathBuf,
+    },
 }
 
 /// Settings of `seed-demo`.
@@ -283,6 +301,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub metrics: MetricsArgs,
+
+    #[command(flatten)]
+    pub trusted: TrustedArgs,
 }
 
 /// Where `GET /metrics` is served, and to whom.
@@ -299,6 +320,24 @@ pub struct MetricsArgs {
     /// mode, where it is open.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+}
+
+/// Trusted documents: operations registered by the SHA-256 of their text,
+/// which requests name with the persisted-query extension.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TrustedArgs {
+    /// A persisted-query manifest in Apollo's format (what
+    /// `escalations trusted-documents build DIR` writes), read at start:
+    /// every operation's `id` must be the SHA-256 of its `body`, or the
+    /// server does not start. None by default.
+    #[arg(long, env = "TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<PathBuf>,
+
+    /// Run only the trusted documents, named by hash: a request without
+    /// `extensions.persistedQuery` is refused (`PERSISTED_QUERY_ID_REQUIRED`).
+    /// The production setting for fixed pollers; needs `TRUSTED_DOCUMENTS`.
+    #[arg(long, env = "TRUSTED_DOCUMENTS_ONLY", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub trusted_documents_only: bool,
 }
 
 /// Timers: deadlines that announce themselves.

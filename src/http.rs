@@ -7,7 +7,10 @@
 //! (408) and a body size limit (413). `POST /graphql` then takes only
 //! `application/json` (415 otherwise: a browser sends `text/plain`, forms
 //! and multipart cross-site without a preflight) and one operation (a JSON
-//! array, a batch, is a 400). Before anything runs, the query text is held
+//! array, a batch, is a 400). A document named by hash (the persisted-query
+//! extension) becomes the request's text, or the request is refused by
+//! `trusted` (an unknown hash; in trusted-only mode, any text sent without
+//! a registered hash). Before anything runs, the query text is held
 //! to its limits by `limits` (tokens and bracket nesting in one pass over
 //! the text; after the parse, fragment cycles, and depth, aliases and size
 //! with every fragment measured once: all linear in the text) and NUL
@@ -84,6 +87,7 @@ mod graphiql;
 mod limits;
 pub mod metrics;
 pub mod subscriptions;
+pub mod trusted;
 
 pub use metrics::PublicMetrics;
 
@@ -119,6 +123,8 @@ pub struct AppState {
     pub public_metrics: PublicMetrics,
     /// Documents already checked and parsed, by query text.
     pub documents: Arc<DocumentCache>,
+    /// The trusted documents, by hash, and whether only they run.
+    pub trusted: Arc<trusted::TrustedDocuments>,
     /// Requests in flight per client.
     pub in_flight: Arc<InFlight>,
     /// Webhook settings (the worker's and endpoint management's).
@@ -415,20 +421,21 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-/// The body of a `POST`: `query` is required; `extensions` (e.g. persisted
-/// queries) are not used by this API and are ignored, but must be a map
-/// (GraphQL over HTTP), as `variables` must.
+/// The body of a `POST`: `query` is required unless `extensions` name a
+/// trusted document (`persistedQuery`, see `trusted`); other extensions are
+/// ignored, but `extensions` must be a map (GraphQL over HTTP), as
+/// `variables` must.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PostBody {
-    query: String,
+    #[serde(default)]
+    query: Option<String>,
     #[serde(default)]
     operation_name: Option<String>,
     #[serde(default)]
     variables: Option<async_graphql::Variables>,
     #[serde(default)]
-    #[allow(dead_code)]
-    extensions: Option<serde_json::Map<String, serde_json::Value>>,
+    extensions: async_graphql::Extensions,
 }
 
 async fn graphql_post(
@@ -447,10 +454,16 @@ async fn graphql_post(
         );
     }
     match serde_json::from_slice::<PostBody>(&body) {
+        Ok(body) if body.query.is_none() && !names_a_document(&body.extensions) => refusal(
+            StatusCode::BAD_REQUEST,
+            "the body is not a GraphQL request: missing field `query`",
+            spec_media_type,
+        ),
         Ok(body) => {
-            let mut req = async_graphql::Request::new(body.query);
+            let mut req = async_graphql::Request::new(body.query.unwrap_or_default());
             req.operation_name = body.operation_name;
             req.variables = body.variables.unwrap_or_default();
+            req.extensions = body.extensions;
             execute(&state, &headers, peer, req, Method::POST).await
         }
         Err(err) => refusal(
@@ -459,6 +472,12 @@ async fn graphql_post(
             spec_media_type,
         ),
     }
+}
+
+/// Whether a request's extensions name a document by hash (in any shape:
+/// `trusted` says whether it is a good one).
+fn names_a_document(extensions: &async_graphql::Extensions) -> bool {
+    extensions.get("persistedQuery").is_some_and(|v| *v != async_graphql::Value::Null)
 }
 
 /// `GET /graphql`: a browser (no `query` parameter) gets GraphiQL
@@ -483,7 +502,15 @@ async fn graphql_get(
         return graphiql::page(&headers);
     };
     match async_graphql::http::parse_query_string(&raw) {
-        Ok(req) => execute(&state, &headers, peer, req, Method::GET).await,
+        Ok(mut req) => {
+            // async-graphql reads the name from `operation_name`; GraphQL
+            // over HTTP calls the parameter `operationName`.
+            req.operation_name = url::form_urlencoded::parse(raw.as_bytes())
+                .find(|(key, _)| key == "operationName")
+                .map(|(_, name)| name.into_owned())
+                .or(req.operation_name);
+            execute(&state, &headers, peer, req, Method::GET).await
+        }
         Err(err) => refusal(
             StatusCode::BAD_REQUEST,
             &format!("the query string is not a GraphQL request: {err}"),
@@ -508,6 +535,11 @@ async fn execute(
     let request_id = RequestId(
         headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(|v| cut(v).to_owned()),
     );
+    // A document named by hash becomes the request's text, which then
+    // meets everything below like any text.
+    if let Err(refused) = state.trusted.resolve(&mut req) {
+        return untrusted(state, &refused, started, spec_media_type, &request_id);
+    }
     let doc = match check_document(state, &req) {
         Ok(doc) => doc,
         Err(err) => {
@@ -626,6 +658,32 @@ async fn execute(
     let mut res = respond(state, resp, label, started, spec_media_type, &request_id);
     if let Some(a) = allowance {
         res.headers_mut().extend(a.headers());
+    }
+    res
+}
+
+/// A request refused by the trusted documents, answered like any refusal
+/// before execution, except that an unknown hash is 404 under the
+/// GraphQL-over-HTTP media type (as Apollo Router answers it) and 200 under
+/// `application/json` (as Apollo Server does, for its clients' persisted-query
+/// link), and never cached: the manifest of the next start may hold it.
+fn untrusted(
+    state: &AppState,
+    refused: &trusted::Refused,
+    started: Instant,
+    spec_media_type: bool,
+    request_id: &RequestId,
+) -> Response {
+    let resp = async_graphql::Response::from_errors(vec![refused.error()]);
+    let mut res = respond(state, resp, REFUSED_LABEL, started, spec_media_type, request_id);
+    if *refused == trusted::Refused::NotFound {
+        if spec_media_type {
+            *res.status_mut() = StatusCode::NOT_FOUND;
+        }
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache, must-revalidate"),
+        );
     }
     res
 }

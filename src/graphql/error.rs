@@ -34,6 +34,10 @@ pub enum Code {
     GraphqlValidationFailed,
     /// The request does not say which of its operations to run.
     OperationResolutionFailure,
+    /// The persisted-query hash names no trusted document.
+    PersistedQueryNotFound,
+    /// Only trusted documents run, and the request named none by hash.
+    PersistedQueryIdRequired,
     /// The change conflicts with the stored state.
     Conflict,
     /// The matter belongs to another procedure.
@@ -51,7 +55,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in README's order.
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 15] = [
         Code::Unauthenticated,
         Code::Forbidden,
         Code::NotFound,
@@ -59,6 +63,8 @@ impl Code {
         Code::GraphqlParseFailed,
         Code::GraphqlValidationFailed,
         Code::OperationResolutionFailure,
+        Code::PersistedQueryNotFound,
+        Code::PersistedQueryIdRequired,
         Code::Conflict,
         Code::OutOfScope,
         Code::RateLimited,
@@ -77,6 +83,8 @@ impl Code {
             Code::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Code::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Code::OperationResolutionFailure => "OPERATION_RESOLUTION_FAILURE",
+            Code::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Code::PersistedQueryIdRequired => "PERSISTED_QUERY_ID_REQUIRED",
             Code::Conflict => "CONFLICT",
             Code::OutOfScope => "OUT_OF_SCOPE",
             Code::RateLimited => "RATE_LIMITED",
@@ -113,7 +121,10 @@ impl Code {
                  `extensions.argument` (with the input field inside it, e.g. \
                  `filter.raisedFrom`) and, when it came in a variable, `extensions.variable`; \
                  a rule about one input field names it in `extensions.field`. Also a request \
-                 body that is not one GraphQL request, and every refused query limit, with \
+                 body that is not one GraphQL request; an `extensions.persistedQuery` that is \
+                 not of version 1 with a string `sha256Hash`, or whose hash is not the SHA-256 \
+                 of the `query` sent with it (`extensions.field` names which); and every \
+                 refused query limit, with \
                  `extensions.limit` naming it (`tokens`, `nesting`, `fragmentCycles`, \
                  `depth`, `aliases`, `directives`, `cost`, `prepareTimeout`, `nul`, \
                  `operationType` for a subscription sent with POST or GET or a query or \
@@ -138,6 +149,22 @@ impl Code {
                  names none of them (or names one in a document of one unnamed operation). \
                  Nothing ran: no `data`, and HTTP 400 under \
                  `application/graphql-response+json`."
+            }
+            Code::PersistedQueryNotFound => {
+                "The hash of `extensions.persistedQuery` names no trusted document \
+                 (`TRUSTED_DOCUMENTS`), and no `query` came with it (or one did, and only \
+                 trusted documents run). Nothing ran: no `data`; the message is \
+                 `PersistedQueryNotFound`, as Apollo Server sends it. HTTP 200 under \
+                 `application/json`, as Apollo Server answers, and 404 under \
+                 `application/graphql-response+json`, as Apollo Router answers an unknown \
+                 id; either way with `Cache-Control: private, no-cache, must-revalidate`."
+            }
+            Code::PersistedQueryIdRequired => {
+                "Only trusted documents run (`TRUSTED_DOCUMENTS_ONLY`) and the request named \
+                 none by hash: it sent a free `query` without `extensions.persistedQuery` \
+                 (Apollo Router's code). Nothing ran: no `data`, and HTTP 400 under \
+                 `application/graphql-response+json`; over WebSocket the `subscribe` is \
+                 refused with it."
             }
             Code::Conflict => {
                 "The change conflicts with the stored state: a stale `expectedVersion`, a \
@@ -195,6 +222,10 @@ pub mod code {
     pub const GRAPHQL_VALIDATION_FAILED: &str = Code::GraphqlValidationFailed.as_str();
     /// See [`Code::OperationResolutionFailure`].
     pub const OPERATION_RESOLUTION_FAILURE: &str = Code::OperationResolutionFailure.as_str();
+    /// See [`Code::PersistedQueryNotFound`].
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = Code::PersistedQueryNotFound.as_str();
+    /// See [`Code::PersistedQueryIdRequired`].
+    pub const PERSISTED_QUERY_ID_REQUIRED: &str = Code::PersistedQueryIdRequired.as_str();
     /// See [`Code::Conflict`].
     pub const CONFLICT: &str = Code::Conflict.as_str();
     /// See [`Code::OutOfScope`].
@@ -337,12 +368,14 @@ mod tests {
             Code::GraphqlParseFailed => 4,
             Code::GraphqlValidationFailed => 5,
             Code::OperationResolutionFailure => 6,
-            Code::Conflict => 7,
-            Code::OutOfScope => 8,
-            Code::RateLimited => 9,
-            Code::ResponseTooLarge => 10,
-            Code::ServiceUnavailable => 11,
-            Code::InternalServerError => 12,
+            Code::PersistedQueryNotFound => 7,
+            Code::PersistedQueryIdRequired => 8,
+            Code::Conflict => 9,
+            Code::OutOfScope => 10,
+            Code::RateLimited => 11,
+            Code::ResponseTooLarge => 12,
+            Code::ServiceUnavailable => 13,
+            Code::InternalServerError => 14,
         };
         for (i, c) in Code::ALL.iter().enumerate() {
             assert_eq!(index(*c), i, "{c}");

@@ -12,6 +12,9 @@
 //!   None, or one that does not verify: closed with 4401. No
 //!   `connection_init` within `SUBSCRIPTION_INIT_TIMEOUT`: 4408. The
 //!   connection is closed with 4401 when the token expires (`exp`).
+//! - A `subscribe` may name a trusted document by hash in its
+//!   `extensions` (`persistedQuery`), as a POST may, and in trusted-only
+//!   mode must (`trusted`).
 //! - Every `subscribe` is held to the document limits and the cost limit
 //!   (the same `check_document` and `cost::CostLimit` as a POST), to the
 //!   caller's request rate and cost allowance, and to
@@ -415,6 +418,7 @@ impl Operations {
             ));
         }
         let deadline = Instant::now() + state.limits.prepare_timeout;
+        state.trusted.resolve(&mut req).map_err(|refused| refused.error())?;
         let doc = super::check_document(state, &req)?;
         if let Some(doc) = &doc {
             match selected_operation(doc, req.operation_name.as_deref()) {

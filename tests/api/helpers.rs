@@ -192,6 +192,7 @@ pub fn serve_args() -> ServeArgs {
             metrics_listen_addr: Some("127.0.0.1:0".parse().unwrap()),
             metrics_token: None,
         },
+        trusted: escalations::config::TrustedArgs::default(),
     }
 }
 
@@ -364,6 +365,24 @@ impl TestApp {
         errors[0].clone()
     }
 
+    /// Posts a request that names a trusted document by `hash` (Apollo's
+    /// persisted-query extension, no `query`), with a token when given.
+    pub async fn persisted_raw(
+        &self,
+        token: Option<&str>,
+        hash: &str,
+        variables: Value,
+    ) -> reqwest::Response {
+        let mut req = self.client.post(self.url("/graphql")).json(&json!({
+            "extensions": persisted_query(hash),
+            "variables": variables,
+        }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
@@ -422,6 +441,11 @@ impl TestApp {
             .map(|a| a["id"].as_str().unwrap().to_owned())
             .unwrap_or_else(|| panic!("no agency {code}"))
     }
+}
+
+/// The `extensions` of a request that names a trusted document by `hash`.
+pub fn persisted_query(hash: &str) -> Value {
+    json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } })
 }
 
 /// Mints a token with the test settings.

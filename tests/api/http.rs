@@ -81,6 +81,24 @@ db_test!(get_serves_graphiql_to_a_browser_and_runs_queries_with_a_query_string, 
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["data"]["partnerships"].as_array().unwrap().len(), 5);
+
+    // `operationName` says which operation of the document runs.
+    let two = "query A { __typename } query B { partnerships { code } }";
+    for (name, expected) in [("B", Some(5)), ("C", None)] {
+        let res = app
+            .client
+            .get(app.url("/graphql"))
+            .query(&[("query", two), ("operationName", name)])
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = res.json().await.unwrap();
+        let codes = body["data"]["partnerships"].as_array().map(Vec::len);
+        assert_eq!(codes, expected, "{name}: {body:#}");
+        if expected.is_none() {
+            assert_eq!(body["errors"][0]["extensions"]["code"], "OPERATION_RESOLUTION_FAILURE");
+        }
+    }
 });
 
 db_test!(limits_refuse_a_query_nested_too_deep, |app| {

@@ -40,6 +40,7 @@ mod statistics;
 mod step_down;
 mod subscriptions;
 mod timers;
+mod trusted;
 mod walks;
 mod webhooks;
 mod workflow;

@@ -74,6 +74,12 @@ impl Ws {
         self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
     }
 
+    /// Subscribes with a trusted document named by `hash` (no `query`).
+    pub(crate) async fn subscribe_by_hash(&mut self, id: &str, hash: &str, variables: Value) {
+        let extensions = crate::helpers::persisted_query(hash);
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "extensions": extensions, "variables": variables } })).await;
+    }
+
     /// The next message (pings are answered by tungstenite).
     pub(crate) async fn next(&mut self, wait: Duration) -> Got {
         loop {
