@@ -194,7 +194,7 @@ db_test_with!(
         assert!(body["data"]["raiseCase"]["case"]["id"].is_string(), "{body:#}");
         let (_, _, body) = post(&app, &named(&id, json!({})), Some(&police), false).await;
         assert_eq!(directory(&body), 1, "a token sees its own partnership");
-        let metrics = app.get("/metrics").await.text().await.unwrap();
+        let metrics = app.metrics().await;
         for series in [
             r#"escalations_graphql_requests_total{operation="Directory",outcome="ok"} 1"#,
             r#"escalations_graphql_requests_total{operation="Raise",outcome="ok"} 1"#,
@@ -265,7 +265,7 @@ db_test_with!(
         // Neither a query nor a hash is still no request.
         let (status, _, body) = post(&app, &json!({ "variables": {} }), None, false).await;
         assert_eq!((status, refused(&body)), (400, "BAD_USER_INPUT"));
-        let metrics = app.get("/metrics").await.text().await.unwrap();
+        let metrics = app.metrics().await;
         assert!(
             metrics.lines().any(|l| l.starts_with(
                 r#"escalations_graphql_errors_total{code="PERSISTED_QUERY_NOT_FOUND"}"#
