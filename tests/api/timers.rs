@@ -155,12 +155,36 @@ db_test_with!(
     }
 );
 
+/// An unfired `STAGE_OVERDUE` timer of `case` at its `informal` stage,
+/// firing at `at`, as the tests write them behind the API.
+fn due_timer(
+    case: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+    deadline: chrono::DateTime<chrono::Utc>,
+) -> entity::timer::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    entity::timer::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        case_id: Set(case),
+        kind: Set("STAGE_OVERDUE".into()),
+        stage: Set("informal".into()),
+        milestone: Set(None),
+        fires_at: Set(at),
+        fired_at: Set(None),
+        late_ms: Set(None),
+        claim_owner: Set(None),
+        claim_until_ms: Set(None),
+        action_id: Set(None),
+        deadline_at: Set(Some(deadline)),
+    }
+}
+
 /// Two server processes on one PostgreSQL, 1,000 timers falling due at
 /// once: each fires exactly once (one event each), wherever it fires.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_fire_a_thousand_due_timers_once_each() {
     use sea_orm::ColumnTrait;
-    use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
     use crate::helpers::{Backend, TestDb};
     use crate::processes::{agency_id, post_ok, start_with, token};
@@ -181,22 +205,8 @@ async fn two_processes_fire_a_thousand_due_timers_once_each() {
     // processes sweep.
     let conn = sea_orm::Database::connect(db.url()).await.unwrap();
     let due = chrono::Utc::now() + chrono::Duration::seconds(2);
-    let rows: Vec<entity::timer::ActiveModel> = (0..1000)
-        .map(|i| entity::timer::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            case_id: Set(cases[i % cases.len()]),
-            kind: Set("STAGE_OVERDUE".into()),
-            stage: Set("informal".into()),
-            milestone: Set(None),
-            fires_at: Set(due),
-            fired_at: Set(None),
-            late_ms: Set(None),
-            claim_owner: Set(None),
-            claim_until_ms: Set(None),
-            action_id: Set(None),
-            deadline_at: Set(Some(due)),
-        })
-        .collect();
+    let rows: Vec<entity::timer::ActiveModel> =
+        (0..1000).map(|i| due_timer(cases[i % cases.len()], due, due)).collect();
     entity::timer::Entity::insert_many(rows).exec_without_returning(&conn).await.unwrap();
     let b = start_with(db.url(), &sweeping);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -354,7 +364,7 @@ db_test_with!(an_agreed_action_reminds_until_its_owner_completes_it, quick(), |a
 /// server finds them when it starts after two days down, fire once each on
 /// start, marked late with how late. A separate process, on each database.
 async fn late_timers_fire_once_marked_late(backend: crate::helpers::Backend) {
-    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
     use crate::helpers::TestDb;
     use crate::processes::{agency_id, post, post_ok, start_with, token};
@@ -371,22 +381,8 @@ async fn late_timers_fire_once_marked_late(backend: crate::helpers::Backend) {
     };
     // Down: the server is gone; its case's deadline passes two days ago.
     let conn = sea_orm::Database::connect(db.url()).await.unwrap();
-    let rows: Vec<entity::timer::ActiveModel> = (0..3)
-        .map(|i| entity::timer::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            case_id: Set(case),
-            kind: Set("STAGE_OVERDUE".into()),
-            stage: Set("informal".into()),
-            milestone: Set(None),
-            fires_at: Set(due + chrono::Duration::minutes(i)),
-            fired_at: Set(None),
-            late_ms: Set(None),
-            claim_owner: Set(None),
-            claim_until_ms: Set(None),
-            action_id: Set(None),
-            deadline_at: Set(Some(due)),
-        })
-        .collect();
+    let rows: Vec<entity::timer::ActiveModel> =
+        (0..3).map(|i| due_timer(case, due + chrono::Duration::minutes(i), due)).collect();
     entity::timer::Entity::insert_many(rows).exec_without_returning(&conn).await.unwrap();
     let b = start_with(db.url(), &[("TIMER_POLL_INTERVAL", "50ms")]);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -432,9 +428,7 @@ async fn late_timers_fire_once_marked_late_after_downtime_postgres() {
 /// each exactly once (its claims expire; its half-done fire rolled back).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_killed_mid_sweep_loses_and_doubles_nothing() {
-    use sea_orm::{
-        ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    };
+    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
     use crate::helpers::{Backend, TestDb};
     use crate::processes::{agency_id, post_ok, start_with, token};
@@ -449,22 +443,8 @@ async fn a_process_killed_mid_sweep_loses_and_doubles_nothing() {
     let case: uuid::Uuid = data["raiseCase"]["case"]["id"].as_str().unwrap().parse().unwrap();
     let conn = sea_orm::Database::connect(db.url()).await.unwrap();
     let due = chrono::Utc::now();
-    let rows: Vec<entity::timer::ActiveModel> = (0..1000)
-        .map(|_| entity::timer::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            case_id: Set(case),
-            kind: Set("STAGE_OVERDUE".into()),
-            stage: Set("informal".into()),
-            milestone: Set(None),
-            fires_at: Set(due),
-            fired_at: Set(None),
-            late_ms: Set(None),
-            claim_owner: Set(None),
-            claim_until_ms: Set(None),
-            action_id: Set(None),
-            deadline_at: Set(Some(due)),
-        })
-        .collect();
+    let rows: Vec<entity::timer::ActiveModel> =
+        (0..1000).map(|_| due_timer(case, due, due)).collect();
     entity::timer::Entity::insert_many(rows).exec_without_returning(&conn).await.unwrap();
     let fired = || async {
         entity::timer::Entity::find()
