@@ -155,6 +155,17 @@ db_test_with!(
     }
 );
 
+/// The one number `sql` (`SELECT COUNT(…) AS n …`) gives on PostgreSQL.
+async fn count(conn: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    conn.query_one_raw(sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap()
+}
+
 /// An unfired `STAGE_OVERDUE` timer of `case` at its `informal` stage,
 /// firing at `at`, as the tests write them behind the API.
 fn due_timer(
@@ -184,7 +195,7 @@ fn due_timer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_fire_a_thousand_due_timers_once_each() {
     use sea_orm::ColumnTrait;
-    use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use sea_orm::{EntityTrait, PaginatorTrait, QueryFilter};
 
     use crate::helpers::{Backend, TestDb};
     use crate::processes::{agency_id, post_ok, start_with, token};
@@ -223,27 +234,10 @@ async fn two_processes_fire_a_thousand_due_timers_once_each() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let events = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT COUNT(*) AS n FROM change_event WHERE type = 'STAGE_OVERDUE'",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    let events =
+        count(&conn, "SELECT COUNT(*) AS n FROM change_event WHERE type = 'STAGE_OVERDUE'").await;
     assert_eq!(events, 1000, "one event per timer");
-    let owners = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT COUNT(DISTINCT claim_owner) AS n FROM timer",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    let owners = count(&conn, "SELECT COUNT(DISTINCT claim_owner) AS n FROM timer").await;
     eprintln!("fired by {owners} process(es)");
     drop((a, b));
     conn.close().await.unwrap();
@@ -428,7 +422,7 @@ async fn late_timers_fire_once_marked_late_after_downtime_postgres() {
 /// each exactly once (its claims expire; its half-done fire rolled back).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_killed_mid_sweep_loses_and_doubles_nothing() {
-    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
     use crate::helpers::{Backend, TestDb};
     use crate::processes::{agency_id, post_ok, start_with, token};
@@ -472,16 +466,8 @@ async fn a_process_killed_mid_sweep_loses_and_doubles_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let events = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT COUNT(*) AS n FROM change_event WHERE type = 'STAGE_OVERDUE'",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    let events =
+        count(&conn, "SELECT COUNT(*) AS n FROM change_event WHERE type = 'STAGE_OVERDUE'").await;
     assert_eq!(
         events, 1000,
         "one event per timer, none lost, none doubled ({at_kill} fired before the kill)"
