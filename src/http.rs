@@ -294,6 +294,7 @@ pub async fn serve(
     // So does the timer scheduler.
     let scheduler = tokio::spawn(crate::db::in_background(crate::service::timers::run(
         state.db.clone(),
+        state.catalog.clone(),
         state.timers.clone(),
         stop_worker.subscribe(),
     )));

@@ -52,6 +52,30 @@ pub enum CaseVisibility {
 }
 
 impl Actor {
+    /// The `sub` of the system's own changes (`actorSub` in the audit
+    /// trail).
+    pub const SYSTEM_SUB: &'static str = "system:timers";
+
+    /// The server itself, making a change its protocol says happens by
+    /// itself (an escalation on breach) to a case of `partnership`: no
+    /// role, no agency; it sees the partnership's cases and may do only
+    /// what a use case grants it explicitly (every role check refuses it).
+    pub fn system(partnership: PartnershipId) -> Self {
+        Self {
+            issuer: "escalations".to_owned(),
+            sub: Self::SYSTEM_SUB.to_owned(),
+            role: None,
+            scopes: BTreeSet::from([Scope::System]),
+            partnership,
+            agency: None,
+        }
+    }
+
+    /// Whether this is the server itself ([`Actor::system`]).
+    pub fn is_system(&self) -> bool {
+        self.has_scope(Scope::System)
+    }
+
     /// Whether the caller holds a scope.
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
@@ -77,7 +101,7 @@ impl Actor {
     /// cases; a person or a `cases:read` client sees the cases its agency is
     /// party to; a `statistics:read` client sees aggregates only, no case.
     pub fn case_visibility(&self) -> CaseVisibility {
-        if self.acts_for_board() {
+        if self.acts_for_board() || self.is_system() {
             return CaseVisibility::Partnership(self.partnership);
         }
         match self.agency {

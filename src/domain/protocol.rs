@@ -686,6 +686,21 @@ impl Route {
                 });
             }
             stage.problems(&self.id, earlier, count - i - 1, p);
+            if stage.escalate_on_breach {
+                let field = format!("route {} stage {} escalate_on_breach", self.id, stage.key);
+                if i + 1 == count {
+                    p.push(Problem::Malformed {
+                        field: field.clone(),
+                        problem: "the last stage of a route has no stage to escalate to",
+                    });
+                }
+                if stage.time_limit_working_days.is_none() && stage.milestones.is_empty() {
+                    p.push(Problem::Malformed {
+                        field,
+                        problem: "the stage has no time limit or milestone that could be breached",
+                    });
+                }
+            }
             if let Some(skip) = &stage.skip_for {
                 let field = format!("route {} stage {} skip_for", self.id, stage.key);
                 if self.position(&skip.up_to).is_none_or(|to| to < i + 2) {
@@ -770,6 +785,8 @@ pub struct Stage {
     report: ReportUse,
     #[serde(default)]
     escalator_states_timeframe: bool,
+    #[serde(default)]
+    escalate_on_breach: bool,
     #[serde(default)]
     questions: Vec<QuestionGroup>,
     #[serde(default)]
@@ -860,6 +877,14 @@ impl Stage {
     /// required or available at this stage.
     pub fn report(&self) -> ReportUse {
         self.report
+    }
+
+    /// Whether a breach of this stage's deadline (its time limit, or at a
+    /// stage with milestones its next milestone) escalates the case to the
+    /// next stage by itself, as a change by the system. Off in all five
+    /// seeds (a person escalates; the breach is announced).
+    pub fn escalate_on_breach(&self) -> bool {
+        self.escalate_on_breach
     }
 
     /// Whether whoever raises or escalates to this stage must state the

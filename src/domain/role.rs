@@ -85,6 +85,11 @@ pub enum Scope {
     /// `statistics:read` and no agency, of its partnership).
     #[serde(rename = "webhooks:manage")]
     WebhooksManage,
+    /// The server itself, acting where its protocol says a change happens
+    /// by itself (an escalation on breach). Never read from a token: not
+    /// in [`Scope::ALL`], so [`Scope::parse`] never returns it.
+    #[serde(rename = "system")]
+    System,
 }
 
 impl Scope {
@@ -97,6 +102,7 @@ impl Scope {
             Scope::CasesRead => "cases:read",
             Scope::StatisticsRead => "statistics:read",
             Scope::WebhooksManage => "webhooks:manage",
+            Scope::System => "system",
         }
     }
 
@@ -161,6 +167,8 @@ mod tests {
         check_scope("statistics:read", Some(Scope::StatisticsRead));
         check_scope("webhooks:manage", Some(Scope::WebhooksManage));
         check_scope("cases:write", None);
+        // The server's own scope is never read from a token.
+        check_scope("system", None);
         check_scope("cases_read", None);
         check_scope("", None);
     }

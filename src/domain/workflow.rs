@@ -538,6 +538,39 @@ pub fn plan_escalation(
     })
 }
 
+/// Plans the escalation a breach makes by itself, where the protocol turns
+/// it on (`escalate_on_breach` at the case's stage): one stage up, reached
+/// `today`, its due date from its own limit (nobody states a timeframe),
+/// the records the stage requires before leaving that the case does not
+/// hold flagged rather than holding it back (as for immediate risk). No
+/// role check: the protocol's switch is the permission, and the system
+/// makes the change. `None` where the stage has no such switch, has no
+/// stage above it, or is not a stage of the route.
+pub fn plan_breach_escalation(
+    protocol: &Protocol,
+    route: &str,
+    stage: &str,
+    recorded_here: &[RecordKind],
+    today: NaiveDate,
+) -> Result<Option<EscalationPlan>, WorkflowError> {
+    let Some(here) = protocol.stage(route, stage).filter(|s| s.escalate_on_breach()) else {
+        return Ok(None);
+    };
+    let Some(next) = protocol.next_stage(route, stage) else { return Ok(None) };
+    let missing_records = here
+        .required_to_leave()
+        .iter()
+        .filter(|kind| !recorded_here.contains(kind))
+        .copied()
+        .collect();
+    Ok(Some(EscalationPlan {
+        stage: next.key().to_owned(),
+        due_on: stage_due_on(protocol, next, today, None)?,
+        reaching: reaching(protocol, route, next, None, today)?,
+        missing_records,
+    }))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1233,5 +1266,89 @@ mod tests {
         // The practice route names no such reasons (and its stage 1 lets
         // nobody skip).
         assert!(escalate("practice", Unresolved, "stage-3", None).is_err());
+    }
+
+    /// Western Bay with its stage 1 limited to 5 working days and turned to
+    /// escalate on breach, and Rotherham's challenge stage 1 likewise.
+    fn switched_on() -> (Protocol, Protocol) {
+        let wb = include_str!("protocols/western_bay.toml").replacen(
+            "required_to_leave = [\"discussion\", \"analysis\"]",
+            "required_to_leave = [\"discussion\", \"analysis\"]\ntime_limit_working_days = 5\nescalate_on_breach = true",
+            1,
+        );
+        let rh = include_str!("protocols/rotherham.toml").replacen(
+            "time_limit_working_days = 13",
+            "time_limit_working_days = 13\nescalate_on_breach = true",
+            1,
+        );
+        (
+            crate::domain::protocol::parse_protocol(&wb).unwrap(),
+            crate::domain::protocol::parse_protocol(&rh).unwrap(),
+        )
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn a_breach_escalates_by_itself_only_where_the_protocol_says() {
+        use RecordKind::*;
+        let w = world();
+        let (wb_on, rh_on) = switched_on();
+        let seed = |id: &str| w.protocols.iter().find(|p| p.id() == id).unwrap().clone();
+        let thu = d("2025-05-01");
+        struct Row<'a> {
+            protocol: &'a Protocol,
+            route: &'a str,
+            stage: &'a str,
+            recorded: &'a [RecordKind],
+            expected: Option<(&'a str, Option<&'a str>, &'a [RecordKind])>,
+        }
+        let rows = [
+            // Every seed leaves it off, at every stage of every route.
+            Row { protocol: &seed("western-bay"), route: "main", stage: "stage-1", recorded: &[], expected: None },
+            Row { protocol: &seed("rotherham"), route: "challenge", stage: "stage-1", recorded: &[], expected: None },
+            // Switched on: one stage up, due by the next stage's own limit
+            // (Western Bay's stage 2 has none), the missing records listed.
+            Row { protocol: &wb_on, route: "main", stage: "stage-1", recorded: &[], expected: Some(("stage-2", None, &[Discussion, Analysis])) },
+            Row { protocol: &wb_on, route: "main", stage: "stage-1", recorded: &[Discussion], expected: Some(("stage-2", None, &[Analysis])) },
+            Row { protocol: &wb_on, route: "main", stage: "stage-1", recorded: &[Analysis, Discussion], expected: Some(("stage-2", None, &[])) },
+            // Only the switched stage.
+            Row { protocol: &wb_on, route: "main", stage: "stage-2", recorded: &[], expected: None },
+            Row { protocol: &wb_on, route: "main", stage: "informal", recorded: &[], expected: None },
+            // Rotherham's challenge: to stage 2, due by its form (2 working
+            // days, across the early-May bank holiday, Monday 5 May 2025).
+            Row { protocol: &rh_on, route: "challenge", stage: "stage-1", recorded: &[], expected: Some(("stage-2", Some("2025-05-06"), &[])) },
+            Row { protocol: &rh_on, route: "practice", stage: "stage-1", recorded: &[], expected: None },
+            // Not a stage of the route.
+            Row { protocol: &wb_on, route: "main", stage: "stage-9", recorded: &[], expected: None },
+        ];
+        for r in rows {
+            let got = plan_breach_escalation(r.protocol, r.route, r.stage, r.recorded, thu).unwrap();
+            let got = got.map(|p| (p.stage, p.due_on, p.missing_records));
+            let want = r.expected.map(|(stage, due, missing)| {
+                (stage.to_owned(), due.map(d), missing.to_vec())
+            });
+            assert_eq!(got, want, "{} {} {} with {:?}", r.protocol.id(), r.route, r.stage, r.recorded);
+        }
+    }
+
+    #[test]
+    fn the_switch_is_refused_where_nothing_can_be_breached_or_nothing_is_above() {
+        let wb = include_str!("protocols/western_bay.toml");
+        // Western Bay's stage 1 has no time limit.
+        let no_limit = wb.replacen(
+            "required_to_leave = [\"discussion\", \"analysis\"]",
+            "required_to_leave = [\"discussion\", \"analysis\"]\nescalate_on_breach = true",
+            1,
+        );
+        let err = crate::domain::protocol::parse_protocol(&no_limit).unwrap_err().to_string();
+        assert!(err.contains("stage-1 escalate_on_breach: the stage has no time limit"), "{err}");
+        // The last stage has nothing above it.
+        let last = wb.replacen(
+            "key = \"stage-4\"",
+            "key = \"stage-4\"\ntime_limit_working_days = 3\nescalate_on_breach = true",
+            1,
+        );
+        let err = crate::domain::protocol::parse_protocol(&last).unwrap_err().to_string();
+        assert!(err.contains("stage-4 escalate_on_breach: the last stage of a route"), "{err}");
     }
 }

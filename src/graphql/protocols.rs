@@ -181,6 +181,14 @@ impl Stage<'_> {
     async fn escalator_states_timeframe(&self) -> bool {
         self.0.escalator_states_timeframe()
     }
+    /// Whether a breach of this stage's deadline (its time limit, or one of
+    /// its milestones) moves the case to the next stage by itself, as a
+    /// change by the system (`CASE_ESCALATED`, audit actor
+    /// `system:timers`); false where a person escalates and the breach is
+    /// only announced (all five seed protocols).
+    async fn escalates_on_breach(&self) -> bool {
+        self.0.escalate_on_breach()
+    }
     /// Who leads on the raising side, in the protocol's words.
     async fn raising_lead(&self) -> &str {
         self.0.raising_lead().wording()

@@ -43,15 +43,17 @@ use entity::{case, timer};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, QueryFilter, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, Statement,
 };
 use tokio::sync::watch;
 
 use super::ServiceError;
 use super::cases::CaseStatus;
 use crate::config::TimerArgs;
+use crate::domain::actor::Actor;
 use crate::domain::catalog::Catalog;
 use crate::domain::event::EventType;
+use crate::domain::ids::{CaseId, PartnershipId};
 use crate::domain::milestone;
 
 /// Timers one sweep claims at a time.
@@ -333,6 +335,25 @@ fn still_applies(t: &timer::Model, case: &case::Model) -> bool {
     }
 }
 
+/// Whether firing a timer of `kind` for `case` (open, at the timer's
+/// stage: `still_applies`) escalates it: a breach of its stage's deadline
+/// (`STAGE_OVERDUE`, or a milestone's `MILESTONE_OVERDUE`) at a stage whose
+/// protocol turns `escalate_on_breach` on, with a stage above it.
+fn breach_escalates(
+    catalog: &Catalog,
+    kind: EventType,
+    case: &case::Model,
+) -> Result<bool, ServiceError> {
+    if !matches!(kind, EventType::StageOverdue | EventType::MilestoneOverdue)
+        || case.status != CaseStatus::Open.as_str()
+    {
+        return Ok(false);
+    }
+    let protocol = super::case_row::protocol_of(catalog, case)?;
+    Ok(protocol.stage(&case.route, &case.stage).is_some_and(|s| s.escalate_on_breach())
+        && protocol.next_stage(&case.route, &case.stage).is_some())
+}
+
 /// The first second of `day` in the United Kingdom.
 fn starts(day: chrono::NaiveDate) -> DateTime<Utc> {
     fires_at(day - chrono::Duration::days(1))
@@ -347,6 +368,7 @@ pub fn fires_at(due: chrono::NaiveDate) -> DateTime<Utc> {
 /// Runs the scheduler until `stop` turns true (or its sender is dropped).
 pub async fn run(
     db: DatabaseConnection,
+    catalog: Arc<Catalog>,
     settings: Arc<TimerArgs>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -356,7 +378,7 @@ pub async fn run(
         if *stop.borrow() {
             break;
         }
-        if let Err(err) = sweep(&db, me, settings.timer_poll_interval).await {
+        if let Err(err) = sweep(&db, &catalog, me, settings.timer_poll_interval).await {
             tracing::warn!(error = %err, "firing timers failed");
         }
         tokio::select! {
@@ -371,6 +393,7 @@ pub async fn run(
 /// returns how many fired.
 pub async fn sweep(
     db: &DatabaseConnection,
+    catalog: &Catalog,
     me: uuid::Uuid,
     interval: Duration,
 ) -> Result<usize, ServiceError> {
@@ -381,7 +404,7 @@ pub async fn sweep(
             return Ok(fired);
         }
         for id in claimed {
-            if fire(db, id, me, interval).await? {
+            if fire(db, catalog, id, me, interval).await? {
                 fired += 1;
             }
         }
@@ -425,13 +448,18 @@ async fn claim(
 
 /// Fires one claimed timer: its event and its mark, in one transaction,
 /// only if it is still unfired and still ours. False when it was not.
+/// Where the breach of a stage's deadline escalates by itself
+/// ([`breach_escalates`]), the escalation is made in the same transaction,
+/// by the server, through the change frame: the timer fires and the case
+/// moves together or not at all.
 async fn fire(
     db: &DatabaseConnection,
+    catalog: &Catalog,
     id: uuid::Uuid,
     me: uuid::Uuid,
     interval: Duration,
 ) -> Result<bool, ServiceError> {
-    let txn = db.begin().await?;
+    let txn = super::change::begin_write(db).await?;
     let Some(t) = timer::Entity::find_by_id(id).one(&txn).await? else { return Ok(false) };
     if t.fired_at.is_some() || t.claim_owner != Some(me) {
         return Ok(false);
@@ -464,6 +492,16 @@ async fn fire(
         super::events::append_with(&txn, kind, Some(&case), &case, now, None, detail).await?;
         if late > interval_ms {
             tracing::info!(case.id = %case.id, timer = t.kind, late_ms = late, "a late timer fired");
+        }
+        if breach_escalates(catalog, kind, &case)? {
+            let actor = Actor::system(PartnershipId::from_uuid(case.partnership_id));
+            let frame = super::change::Frame { db, catalog, actor: &actor, request_id: None };
+            let change = super::workflow::BreachEscalation {
+                case: CaseId::from_uuid(case.id),
+                expected_version: case.version,
+                stage: case.stage.clone(),
+            };
+            frame.run_in(&txn, &change).await?;
         }
     }
     txn.commit().await?;

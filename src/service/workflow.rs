@@ -330,6 +330,72 @@ impl CaseChange for EscalateInput {
     }
 }
 
+/// The escalation a breach makes by itself where the case's protocol turns
+/// it on at its stage (`escalate_on_breach`): made by the server
+/// ([`crate::domain::actor::Actor::system`]) when the timer announcing the
+/// breach fires, in that timer's transaction (`Frame::run_in`), through the
+/// same frame as every change. `decide_and_write` refuses (and the timer
+/// still fires, announcing the breach) unless the case is still open at
+/// the stage the timer was for and the protocol says so.
+#[derive(Debug, Clone)]
+pub struct BreachEscalation {
+    /// The case.
+    pub case: CaseId,
+    /// Its version when the timer fired (in the same transaction).
+    pub expected_version: i32,
+    /// The stage whose deadline passed.
+    pub stage: String,
+}
+
+impl CaseChange for BreachEscalation {
+    type Output = Case;
+
+    fn about(&self) -> About<Case> {
+        About {
+            operation: "escalateOnBreach",
+            action: AuditAction::Escalate,
+            target: Target::case(self.case, Some(self.expected_version)),
+        }
+    }
+
+    async fn decide_and_write(
+        &self,
+        ctx: &Ctx<'_>,
+        row: Option<&case::Model>,
+    ) -> Result<Decided<Case>, ServiceError> {
+        let row = row.ok_or(ServiceError::NotFound("case"))?;
+        if !ctx.actor.is_system() {
+            return Err(ServiceError::Internal("only the server escalates on a breach".into()));
+        }
+        if row.status != CaseStatus::Open.as_str() || row.stage != self.stage {
+            return Err(ServiceError::Conflict("the case has moved since its deadline".into()));
+        }
+        let protocol = case_row::protocol_of(ctx.catalog, row)?;
+        let recorded_here = records::kinds_at_stage(ctx.txn, row).await?;
+        let now = ctx.now;
+        let plan = crate::domain::workflow::plan_breach_escalation(
+            protocol,
+            &row.route,
+            &row.stage,
+            &recorded_here,
+            now.date_naive(),
+        )?
+        .ok_or_else(|| ServiceError::Conflict("the stage does not escalate on a breach".into()))?;
+        records::flag_missing(ctx.txn, row, &plan.missing_records, now).await?;
+        let mut audit = escalation_audit(&plan, &row.stage, EscalationReason::Overdue, None, None);
+        audit["automatic"] = json!(true);
+        let case = case::Model {
+            stage: plan.stage,
+            stage_entered_at: Some(now),
+            due_on: plan.due_on,
+            acknowledged_at: None,
+            updated_at: now,
+            ..row.clone()
+        };
+        Ok(Decided { case, audit, output: Box::new(case_output), raises: None })
+    }
+}
+
 /// How many cases are "similar" to `row` for the repeated-disagreement
 /// rule, `row` included: one `COUNT` inside the escalation's transaction.
 ///

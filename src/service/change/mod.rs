@@ -224,18 +224,57 @@ impl Frame<'_> {
             return Ok(first);
         }
         let txn = begin_write(self.db).await?;
+        let (output, id, raised) = self.write(&txn, idem, change).await?;
+        txn.commit().await?;
+        // Deliveries of the event may be due: wake this process's worker.
+        super::webhooks::outbox::committed();
+        // Subscribers may follow it: tell this process's hub.
+        events::committed();
+        tracing::info!(case.id = %id, action = action.as_str(), "case changed");
+        if let Some(new) = raised {
+            tracing::info!(case.id = %new, follows = %id, "case raised by a change to another");
+        }
+        Ok(output)
+    }
+
+    /// Runs `change` in `txn`, a write transaction its caller began (with
+    /// `begin_write`) and commits, for a change the server makes as part of
+    /// another write: a timer's escalation on breach, written with the
+    /// timer's firing so that neither happens without the other. Steps 3
+    /// to 8 of the module documentation; no idempotency key, and no retry
+    /// of its own (the caller's transaction fails whole). The caller tells
+    /// the webhook worker and the hub after its commit.
+    pub(crate) async fn run_in<C: CaseChange>(
+        &self,
+        txn: &DatabaseTransaction,
+        change: &C,
+    ) -> Result<C::Output, ServiceError> {
+        let (output, id, _) = self.write(txn, None, change).await?;
+        tracing::info!(case.id = %id, action = change.about().action.as_str(), actor = %self.actor.sub, "case changed by the server");
+        Ok(output)
+    }
+
+    /// Steps 3 to 8 in `txn`: returns the result, the case's id and the
+    /// id of a case raised beside it.
+    async fn write<C: CaseChange>(
+        &self,
+        txn: &DatabaseTransaction,
+        idem: Option<&Idempotency>,
+        change: &C,
+    ) -> Result<(C::Output, CaseId, Option<uuid::Uuid>), ServiceError> {
+        let About { action, target, .. } = change.about();
         let row = match target {
             Target::New { .. } => None,
             Target::Case { id, expected_version } => {
-                Some(load_for_change(&txn, self.actor, id, expected_version).await?)
+                Some(load_for_change(txn, self.actor, id, expected_version).await?)
             }
         };
         let participants = match &row {
-            Some(row) => super::participants::current(&txn, row.id).await?,
+            Some(row) => super::participants::current(txn, row.id).await?,
             None => Vec::new(),
         };
         let ctx = Ctx {
-            txn: &txn,
+            txn,
             catalog: self.catalog,
             actor: self.actor,
             now: audit::now(),
@@ -248,7 +287,7 @@ impl Frame<'_> {
             None => {
                 next.version = 1;
                 case::Entity::insert(next.clone().into_active_model().reset_all())
-                    .exec_without_returning(&txn)
+                    .exec_without_returning(txn)
                     .await?;
                 audit::GENESIS.to_owned()
             }
@@ -256,37 +295,28 @@ impl Frame<'_> {
                 if next.id != row.id {
                     return Err(ServiceError::Internal("a change swapped its case".into()));
                 }
-                next.version = bump_version(&txn, row, &next).await?;
-                audit::last_hash(&txn, id).await?
+                next.version = bump_version(txn, row, &next).await?;
+                audit::last_hash(txn, id).await?
             }
         };
-        append_audit(&txn, &next, &prev_hash, &ctx, action, self.request_id, &data).await?;
+        append_audit(txn, &next, &prev_hash, &ctx, action, self.request_id, &data).await?;
         let raised = match raises {
-            Some(raised) => Some(self.store_raised(&txn, &ctx, raised).await?),
+            Some(raised) => Some(self.store_raised(txn, &ctx, raised).await?),
             None => None,
         };
         // The events last (their lock is held to the commit), the changed
         // case's first.
-        self.append_events(&txn, action, row.as_ref(), &next, ctx.now).await?;
-        super::timers::sync(&txn, self.catalog, row.as_ref(), &next).await?;
-        super::awaiting::sync(&txn, self.catalog, &next).await?;
+        self.append_events(txn, action, row.as_ref(), &next, ctx.now).await?;
+        super::timers::sync(txn, self.catalog, row.as_ref(), &next).await?;
+        super::awaiting::sync(txn, self.catalog, &next).await?;
         if let Some(new) = &raised {
-            self.append_events(&txn, AuditAction::Raise, None, new, ctx.now).await?;
-            super::timers::sync(&txn, self.catalog, None, new).await?;
-            super::awaiting::sync(&txn, self.catalog, new).await?;
+            self.append_events(txn, AuditAction::Raise, None, new, ctx.now).await?;
+            super::timers::sync(txn, self.catalog, None, new).await?;
+            super::awaiting::sync(txn, self.catalog, new).await?;
         }
         let output = output(&next)?;
-        idempotency::remember(&txn, self.actor, idem, &output).await?;
-        txn.commit().await?;
-        // Deliveries of the event may be due: wake this process's worker.
-        super::webhooks::outbox::committed();
-        // Subscribers may follow it: tell this process's hub.
-        events::committed();
-        tracing::info!(case.id = %id, action = action.as_str(), "case changed");
-        if let Some(new) = raised {
-            tracing::info!(case.id = %new.id, follows = %id, "case raised by a change to another");
-        }
-        Ok(output)
+        idempotency::remember(txn, self.actor, idem, &output).await?;
+        Ok((output, id, raised.map(|new| new.id)))
     }
 
     /// Appends the event of `after`'s change (from `before`, none for a
@@ -338,7 +368,9 @@ impl Frame<'_> {
 /// A write transaction. On SQLite it takes the write lock at BEGIN
 /// (IMMEDIATE), so two writers queue on the busy timeout instead of one
 /// failing when it upgrades a read lock; PostgreSQL ignores the mode.
-async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, ServiceError> {
+pub(crate) async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<DatabaseTransaction, ServiceError> {
     Ok(db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
