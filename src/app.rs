@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::auth::{MintClaims, Verifier};
 use crate::config::{
-    AuditAction, Cli, Command, GlobalArgs, MigrateAction, ServeArgs, TokenArgs,
+    AuditAction, Cli, Command, DirectoryAction, GlobalArgs, MigrateAction, ServeArgs, TokenArgs,
     TrustedDocumentsAction,
 };
 use crate::db::{self, DbSettings};
@@ -63,17 +63,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&manifest)?);
             Ok(())
         }
+        Command::Directory { action } => directory_command(&cli.global, action).await,
         Command::SeedDemo(args) => {
             let db = connect(&cli.global).await?;
             db::migrate(&db).await.context("applying migrations")?;
-            let report = demo::seed_directory(&db).await?;
+            let catalog = Catalog::builtin().context("built-in protocol definitions")?;
+            let report = demo::seed_directory(&db, &catalog).await?;
             println!(
                 "demo directory loaded: {} partnerships and {} agencies added",
                 report.partnerships_added, report.agencies_added
             );
             if args.cases > 0 {
                 use crate::service::generate;
-                let catalog = Catalog::builtin().context("built-in protocol definitions")?;
                 let options = generate::Options {
                     cases: args.cases,
                     seed: args.seed,
@@ -156,7 +157,7 @@ pub async fn prepare(
         db::migrate(&db).await.context("applying migrations")?;
     }
     if global.demo {
-        let report = demo::seed_directory(&db).await?;
+        let report = demo::seed_directory(&db, &catalog).await?;
         tracing::info!(
             partnerships.added = report.partnerships_added,
             agencies.added = report.agencies_added,
@@ -187,7 +188,9 @@ pub async fn prepare(
         catalog,
         db,
         verifier: Arc::new(verifier),
-        directory: Arc::new(DirectoryCache::default()),
+        directory: Arc::new(DirectoryCache::new(std::time::Duration::from_secs(
+            args.directory_cache_seconds,
+        ))),
         limits: Arc::new(args.graphql.clone()),
         http: Arc::new(args.http.clone()),
         cors,
@@ -407,6 +410,63 @@ fn redact_url(url: &str) -> String {
             format!("{}://{}@{}", &url[..scheme_end], user, &url[at + 1..])
         }
         _ => url.to_owned(),
+    }
+}
+
+/// `escalations directory import|export`.
+async fn directory_command(global: &GlobalArgs, action: DirectoryAction) -> anyhow::Result<()> {
+    use crate::service::directory::{self, ImportMode};
+    let db = connect(global).await?;
+    db::migrate(&db).await.context("applying migrations")?;
+    match action {
+        DirectoryAction::Import { file, dry_run } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let catalog = Catalog::builtin().context("built-in protocol definitions")?;
+            let actor =
+                format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+            let mode = if dry_run { ImportMode::DryRun } else { ImportMode::Apply };
+            let report = match directory::import(&db, &catalog, &text, &actor, mode).await {
+                Ok(report) => report,
+                Err(crate::service::ServiceError::BadInput { message, .. }) => {
+                    anyhow::bail!(
+                        "{} is not a valid directory file; nothing was written:\n{message}",
+                        file.display()
+                    )
+                }
+                Err(other) => return Err(other.into()),
+            };
+            for change in &report.changes {
+                println!("{change}");
+            }
+            for (partnership, agency) in &report.left_out {
+                println!("left out, kept as it is: agency {agency} of {partnership}");
+            }
+            match (report.changes.len(), report.applied) {
+                (0, _) => {
+                    println!("the directory already matches {}: nothing to change", file.display())
+                }
+                (n, true) => println!("{n} changes written"),
+                (n, false) => println!("dry run: {n} changes, nothing written"),
+            }
+            Ok(())
+        }
+        DirectoryAction::Export { output } => {
+            let text = directory::export(&db).await?;
+            match output {
+                None => print!("{text}"),
+                Some(path) => {
+                    use std::io::Write;
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    f.write_all(text.as_bytes())?;
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -136,6 +136,12 @@ pub enum AuthError {
     /// `agency` names no agency of that partnership.
     #[error("the token's agency is unknown in its partnership")]
     UnknownAgency,
+    /// `agency` names an agency that was deactivated.
+    #[error(
+        "the token's agency has been deactivated in its partnership: its cases and history are \
+         kept, but its tokens are no longer accepted"
+    )]
+    DeactivatedAgency,
     /// Longer than [`MAX_TOKEN_BYTES`].
     #[error("the token is longer than {MAX_TOKEN_BYTES} bytes")]
     TooLarge,

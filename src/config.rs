@@ -180,10 +180,40 @@ pub enum Command {
     /// Mint a development token signed with the HS256 secret (refused when
     /// tokens are verified with a public key).
     Token(TokenArgs),
+    /// The directory: partnerships and their agencies, from and to a TOML
+    /// file (the format of `data/demo/partnerships.toml`).
+    Directory {
+        #[command(subcommand)]
+        action: DirectoryAction,
+    },
     /// Trusted documents: the operations registered by hash.
     TrustedDocuments {
         #[command(subcommand)]
         action: TrustedDocumentsAction,
+    },
+}
+
+/// Directory subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DirectoryAction {
+    /// Create and update partnerships and agencies from FILE, matched by
+    /// code, in one transaction; prints each change. Nothing is deleted:
+    /// an agency the file leaves out is reported and kept; only
+    /// `active = false` deactivates one. Every problem in the file is
+    /// reported at once and nothing is written.
+    Import {
+        /// The directory file (TOML).
+        file: PathBuf,
+        /// Print what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the stored directory in the import format (to standard output,
+    /// or to FILE).
+    Export {
+        /// Where to write it (refused if it exists).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -283,6 +313,13 @@ pub struct ServeArgs {
     /// Seconds that in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
+
+    /// Seconds a process keeps the directory it resolved tokens against
+    /// before reading it again: how long another process's (or the command
+    /// line's) directory change, such as a deactivation, takes to reach
+    /// this one. Changes made through this process apply at once.
+    #[arg(long, env = "DIRECTORY_CACHE_SECONDS", default_value_t = 30)]
+    pub directory_cache_seconds: u64,
 
     #[command(flatten)]
     pub graphql: GraphqlArgs,

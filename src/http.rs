@@ -1180,6 +1180,7 @@ async fn authenticate_token(
             Err(Refusal::Unauthenticated(AuthError::UnknownPartnership))
         }
         Resolved::UnknownAgency => Err(Refusal::Unauthenticated(AuthError::UnknownAgency)),
+        Resolved::DeactivatedAgency => Err(Refusal::Unauthenticated(AuthError::DeactivatedAgency)),
     }
 }
 

@@ -13,6 +13,10 @@ pub struct Model {
     pub name: String,
     pub kind: String,
     pub created_at: DateTimeUtc,
+    /// False once deactivated: it keeps its cases and history, raises
+    /// nothing new, and its tokens are refused.
+    pub active: bool,
+    pub deactivated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ pub mod case_event;
 pub mod case_participant;
 pub mod case_record;
 pub mod change_event;
+pub mod directory_change;
 pub mod feedback;
 pub mod idempotency_key;
 pub mod missing_record;

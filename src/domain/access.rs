@@ -1769,6 +1769,28 @@ pub enum WebhookOwner {
     Partnership(PartnershipId),
 }
 
+/// Why a caller may not change a partnership's directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryAdminRefusal {
+    /// A person's token, or a client without the scope.
+    #[error(
+        "the directory is changed by machine clients with the directory:admin scope (a \
+         partnership's business unit)"
+    )]
+    NotAnAdministrator,
+}
+
+/// Whether `actor` may change the agencies of `partnership`: a machine
+/// client (no role) with `directory:admin`, of that partnership (another
+/// partnership is not found, as every other thing out of scope).
+pub fn may_administer_directory(actor: &Actor) -> Result<PartnershipId, DirectoryAdminRefusal> {
+    use super::role::Scope;
+    if actor.role.is_some() || !actor.has_scope(Scope::DirectoryAdmin) {
+        return Err(DirectoryAdminRefusal::NotAnAdministrator);
+    }
+    Ok(actor.partnership)
+}
+
 /// Why a caller may not manage webhook endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookRefusal {
@@ -1914,6 +1936,30 @@ mod webhook_tests {
                 &client(Some(role), &[WebhooksManage], Some(ours)),
                 Err(WebhookRefusal::NotAManager),
             );
+        }
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn the_directory_is_administered_by_directory_clients_of_their_partnership() {
+        use Scope::{CasesRead, DirectoryAdmin, StatisticsRead, System, WebhooksManage};
+        let p = PartnershipId::from_uuid(uuid::Uuid::from_u128(1));
+        let ours = Some(AgencyId::from_uuid(uuid::Uuid::from_u128(2)));
+        let no = Err(DirectoryAdminRefusal::NotAnAdministrator);
+        let rows: Vec<(&str, Actor, Result<PartnershipId, DirectoryAdminRefusal>)> = vec![
+            ("a directory client of the partnership", client(None, &[DirectoryAdmin], None), Ok(p)),
+            ("one naming an agency: still the partnership's", client(None, &[DirectoryAdmin], ours), Ok(p)),
+            ("with other scopes too", client(None, &[DirectoryAdmin, StatisticsRead], None), Ok(p)),
+            ("a cases:read client", client(None, &[CasesRead], ours), no),
+            ("a statistics client", client(None, &[StatisticsRead], None), no),
+            ("a webhooks client", client(None, &[WebhooksManage], None), no),
+            ("the server itself", client(None, &[System], None), no),
+        ];
+        for (name, who, expected) in rows {
+            assert_eq!(may_administer_directory(&who), expected, "{name}");
+        }
+        for role in Role::ALL {
+            assert_eq!(may_administer_directory(&client(Some(role), &[DirectoryAdmin], ours)), no, "a {role}, even with the scope");
         }
     }
 

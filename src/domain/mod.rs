@@ -11,6 +11,7 @@ pub mod board;
 pub mod calendar;
 pub mod catalog;
 pub mod deadline;
+pub mod directory;
 pub mod event;
 pub mod family_told;
 pub mod ids;

@@ -85,6 +85,10 @@ pub enum Scope {
     /// `statistics:read` and no agency, of its partnership).
     #[serde(rename = "webhooks:manage")]
     WebhooksManage,
+    /// `directory:admin`: its partnership's agencies (create, rename,
+    /// deactivate): a partnership's business unit.
+    #[serde(rename = "directory:admin")]
+    DirectoryAdmin,
     /// The server itself, acting where its protocol says a change happens
     /// by itself (an escalation on breach). Never read from a token: not
     /// in [`Scope::ALL`], so [`Scope::parse`] never returns it.
@@ -94,7 +98,8 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in declaration order.
-    pub const ALL: [Scope; 3] = [Scope::CasesRead, Scope::StatisticsRead, Scope::WebhooksManage];
+    pub const ALL: [Scope; 4] =
+        [Scope::CasesRead, Scope::StatisticsRead, Scope::WebhooksManage, Scope::DirectoryAdmin];
 
     /// The claim value of the scope, e.g. `"cases:read"`.
     pub fn as_str(self) -> &'static str {
@@ -102,6 +107,7 @@ impl Scope {
             Scope::CasesRead => "cases:read",
             Scope::StatisticsRead => "statistics:read",
             Scope::WebhooksManage => "webhooks:manage",
+            Scope::DirectoryAdmin => "directory:admin",
             Scope::System => "system",
         }
     }
@@ -166,6 +172,7 @@ mod tests {
         check_scope("cases:read", Some(Scope::CasesRead));
         check_scope("statistics:read", Some(Scope::StatisticsRead));
         check_scope("webhooks:manage", Some(Scope::WebhooksManage));
+        check_scope("directory:admin", Some(Scope::DirectoryAdmin));
         check_scope("cases:write", None);
         // The server's own scope is never read from a token.
         check_scope("system", None);

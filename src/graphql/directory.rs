@@ -5,6 +5,8 @@ use sea_orm::DatabaseConnection;
 
 use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
+use super::scalars::DateTime;
+use super::workflow::actor;
 use crate::domain::actor::Viewer;
 use crate::domain::agency::AgencyKind as DomainAgencyKind;
 use crate::domain::ids::{AgencyId, PartnershipId};
@@ -102,6 +104,17 @@ impl Agency {
         let kind: DomainAgencyKind = self.0.kind;
         kind.into()
     }
+    /// False once the partnership has deactivated the agency: it keeps its
+    /// cases and their history, takes part in nothing new (no case is
+    /// raised by it or with it, it joins none), and its tokens are refused
+    /// (`UNAUTHENTICATED`).
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+    /// When it was deactivated; null while it is active.
+    async fn deactivated_at(&self) -> Option<DateTime> {
+        self.0.deactivated_at.map(DateTime)
+    }
 
     /// The partnership the agency belongs to.
     async fn partnership(&self, ctx: &Context<'_>) -> Result<Partnership> {
@@ -168,5 +181,200 @@ impl DirectoryQuery {
         let db = ctx.data::<DatabaseConnection>()?;
         let list = directory::agencies(db, id).await.gql()?;
         Ok(list.into_iter().map(Agency).collect())
+    }
+}
+
+/// A new agency.
+#[derive(async_graphql::InputObject)]
+pub struct CreateAgencyInput {
+    /// Its code, as tokens will carry it in their `agency` claim: 1 to 64
+    /// lowercase letters, digits and single hyphens, unique across every
+    /// partnership, e.g. `wb-housing`.
+    pub code: String,
+    /// Its display name.
+    pub name: String,
+    /// Its sector.
+    pub kind: AgencyKind,
+}
+
+/// A new name for an agency.
+#[derive(async_graphql::InputObject)]
+pub struct RenameAgencyInput {
+    /// The agency.
+    pub agency_id: ID,
+    /// The new name (not empty, at most 200 characters).
+    pub name: String,
+}
+
+/// An agency to deactivate or reactivate.
+#[derive(async_graphql::InputObject)]
+pub struct AgencyIdInput {
+    /// The agency.
+    pub agency_id: ID,
+}
+
+fn agency_id(id: &ID) -> Result<AgencyId> {
+    id.parse().map_err(|_| bad_input("agencyId", "not a valid identifier"))
+}
+
+/// Changes to a partnership's agencies, by its business unit: a machine
+/// client with the `directory:admin` scope, for its own partnership (an
+/// agency of another is `NOT_FOUND`; anyone else is `FORBIDDEN`). Each is
+/// recorded (`directoryChanges`); nothing is ever deleted.
+#[derive(Default)]
+pub struct DirectoryMutation;
+
+#[Object]
+impl DirectoryMutation {
+    /// Adds an agency to the caller's partnership. A code already taken,
+    /// in any partnership, is a `CONFLICT`.
+    async fn create_agency(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The agency.")] input: CreateAgencyInput,
+    ) -> Result<Agency> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let change = directory::AdminChange::Create {
+            code: input.code,
+            name: input.name,
+            kind: input.kind.into(),
+        };
+        Ok(Agency(directory::administer(db, actor(ctx)?, change).await.gql()?))
+    }
+
+    /// Renames an agency (a trust that merges, a service renamed); its
+    /// code, cases and tokens are unchanged.
+    async fn rename_agency(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The agency and its new name.")] input: RenameAgencyInput,
+    ) -> Result<Agency> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let change = directory::AdminChange::Rename {
+            agency: agency_id(&input.agency_id)?,
+            name: input.name,
+        };
+        Ok(Agency(directory::administer(db, actor(ctx)?, change).await.gql()?))
+    }
+
+    /// Deactivates an agency: it keeps its cases and their history, takes
+    /// part in nothing new, and its tokens are refused (`UNAUTHENTICATED`)
+    /// at once on this server and within `DIRECTORY_CACHE_SECONDS` on
+    /// others. Already deactivated: `CONFLICT`.
+    async fn deactivate_agency(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The agency.")] input: AgencyIdInput,
+    ) -> Result<Agency> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let change = directory::AdminChange::SetActive {
+            agency: agency_id(&input.agency_id)?,
+            active: false,
+        };
+        Ok(Agency(directory::administer(db, actor(ctx)?, change).await.gql()?))
+    }
+
+    /// Makes a deactivated agency active again. Already active: `CONFLICT`.
+    async fn reactivate_agency(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The agency.")] input: AgencyIdInput,
+    ) -> Result<Agency> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let change = directory::AdminChange::SetActive {
+            agency: agency_id(&input.agency_id)?,
+            active: true,
+        };
+        Ok(Agency(directory::administer(db, actor(ctx)?, change).await.gql()?))
+    }
+}
+
+/// One recorded change to a partnership's directory.
+pub struct DirectoryChange(directory::DirectoryChangeRow);
+
+/// A change to a partnership or one of its agencies: by
+/// `escalations directory import`, by the demo load, or by a
+/// `directory:admin` client. Never changed or removed.
+#[Object]
+impl DirectoryChange {
+    /// Opaque identifier; changes are ordered by it.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// When.
+    async fn at(&self) -> DateTime {
+        DateTime(self.0.at)
+    }
+    /// Who: the client's `sub`, `cli:<user>` for the command line, or
+    /// `demo`.
+    async fn actor_sub(&self) -> &str {
+        &self.0.actor_sub
+    }
+    /// What: `partnership_created`, `partnership_updated`,
+    /// `agency_created`, `agency_updated`, `agency_deactivated` or
+    /// `agency_reactivated`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// The agency changed; null for a change to the partnership itself.
+    async fn agency(&self, ctx: &Context<'_>) -> Result<Option<Agency>> {
+        match self.0.agency_id {
+            Some(id) => Ok(Some(load_agency(ctx, id).await?)),
+            None => Ok(None),
+        }
+    }
+    /// Each field set or changed, with its value before (null when new)
+    /// and after.
+    async fn fields(&self) -> Vec<DirectoryFieldChange<'_>> {
+        self.0.fields.iter().map(DirectoryFieldChange).collect()
+    }
+}
+
+/// One field of a directory change.
+pub struct DirectoryFieldChange<'a>(&'a (String, Option<String>, Option<String>));
+
+/// A field's value before and after a directory change, as text.
+#[Object]
+impl DirectoryFieldChange<'_> {
+    /// The field: `name`, `kind`, `active`, `protocol` or `calendar`.
+    async fn field(&self) -> &str {
+        &self.0.0
+    }
+    /// Its value before; null when the row was new.
+    async fn before(&self) -> Option<&str> {
+        self.0.1.as_deref()
+    }
+    /// Its value after.
+    async fn after(&self) -> Option<&str> {
+        self.0.2.as_deref()
+    }
+}
+
+/// The directory's record of changes.
+#[derive(Default)]
+pub struct DirectoryChangesQuery;
+
+#[Object]
+impl DirectoryChangesQuery {
+    /// The changes to the caller's partnership's directory, newest first:
+    /// only for a `directory:admin` client.
+    #[graphql(complexity = "super::cost::page(first, child_complexity)")]
+    async fn directory_changes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many, 1 to 100.", default = 20)] first: i32,
+        #[graphql(desc = "Only changes older than this one (the last `id` of the previous page).")]
+        before: Option<ID>,
+    ) -> Result<Vec<DirectoryChange>> {
+        if !(1..=100).contains(&first) {
+            return Err(bad_input("first", "must be between 1 and 100"));
+        }
+        let before = before
+            .map(|id| id.parse::<uuid::Uuid>())
+            .transpose()
+            .map_err(|_| bad_input("before", "not a valid identifier"))?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let rows = directory::changes(db, actor(ctx)?, first as u64, before).await.gql()?;
+        Ok(rows.into_iter().map(DirectoryChange).collect())
     }
 }

@@ -31,6 +31,7 @@ use crate::config::GraphqlArgs;
 #[derive(MergedObject, Default)]
 pub struct Query(
     directory::DirectoryQuery,
+    directory::DirectoryChangesQuery,
     case::CaseQuery,
     events::EventsQuery,
     protocols::ProtocolQuery,
@@ -49,6 +50,7 @@ pub struct Mutation(
     participants::ParticipantsMutation,
     statistics::FeedbackMutation,
     webhooks::WebhooksMutation,
+    directory::DirectoryMutation,
 );
 
 /// Every subscription of the API (over WebSocket, `http::subscriptions`).

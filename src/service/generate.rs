@@ -415,6 +415,7 @@ impl World {
             .await?;
         let agencies = agency::Entity::find()
             .filter(agency::Column::PartnershipId.is_in(partnerships.iter().map(|p| p.id)))
+            .filter(agency::Column::Active.eq(true))
             .order_by_asc(agency::Column::Code)
             .all(db)
             .await?;
@@ -1021,6 +1022,8 @@ mod tests {
                     name: format!("{code} {kind}"),
                     kind: (*kind).to_owned(),
                     created_at: now,
+                    active: true,
+                    deactivated_at: None,
                 });
             }
         }

@@ -182,6 +182,8 @@ impl CaseChange for JoinInput {
             .one(ctx.txn)
             .await?
             .ok_or_else(|| ServiceError::bad_input("agencyId", "no such agency"))?;
+        crate::domain::directory::takes_new_work(agency.active)
+            .map_err(|why| ServiceError::bad_input("agencyId", why))?;
         let kind = AgencyKind::parse(&agency.kind).ok_or_else(|| {
             ServiceError::Internal(format!("unknown agency kind {:?}", agency.kind))
         })?;

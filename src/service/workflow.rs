@@ -69,6 +69,17 @@ impl CaseChange for RaiseInput {
             .ok_or_else(|| {
                 ServiceError::bad_input("receivingAgencyId", "no such agency in your partnership")
             })?;
+        crate::domain::directory::takes_new_work(receiving.active)
+            .map_err(|why| ServiceError::bad_input("receivingAgencyId", why))?;
+        // The token was checked against a cache another process's
+        // deactivation may not have reached yet: the raising agency's own
+        // row decides.
+        let raising_row = agency::Entity::find_by_id(raising.uuid())
+            .one(ctx.txn)
+            .await?
+            .ok_or(ServiceError::NotFound("agency"))?;
+        crate::domain::directory::takes_new_work(raising_row.active)
+            .map_err(|why| ServiceError::forbidden(why, Default::default()))?;
         let partnership = entity::partnership::Entity::find_by_id(actor.partnership.uuid())
             .one(ctx.txn)
             .await?

@@ -50,7 +50,12 @@ impl Server {
             escalations::db::DbSettings { url: test_db.url().to_owned(), max_connections: Some(4) };
         let db = escalations::db::connect(&settings).await.unwrap();
         escalations::db::migrate(&db).await.unwrap();
-        escalations::service::demo::seed_directory(&db).await.unwrap();
+        escalations::service::demo::seed_directory(
+            &db,
+            &escalations::domain::catalog::Catalog::builtin().unwrap(),
+        )
+        .await
+        .unwrap();
         let state = escalations::app::prepare(db, &global_args(), &args).await.unwrap();
         // The server's own accept loop, with the extra routes.
         let connections = state.metrics.connections.clone();

@@ -182,6 +182,7 @@ pub fn serve_args() -> ServeArgs {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         migrate_on_start: true,
         shutdown_grace_seconds: 5,
+        directory_cache_seconds: 30,
         graphql: GraphqlArgs::default(),
         http: HttpArgs::default(),
         rate_limits: RateLimitArgs::default(),
@@ -265,7 +266,12 @@ async fn spawn_app_at_with(
     let server_db = connect(&pool).await.expect("server pool");
     // The demo directory is loaded explicitly: tests run without demo defaults.
     escalations::db::migrate(&server_db).await.expect("migrate");
-    escalations::service::demo::seed_directory(&server_db).await.expect("seed");
+    escalations::service::demo::seed_directory(
+        &server_db,
+        &escalations::domain::catalog::Catalog::builtin().unwrap(),
+    )
+    .await
+    .expect("seed");
     let state = escalations::app::prepare(server_db, &settings.global, &settings.serve)
         .await
         .expect("prepare");

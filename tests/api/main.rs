@@ -11,6 +11,7 @@ mod cases;
 mod cli;
 mod connections;
 mod directory;
+mod directory_admin;
 mod edges;
 mod errors;
 mod events;
