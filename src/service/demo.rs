@@ -1,5 +1,10 @@
 //! The demo directory: the five seed partnerships and their agencies,
 //! from `data/demo/partnerships.toml` (embedded in the binary).
+//!
+//! A partnership's `calendar` must be its adopted protocol's: deadlines are
+//! counted with the protocol's calendar and statistics with the
+//! partnership's, so a directory where they differ is refused
+//! ([`crate::domain::calendar::check_partnership_calendar`]).
 
 use chrono::Utc;
 use entity::{agency, partnership};
@@ -10,6 +15,8 @@ use serde::Deserialize;
 
 use super::ServiceError;
 use crate::domain::agency::AgencyKind;
+use crate::domain::calendar::check_partnership_calendar;
+use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, PartnershipId};
 
 const DEMO_DIRECTORY: &str = include_str!("../../data/demo/partnerships.toml");
@@ -48,9 +55,26 @@ pub struct SeedReport {
 }
 
 fn directory() -> Result<Directory, ServiceError> {
-    let dir: Directory = toml::from_str(DEMO_DIRECTORY)
+    parse_directory(DEMO_DIRECTORY)
+}
+
+fn parse_directory(text: &str) -> Result<Directory, ServiceError> {
+    let dir: Directory = toml::from_str(text)
         .map_err(|e| ServiceError::bad_input("demo directory", e.to_string()))?;
+    let catalog = Catalog::builtin().map_err(|e| ServiceError::Internal(e.to_string()))?;
     for p in &dir.partnership {
+        let mut versions = catalog.all().filter(|v| v.id() == p.protocol).peekable();
+        if versions.peek().is_none() {
+            return Err(ServiceError::bad_input(
+                "demo directory",
+                format!("partnership {} adopts the unknown protocol {:?}", p.code, p.protocol),
+            ));
+        }
+        // Every version: a case keeps the version it was raised under.
+        for version in versions {
+            check_partnership_calendar(&p.code, &p.calendar, &p.protocol, version.calendar())
+                .map_err(|e| ServiceError::bad_input("demo directory", e.to_string()))?;
+        }
         for a in &p.agencies {
             if AgencyKind::parse(&a.kind).is_none() {
                 return Err(ServiceError::bad_input(
@@ -120,7 +144,7 @@ pub async fn seed_directory(db: &DatabaseConnection) -> Result<SeedReport, Servi
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -137,5 +161,30 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), n, "agency codes must be unique");
+    }
+
+    fn refusal(calendar: &str, protocol: &str) -> String {
+        let text = format!(
+            "[[partnership]]\ncode = \"p\"\nname = \"P\"\nprotocol = \"{protocol}\"\ncalendar = \"{calendar}\"\nagencies = []\n"
+        );
+        match parse_directory(&text) {
+            Err(ServiceError::BadInput { message, .. }) => message,
+            other => panic!("{calendar} / {protocol}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_partnership_whose_calendar_is_not_its_protocols_is_refused() {
+        let ok = "[[partnership]]\ncode = \"p\"\nname = \"P\"\nprotocol = \"rotherham\"\ncalendar = \"england-and-wales\"\nagencies = []\n";
+        assert_eq!(parse_directory(ok).unwrap().partnership.len(), 1);
+        assert_eq!(
+            refusal("scotland", "rotherham"),
+            "partnership \"p\" names the calendar \"scotland\", but its protocol \"rotherham\" counts working days with \"england-and-wales\""
+        );
+        assert_eq!(refusal("wales", "rotherham"), "unknown calendar \"wales\"");
+        assert_eq!(
+            refusal("england-and-wales", "nowhere"),
+            "partnership p adopts the unknown protocol \"nowhere\""
+        );
     }
 }
