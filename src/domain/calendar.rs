@@ -387,8 +387,8 @@ impl Calendar {
         self.ensure_covered(to)?;
         let (low, high, sign) = if from <= to { (from, to, 1) } else { (to, from, -1) };
         // Both ends are covered, so every day in between is too; the span is
-        // at most the covered years, a few thousand days, so a plain walk is
-        // cheap and obviously right.
+        // a case's weeks in practice and at most the covered years (some
+        // 30,000 days), so a plain walk is cheap and obviously right.
         let count = low
             .iter_days()
             .skip(1)
