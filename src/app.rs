@@ -20,6 +20,9 @@ use crate::service::identity::DirectoryCache;
 
 /// Runs one subcommand to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(path) = &cli.global.bank_holidays_file {
+        bank_holidays(path)?;
+    }
     match cli.command {
         Command::Serve(args) => serve(&cli.global, &args).await,
         Command::Migrate { action } => {
@@ -210,6 +213,29 @@ pub async fn prepare(
             args.http.subscription_connections_per_client,
         )),
     })
+}
+
+/// Puts the bank holidays of `BANK_HOLIDAYS_FILE` in place of the embedded
+/// list, before anything counts working days.
+fn bank_holidays(path: &std::path::Path) -> anyhow::Result<()> {
+    let context = || format!("bank holidays ({})", path.display());
+    let text = std::fs::read_to_string(path).with_context(context)?;
+    let calendars = crate::domain::calendar::install(&text).with_context(context)?;
+    for nation in crate::domain::calendar::Nation::ALL {
+        let calendar = calendars.get(nation);
+        let published: Vec<i32> = calendar.published_years().collect();
+        tracing::info!(
+            calendar = calendar.id(),
+            calendar.published = %format!(
+                "{}..={}",
+                published.first().copied().unwrap_or_default(),
+                published.last().copied().unwrap_or_default()
+            ),
+            calendar.covered = ?calendar.covered_years(),
+            "bank holidays loaded"
+        );
+    }
+    Ok(())
 }
 
 /// The trusted documents of the settings (none without a manifest), each

@@ -49,6 +49,12 @@ pub struct GlobalArgs {
     #[arg(long, env = "DEMO", default_value_t = false, global = true)]
     pub demo: bool,
 
+    /// A newer list of bank holidays in GOV.UK's format (a download of
+    /// https://www.gov.uk/bank-holidays.json), read at start instead of the
+    /// embedded one for the years it lists; a malformed file stops the start.
+    #[arg(long, env = "BANK_HOLIDAYS_FILE", global = true)]
+    pub bank_holidays_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub auth: AuthArgs,
 }

@@ -302,8 +302,10 @@ pub struct ImportPlan {
 /// and calendars this server has.
 #[derive(Debug, Clone, Copy)]
 pub struct Known<'a> {
-    /// Protocol ids.
-    pub protocols: &'a BTreeSet<String>,
+    /// Protocol ids, each with the calendars its versions count working
+    /// days with (a partnership's must be its protocol's:
+    /// `calendar::check_partnership_calendar`).
+    pub protocols: &'a BTreeMap<String, BTreeSet<String>>,
     /// Calendar ids.
     pub calendars: &'a [&'a str],
 }
@@ -362,20 +364,37 @@ pub fn plan_import(
         if let Some(why) = name_problem(&p.name) {
             problems.push(format!("{at}.name {why}"));
         }
-        if !known.protocols.contains(&p.protocol) {
-            let ids: Vec<&str> = known.protocols.iter().map(String::as_str).collect();
-            problems.push(format!(
-                "{at}.protocol {:?} is not a protocol of this server (known: {})",
-                p.protocol,
-                ids.join(", ")
-            ));
-        }
-        if !known.calendars.contains(&p.calendar.as_str()) {
+        let calendar_known = known.calendars.contains(&p.calendar.as_str());
+        if !calendar_known {
             problems.push(format!(
                 "{at}.calendar {:?} is not a calendar of this server (known: {})",
                 p.calendar,
                 known.calendars.join(", ")
             ));
+        }
+        match known.protocols.get(&p.protocol) {
+            None => {
+                let ids: Vec<&str> = known.protocols.keys().map(String::as_str).collect();
+                problems.push(format!(
+                    "{at}.protocol {:?} is not a protocol of this server (known: {})",
+                    p.protocol,
+                    ids.join(", ")
+                ));
+            }
+            Some(calendars) if calendar_known => {
+                // Every version: a case keeps the version it was raised under.
+                for protocol_calendar in calendars {
+                    if let Err(e) = super::calendar::check_partnership_calendar(
+                        &p.code,
+                        &p.calendar,
+                        &p.protocol,
+                        protocol_calendar,
+                    ) {
+                        problems.push(format!("{at}.calendar: {e}"));
+                    }
+                }
+            }
+            Some(_) => {}
         }
         match stored.get(p.code.as_str()) {
             None => plan.changes.push(Change::CreatePartnership {
@@ -558,10 +577,11 @@ pub fn check_activation(was: bool, active: bool) -> Result<(), DirectoryRefusal>
 mod tests {
     use super::*;
 
-    fn known() -> (BTreeSet<String>, Vec<&'static str>) {
+    fn known() -> (BTreeMap<String, BTreeSet<String>>, Vec<&'static str>) {
+        let ew = || BTreeSet::from(["england-and-wales".to_owned()]);
         (
-            ["western-bay".to_owned(), "leeds".to_owned()].into_iter().collect(),
-            vec!["england-and-wales"],
+            [("western-bay".to_owned(), ew()), ("leeds".to_owned(), ew())].into_iter().collect(),
+            vec!["england-and-wales", "scotland"],
         )
     }
 
@@ -708,8 +728,8 @@ agencies = [
         let expect = [
             "partnership[0] (Bad Code).code must be 1 to 64 lowercase",
             "partnership[0] (Bad Code).name must not be empty",
+            "partnership[0] (Bad Code).calendar \"mars\" is not a calendar of this server (known: england-and-wales, scotland)",
             "partnership[0] (Bad Code).protocol \"nowhere\" is not a protocol of this server (known: leeds, western-bay)",
-            "partnership[0] (Bad Code).calendar \"mars\" is not a calendar of this server (known: england-and-wales)",
             "agencies[0] (wb-police).code belongs to partnership wb; an agency cannot move",
             "agencies[1] (x).kind \"army\" is not one of police, health",
             "agencies[2] (x).code is listed twice",
@@ -719,6 +739,14 @@ agencies = [
         for (got, want) in problems.iter().zip(expect) {
             assert!(got.contains(want), "{got:?} should contain {want:?}");
         }
+        // A partnership's calendar must be its protocol's.
+        let scottish = SAME.replace("calendar = \"england-and-wales\"", "calendar = \"scotland\"");
+        assert_eq!(
+            plan(&scottish).unwrap_err(),
+            [
+                "partnership[0] (wb).calendar: partnership \"wb\" names the calendar \"scotland\", but its protocol \"western-bay\" counts working days with \"england-and-wales\""
+            ]
+        );
         // Unknown keys are parse errors.
         assert!(
             toml::from_str::<DirectoryFile>(

@@ -766,7 +766,7 @@ mod tests {
         escalate(&w, ch("stage-3"), SafeguardingLead, Unresolved, None, None, None, None, thu, Ok(("stage-4", "-")));
         escalate(&w, ch("stage-2"), Manager, Unresolved, None, None, None, None, thu, Err("refused: a manager may not escalate at stage-2; roles that may: safeguarding_lead"));
         // Outside the calendar's years the deadline cannot be computed.
-        escalate(&w, ch("stage-1"), SafeguardingLead, Unresolved, None, None, None, None, "2031-01-02", Err("calendar:"));
+        escalate(&w, ch("stage-1"), SafeguardingLead, Unresolved, None, None, None, None, "2100-01-04", Err("calendar:"));
         // Leeds's conference-request route into the common tail.
         let cr = |stage| ("leeds", "conference-request", stage);
         escalate(&w, cr("request"), Practitioner, Unresolved, None, None, None, None, thu, Ok(("senior-support", "-")));
@@ -1187,7 +1187,7 @@ mod tests {
         raise(&w, "six-stage", None, Some("stage-4"), SafeguardingLead, Some("x"), &[], thu, Err("no role may start_higher at stage-4"));
         raise(&w, "western-bay", None, None, Practitioner, None, &[RegisteredChildUnprotected], thu, Err("out of scope: registered_child_unprotected"));
         // Outside the calendar's years.
-        raise(&w, "rotherham", ch, None, SafeguardingLead, None, &[], "2031-01-02", Err("calendar:"));
+        raise(&w, "rotherham", ch, None, SafeguardingLead, None, &[], "2100-01-04", Err("calendar:"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::scalars::DateTime;
 use super::workflow::actor;
 use crate::domain::actor::Viewer;
 use crate::domain::agency::AgencyKind as DomainAgencyKind;
+use crate::domain::calendar::Nation as DomainNation;
 use crate::domain::ids::{AgencyId, PartnershipId};
 use crate::service::{ServiceError, directory};
 
@@ -32,6 +33,23 @@ pub enum AgencyKind {
     Voluntary,
     /// Anything else.
     Other,
+}
+
+/// The nation whose bank holidays a partnership's working days skip: GOV.UK's
+/// three lists of bank holidays.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::calendar::Nation")]
+pub enum Nation {
+    /// England or Wales, which share one list of bank holidays (calendar
+    /// `england-and-wales`).
+    EnglandAndWales,
+    /// Scotland: 2 January and St Andrew's Day, Good Friday but no Easter
+    /// Monday, the summer bank holiday on the first Monday of August
+    /// (calendar `scotland`).
+    Scotland,
+    /// Northern Ireland: St Patrick's Day and the Battle of the Boyne
+    /// besides England and Wales's holidays (calendar `northern-ireland`).
+    NorthernIreland,
 }
 
 /// GraphQL wrapper; the description is on the `#[Object]` impl.
@@ -62,10 +80,20 @@ impl Partnership {
         &self.0.protocol_id
     }
 
-    /// Identifier of the working-day calendar its deadlines use, e.g.
-    /// `england-and-wales`.
+    /// Identifier of the working-day calendar its deadlines use: its
+    /// nation's, `england-and-wales`, `scotland` or `northern-ireland`
+    /// (GOV.UK's names of the lists). The same as its protocol's calendar.
     async fn calendar(&self) -> &str {
         &self.0.calendar
+    }
+
+    /// The nation the partnership is in: its working days skip that nation's
+    /// bank holidays (the `calendar` field names the same list).
+    async fn nation(&self) -> Result<Nation> {
+        let nation = DomainNation::from_id(&self.0.calendar)
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+            .gql()?;
+        Ok(nation.into())
     }
 
     /// The partnership's agencies, by name.

@@ -220,7 +220,11 @@ pub async fn import(
     use crate::domain::directory::{DirectoryFile, Known, plan_import};
     let file: DirectoryFile =
         toml::from_str(text).map_err(|e| ServiceError::bad_input("directory", e.to_string()))?;
-    let protocols = catalog.all().map(|p| p.id().to_owned()).collect();
+    let mut protocols: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for p in catalog.all() {
+        protocols.entry(p.id().to_owned()).or_default().insert(p.calendar().to_owned());
+    }
     let calendars: Vec<&str> = Nation::ALL.iter().map(|n| n.id()).collect();
     let txn = db.begin().await?;
     let current = existing(&txn).await?;

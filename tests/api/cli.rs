@@ -81,3 +81,59 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(stdout.contains("GraphiQL: open http://127.0.0.1:"), "{stdout}");
     assert!(stderr.contains("stopped"), "{stderr}");
 }
+
+/// `BANK_HOLIDAYS_FILE`: GOV.UK's format is read at start; a malformed or
+/// missing file stops every command before it does anything, naming the
+/// file and what is wrong.
+#[test]
+fn a_bank_holidays_file_is_validated_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cal.db").display());
+    let with_file = |path: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_escalations"))
+            .args(["migrate", "status"])
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "info")
+            .env("LOG_FORMAT", "json")
+            .env("BANK_HOLIDAYS_FILE", path)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+
+    // The embedded list itself, as a download would be.
+    let good = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/domain/calendars/bank-holidays.json");
+    let (ok, out) = with_file(&good);
+    assert!(ok, "{out}");
+    assert!(out.contains("bank holidays loaded") && out.contains("northern-ireland"), "{out}");
+
+    // A Scottish St Andrew's Day substitute on a Sunday.
+    let text = std::fs::read_to_string(&good).unwrap().replace("2025-12-01", "2025-11-30");
+    let bad = dir.path().join("bank-holidays.json");
+    std::fs::write(&bad, text).unwrap();
+    let (ok, out) = with_file(&bad);
+    assert!(!ok);
+    assert!(
+        out.contains(&format!("bank holidays ({})", bad.display()))
+            && out.contains("invalid list of bank holidays: scotland: event ")
+            && out.contains("2025-11-30 is a Sun"),
+        "{out}"
+    );
+    assert!(!out.contains("pending"), "nothing ran: {out}");
+
+    // An HTML error page saved instead of the JSON.
+    std::fs::write(&bad, "<html>Service unavailable</html>").unwrap();
+    let (ok, out) = with_file(&bad);
+    assert!(!ok);
+    assert!(out.contains("not in GOV.UK's bank-holidays.json format"), "{out}");
+
+    let (ok, out) = with_file(&dir.path().join("missing.json"));
+    assert!(!ok);
+    assert!(out.contains("missing.json"), "{out}");
+}

@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::db_test;
 
 db_test!(lists_the_five_seed_partnerships_with_their_agencies, |app| {
-    let data = app.gql_ok("{ partnerships { code name protocolId calendar agencies { code name kind partnership { code } } } }", json!({})).await;
+    let data = app.gql_ok("{ partnerships { code name protocolId calendar nation agencies { code name kind partnership { code } } } }", json!({})).await;
     let list = data["partnerships"].as_array().unwrap();
     let mut codes: Vec<&str> = list.iter().map(|p| p["code"].as_str().unwrap()).collect();
     codes.sort_unstable();
@@ -16,6 +16,7 @@ db_test!(lists_the_five_seed_partnerships_with_their_agencies, |app| {
             "each demo partnership adopts its own seed protocol"
         );
         assert_eq!(p["calendar"], "england-and-wales");
+        assert_eq!(p["nation"], "ENGLAND_AND_WALES");
         let agencies = p["agencies"].as_array().unwrap();
         assert!(agencies.len() >= 5, "{p:#}");
         for a in agencies {
@@ -68,4 +69,37 @@ db_test!(a_malformed_partnership_id_is_bad_input, |app| {
     let err = app.gql_err("{ agencies(partnershipId: \"western-bay\") { code } }", json!({})).await;
     assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(err["extensions"]["field"], "partnershipId");
+});
+
+// A partnership in Scotland or Northern Ireland shows its nation. None is in
+// the demo directory (whose protocols all count England and Wales's working
+// days), so these rows are written behind the API, as a directory import
+// would write them.
+db_test!(a_partnership_names_its_nation, |app| {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    for (code, calendar) in [("scot", "scotland"), ("ni", "northern-ireland")] {
+        entity::partnership::Entity::insert(entity::partnership::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            code: Set(code.to_owned()),
+            name: Set(format!("{code} partnership")),
+            protocol_id: Set("rotherham".to_owned()),
+            calendar: Set(calendar.to_owned()),
+            created_at: Set(chrono::Utc::now()),
+        })
+        .exec_without_returning(&app.db)
+        .await
+        .unwrap();
+    }
+    let data = app.gql_ok("{ partnerships { code calendar nation } }", json!({})).await;
+    let nation_of = |code: &str| {
+        let list = data["partnerships"].as_array().unwrap();
+        let p = list.iter().find(|p| p["code"] == code).unwrap();
+        (p["calendar"].as_str().unwrap().to_owned(), p["nation"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(nation_of("scot"), ("scotland".to_owned(), "SCOTLAND".to_owned()));
+    assert_eq!(nation_of("ni"), ("northern-ireland".to_owned(), "NORTHERN_IRELAND".to_owned()));
+    assert_eq!(
+        nation_of("leeds"),
+        ("england-and-wales".to_owned(), "ENGLAND_AND_WALES".to_owned())
+    );
 });

@@ -206,6 +206,7 @@ pub fn global_args() -> GlobalArgs {
         log_filter: "warn".into(),
         log_format: LogFormat::Pretty,
         demo: false,
+        bank_holidays_file: None,
         auth: AuthArgs {
             jwt_secret: Some(TEST_SECRET.into()),
             jwt_issuer: Some(TEST_ISSUER.into()),
