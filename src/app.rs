@@ -163,9 +163,18 @@ pub async fn prepare(
             "demo directory loaded"
         );
     }
+    match crate::service::readiness::directory_is_empty(&db).await {
+        Ok(true) => tracing::warn!("{}", crate::service::readiness::EMPTY_DIRECTORY),
+        Ok(false) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot read the directory"),
+    }
     anyhow::ensure!(
         !(args.graphql.production && global.demo),
         "--demo and --production exclude each other"
+    );
+    anyhow::ensure!(
+        !(args.graphql.production && args.graphql.graphiql == Some(true)),
+        "GRAPHIQL=true and PRODUCTION exclude each other (production mode serves no GraphiQL)"
     );
     let cost_rate = args.rate_limits.rate_limit_cost;
     anyhow::ensure!(
@@ -189,6 +198,7 @@ pub async fn prepare(
         verifier: Arc::new(verifier),
         directory: Arc::new(DirectoryCache::default()),
         limits: Arc::new(args.graphql.clone()),
+        graphiql: args.graphql.serves_graphiql(global.demo),
         http: Arc::new(args.http.clone()),
         cors,
         rate_limits: Arc::new(http::RateLimits::new(&args.rate_limits)),
@@ -257,7 +267,9 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = listeners.api.local_addr()?;
     tracing::info!(%addr, "listening");
     println!("escalations is listening on http://{addr}");
-    println!("GraphiQL: open http://{addr}/graphql in a browser");
+    if state.graphiql {
+        println!("GraphiQL: open http://{addr}/graphql in a browser");
+    }
     if let Some(admin) = &listeners.metrics {
         let admin = admin.local_addr()?;
         tracing::info!(%admin, "metrics listener");

@@ -113,8 +113,8 @@ pub struct AuthArgs {
     pub jwt_max_client_lifetime: Option<Duration>,
 
     /// What works without a token, comma-separated: `introspection`,
-    /// `directory` (partnerships and agencies). Default: `introspection`
-    /// (with `--demo`: `introspection,directory`). `none` opens nothing.
+    /// `directory` (partnerships and agencies), or `none`. Default: `none`
+    /// (with `--demo`: `introspection,directory`).
     #[arg(long, env = "ANONYMOUS_ACCESS", value_enum, value_delimiter = ',', global = true)]
     pub anonymous_access: Option<Vec<AnonymousAccess>>,
 }
@@ -485,6 +485,19 @@ pub struct GraphqlArgs {
     /// and GraphiQL are off. Refused together with `--demo`.
     #[arg(long, env = "PRODUCTION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub production: bool,
+
+    /// Serve GraphiQL (`GET /graphql` from a browser, `/graphiql/<file>`).
+    /// Default: off (with `--demo`: on). Refused together with `PRODUCTION`.
+    #[arg(long, env = "GRAPHIQL", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub graphiql: Option<bool>,
+}
+
+impl GraphqlArgs {
+    /// Whether GraphiQL is served: the setting, or on in demo mode only;
+    /// never in production mode.
+    pub fn serves_graphiql(&self, demo: bool) -> bool {
+        !self.production && self.graphiql.unwrap_or(demo)
+    }
 }
 
 impl Default for GraphqlArgs {
@@ -498,6 +511,7 @@ impl Default for GraphqlArgs {
             max_directives: 5,
             max_tokens: 1000,
             production: false,
+            graphiql: None,
         }
     }
 }

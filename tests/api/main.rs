@@ -10,6 +10,7 @@ mod batching;
 mod cases;
 mod cli;
 mod connections;
+mod defaults;
 mod directory;
 mod edges;
 mod errors;
