@@ -50,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(link) => anyhow::bail!("audit trail broken: {link}"),
             }
         }
+        Command::Backup { file } => backup(&cli.global, &file).await,
         Command::Token(args) => {
             println!("{}", mint(&cli.global, &args)?);
             Ok(())
@@ -109,6 +110,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `backup FILE`: the SQLite database copied, consistently, into a new
+/// file; PostgreSQL is backed up with its own tools.
+async fn backup(global: &GlobalArgs, file: &std::path::Path) -> anyhow::Result<()> {
+    let url = &global.database_url;
+    anyhow::ensure!(
+        !url.starts_with("postgres"),
+        "DATABASE_URL is a PostgreSQL database: back it up with PostgreSQL's own tools, \
+         `pg_dump` (a logical copy, restored with `pg_restore`) or `pg_basebackup` with WAL \
+         archiving (a physical copy, for point-in-time recovery); see README, Backup"
+    );
+    let source = db::sqlite_file(url)
+        .with_context(|| format!("DATABASE_URL ({}) is not an SQLite URL", redact_url(url)))?;
+    // Connecting with `mode=rwc` would create an empty database to copy.
+    anyhow::ensure!(source.exists(), "no SQLite database at {}", source.display());
+    let db = connect(global).await?;
+    let copied = db::backup(&db, file).await;
+    db.close().await?;
+    copied.with_context(|| format!("backing up {} to {}", source.display(), file.display()))?;
+    println!("backed up {} to {}", source.display(), file.display());
+    Ok(())
 }
 
 fn mint(global: &GlobalArgs, args: &TokenArgs) -> anyhow::Result<String> {

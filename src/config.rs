@@ -177,6 +177,14 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Copy the SQLite database, consistently, into FILE (a new file; an
+    /// existing one is never overwritten), also while a server writes to
+    /// it. Refused on PostgreSQL: back it up with `pg_dump` or
+    /// `pg_basebackup`.
+    Backup {
+        /// Where the copy goes: a path that does not exist yet.
+        file: PathBuf,
+    },
     /// Mint a development token signed with the HS256 secret (refused when
     /// tokens are verified with a public key).
     Token(TokenArgs),

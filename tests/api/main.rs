@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod batching;
 mod cases;
 mod cli;
