@@ -1,5 +1,7 @@
 //! Command line and settings: every setting is a flag and an environment
-//! variable (clap reads both), with defaults that run the embedded demo.
+//! variable (clap reads both). `--demo` gives the embedded demo its
+//! development defaults; outside it the defaults are closed (no GraphiQL,
+//! nothing anonymous) and `serve` needs token keys of its own.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,8 +46,9 @@ pub struct GlobalArgs {
 
     /// Demo mode: `serve` loads the demo directory; unset token settings take
     /// development defaults (a fixed HS256 secret, issuer `escalations-demo`,
-    /// audience `escalations`) and the directory opens to anonymous callers.
-    /// Never in production.
+    /// audience `escalations`), introspection and the directory open to
+    /// anonymous callers, and GraphiQL is served. Never in production:
+    /// outside demo mode the fixed secret is refused.
     #[arg(long, env = "DEMO", default_value_t = false, global = true)]
     pub demo: bool,
 
@@ -61,7 +64,8 @@ pub struct AuthArgs {
     #[arg(long, env = "JWT_ALGORITHM", value_enum, default_value_t = JwtAlgorithm::Hs256, global = true)]
     pub jwt_algorithm: JwtAlgorithm,
 
-    /// HS256 shared secret (at least 32 bytes).
+    /// HS256 shared secret (at least 32 bytes; outside demo mode, not the
+    /// development secret of `--demo`).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
 
@@ -160,7 +164,8 @@ pub enum LogFormat {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (GraphQL at /graphql, GraphiQL in a browser).
+    /// Run the HTTP server (GraphQL at /graphql; GraphiQL in a browser in demo
+    /// mode or with `GRAPHIQL`).
     Serve(ServeArgs),
     /// Apply or inspect database migrations.
     Migrate {
