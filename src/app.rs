@@ -166,7 +166,9 @@ async fn connect(global: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
 }
 
 /// Prepares the database and the shared state the way `serve` does:
-/// migrations (unless turned off) and, when asked, the demo directory.
+/// migrations (unless turned off) and, when asked, the demo directory; a
+/// warning when the directory is empty (the server still starts: one may
+/// be loaded while it runs).
 pub async fn prepare(
     db: DatabaseConnection,
     global: &GlobalArgs,
@@ -186,11 +188,6 @@ pub async fn prepare(
             "demo directory loaded"
         );
     }
-    match crate::service::readiness::directory_is_empty(&db).await {
-        Ok(true) => tracing::warn!("{}", crate::service::readiness::EMPTY_DIRECTORY),
-        Ok(false) => {}
-        Err(err) => tracing::warn!(error = %err, "cannot read the directory"),
-    }
     anyhow::ensure!(
         !(args.graphql.production && global.demo),
         "--demo and --production exclude each other"
@@ -208,6 +205,11 @@ pub async fn prepare(
         args.graphql.max_cost
     );
     let cors = http::cors_layer(&args.http.cors_allowed_origins).context("CORS settings")?;
+    match crate::service::readiness::directory_is_empty(&db).await {
+        Ok(true) => tracing::warn!("{}", crate::service::readiness::EMPTY_DIRECTORY),
+        Ok(false) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot read the directory"),
+    }
     let hub = crate::service::hub::Hub::start(db.clone()).await.context("subscription hub")?;
     let schema =
         graphql::build_schema(Some((db.clone(), catalog.clone(), hub.clone())), &args.graphql);
