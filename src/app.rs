@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(link) => anyhow::bail!("audit trail broken: {link}"),
             }
         }
+        Command::Backup { file } => backup(&cli.global, &file).await,
         Command::Token(args) => {
             println!("{}", mint(&cli.global, &args)?);
             Ok(())
@@ -115,6 +116,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `backup FILE`: the SQLite database copied, consistently, into a new
+/// file; PostgreSQL is backed up with its own tools.
+async fn backup(global: &GlobalArgs, file: &std::path::Path) -> anyhow::Result<()> {
+    let url = &global.database_url;
+    anyhow::ensure!(
+        !url.starts_with("postgres"),
+        "DATABASE_URL is a PostgreSQL database: back it up with PostgreSQL's own tools, \
+         `pg_dump` (a logical copy, restored with `pg_restore`) or `pg_basebackup` with WAL \
+         archiving (a physical copy, for point-in-time recovery); see README, Backup"
+    );
+    let source = db::sqlite_file(url)
+        .with_context(|| format!("DATABASE_URL ({}) is not an SQLite URL", redact_url(url)))?;
+    // Connecting with `mode=rwc` would create an empty database to copy.
+    anyhow::ensure!(source.exists(), "no SQLite database at {}", source.display());
+    let db = connect(global).await?;
+    let copied = db::backup(&db, file).await;
+    db.close().await?;
+    copied.with_context(|| format!("backing up {} to {}", source.display(), file.display()))?;
+    println!("backed up {} to {}", source.display(), file.display());
+    Ok(())
+}
+
 fn mint(global: &GlobalArgs, args: &TokenArgs) -> anyhow::Result<String> {
     let verifier = Verifier::from_args(&global.auth, global.demo).context("token settings")?;
     let role = match args.role.as_deref() {
@@ -147,7 +170,9 @@ async fn connect(global: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
 }
 
 /// Prepares the database and the shared state the way `serve` does:
-/// migrations (unless turned off) and, when asked, the demo directory.
+/// migrations (unless turned off) and, when asked, the demo directory; a
+/// warning when the directory is empty (the server still starts: one may
+/// be loaded while it runs).
 pub async fn prepare(
     db: DatabaseConnection,
     global: &GlobalArgs,
@@ -171,6 +196,10 @@ pub async fn prepare(
         !(args.graphql.production && global.demo),
         "--demo and --production exclude each other"
     );
+    anyhow::ensure!(
+        !(args.graphql.production && args.graphql.graphiql == Some(true)),
+        "GRAPHIQL=true and PRODUCTION exclude each other (production mode serves no GraphiQL)"
+    );
     let cost_rate = args.rate_limits.rate_limit_cost;
     anyhow::ensure!(
         cost_rate.per_second == 0 || cost_rate.burst as usize >= args.graphql.max_cost,
@@ -180,6 +209,11 @@ pub async fn prepare(
         args.graphql.max_cost
     );
     let cors = http::cors_layer(&args.http.cors_allowed_origins).context("CORS settings")?;
+    match crate::service::readiness::directory_is_empty(&db).await {
+        Ok(true) => tracing::warn!("{}", crate::service::readiness::EMPTY_DIRECTORY),
+        Ok(false) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot read the directory"),
+    }
     let hub = crate::service::hub::Hub::start(db.clone()).await.context("subscription hub")?;
     let schema =
         graphql::build_schema(Some((db.clone(), catalog.clone(), hub.clone())), &args.graphql);
@@ -195,6 +229,7 @@ pub async fn prepare(
             args.directory_cache_seconds,
         ))),
         limits: Arc::new(args.graphql.clone()),
+        graphiql: args.graphql.serves_graphiql(global.demo),
         http: Arc::new(args.http.clone()),
         cors,
         rate_limits: Arc::new(http::RateLimits::new(&args.rate_limits)),
@@ -286,7 +321,9 @@ async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = listeners.api.local_addr()?;
     tracing::info!(%addr, "listening");
     println!("escalations is listening on http://{addr}");
-    println!("GraphiQL: open http://{addr}/graphql in a browser");
+    if state.graphiql {
+        println!("GraphiQL: open http://{addr}/graphql in a browser");
+    }
     if let Some(admin) = &listeners.metrics {
         let admin = admin.local_addr()?;
         tracing::info!(%admin, "metrics listener");

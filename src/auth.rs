@@ -77,8 +77,23 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
     /// A required setting is missing.
-    #[error("{0} is required")]
+    #[error("{0} is required (README: Production)")]
     Missing(&'static str),
+    /// Outside demo mode, nothing says how tokens are verified.
+    #[error(
+        "no token key is set: outside --demo, set JWT_SECRET (HS256, at least 32 random bytes) \
+         or JWT_ALGORITHM=RS256 or ES256 with one of JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE and \
+         JWT_JWKS_URL, and JWT_ISSUER and JWT_AUDIENCE (README: Production)"
+    )]
+    NoKey,
+    /// Outside demo mode, `JWT_SECRET` is the development secret, which is
+    /// published with the source.
+    #[error(
+        "JWT_SECRET is the development secret of --demo, published with the source: outside \
+         --demo set a secret of your own (at least 32 random bytes, e.g. the output of \
+         `openssl rand -base64 48`) or verify with a public key (JWT_ALGORITHM=RS256 or ES256)"
+    )]
+    DevelopmentSecret,
     /// A setting is present but unusable.
     #[error("{setting}: {reason}")]
     Invalid {
@@ -255,6 +270,19 @@ impl Verifier {
     /// Builds the verifier from the settings; `demo` fills unset values with
     /// development defaults.
     pub fn from_args(args: &AuthArgs, demo: bool) -> Result<Self, AuthConfigError> {
+        let keyless = args.jwt_secret.is_none()
+            && args.jwt_public_key_file.is_none()
+            && args.jwt_jwks_file.is_none()
+            && args.jwt_jwks_url.is_none();
+        if keyless && !demo {
+            return Err(AuthConfigError::NoKey);
+        }
+        // Anyone can mint tokens with the published secret: said first,
+        // before any other setting is asked for.
+        let hs256 = args.jwt_algorithm == JwtAlgorithm::Hs256;
+        if hs256 && !demo && args.jwt_secret.as_deref() == Some(DEMO_SECRET) {
+            return Err(AuthConfigError::DevelopmentSecret);
+        }
         let issuer = match (&args.jwt_issuer, demo) {
             (Some(i), _) => i.clone(),
             (None, true) => DEMO_ISSUER.to_owned(),
@@ -303,6 +331,7 @@ impl Verifier {
                     (None, true) => DEMO_SECRET.to_owned(),
                     (None, false) => return Err(AuthConfigError::Missing("JWT_SECRET")),
                 };
+
                 if secret.len() < 32 {
                     return Err(AuthConfigError::Invalid {
                         setting: "JWT_SECRET",
@@ -334,7 +363,9 @@ impl Verifier {
             None if demo => {
                 [AnonymousAccessKind::Introspection, AnonymousAccessKind::Directory].into()
             }
-            None => [AnonymousAccessKind::Introspection].into(),
+            // Secure by default: outside demo mode a deployment opens what
+            // it chooses to.
+            None => BTreeSet::new(),
         };
         Ok(Self {
             keys,
@@ -922,6 +953,7 @@ fn map_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -967,5 +999,56 @@ mod tests {
         // iat counts when present: an old issue time is an old token, whatever nbf says.
         check("old iat, recent nbf", raw(Some(NOW - 2 * DAY), NOW, NOW + 600), too_long);
         check("expired before issued", raw(Some(NOW), NOW, NOW - 1), Ok(()));
+    }
+
+    /// What the key settings give, outside demo mode and in it.
+    #[track_caller]
+    fn settings(name: &str, args: &AuthArgs, demo: bool, expected: Result<(), &str>) {
+        let got = Verifier::from_args(args, demo).map(|_| ()).map_err(|e| e.to_string());
+        match (got, expected) {
+            (Ok(()), Ok(())) => {}
+            (Err(got), Err(want)) => assert!(got.contains(want), "{name}: {got}"),
+            (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn outside_demo_mode_a_key_of_ones_own_is_required() {
+        let secret = |s: &str| AuthArgs {
+            jwt_secret: Some(s.into()),
+            jwt_issuer: Some("https://idp.example".into()),
+            jwt_audience: Some("api".into()),
+            ..AuthArgs::default()
+        };
+        let own = "a-secret-of-our-own-of-at-least-32-bytes";
+        settings("demo, nothing set", &AuthArgs::default(), true, Ok(()));
+        settings("demo, its own secret", &secret(DEMO_SECRET), true, Ok(()));
+        settings("nothing set", &AuthArgs::default(), false, Err("no token key is set"));
+        settings("the demo secret", &secret(DEMO_SECRET), false, Err("development secret"));
+        settings("a short secret", &secret("short"), false, Err("at least 32 bytes"));
+        settings("a secret of our own", &secret(own), false, Ok(()));
+        let no_issuer = AuthArgs { jwt_issuer: None, ..secret(own) };
+        settings("no issuer", &no_issuer, false, Err("JWT_ISSUER is required"));
+        let bare = |s: &str| AuthArgs { jwt_secret: Some(s.into()), ..AuthArgs::default() };
+        settings("the demo secret alone", &bare(DEMO_SECRET), false, Err("development secret"));
+        let rs256 = AuthArgs { jwt_algorithm: JwtAlgorithm::Rs256, ..AuthArgs::default() };
+        settings("RS256 without a key", &rs256, false, Err("no token key is set"));
+    }
+
+    #[test]
+    fn outside_demo_mode_nothing_is_open_to_anonymous_callers_by_default() {
+        let args = AuthArgs {
+            jwt_secret: Some("a-secret-of-our-own-of-at-least-32-bytes".into()),
+            jwt_issuer: Some("https://idp.example".into()),
+            jwt_audience: Some("api".into()),
+            ..AuthArgs::default()
+        };
+        let open = |demo| {
+            let v = Verifier::from_args(&args, demo).unwrap();
+            [AnonymousAccessKind::Introspection, AnonymousAccessKind::Directory]
+                .map(|k| v.anonymous_allows(k))
+        };
+        assert_eq!(open(false), [false, false]);
+        assert_eq!(open(true), [true, true]);
     }
 }

@@ -1,5 +1,7 @@
 //! Command line and settings: every setting is a flag and an environment
-//! variable (clap reads both), with defaults that run the embedded demo.
+//! variable (clap reads both). `--demo` gives the embedded demo its
+//! development defaults; outside it the defaults are closed (no GraphiQL,
+//! nothing anonymous) and `serve` needs token keys of its own.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,8 +46,9 @@ pub struct GlobalArgs {
 
     /// Demo mode: `serve` loads the demo directory; unset token settings take
     /// development defaults (a fixed HS256 secret, issuer `escalations-demo`,
-    /// audience `escalations`) and the directory opens to anonymous callers.
-    /// Never in production.
+    /// audience `escalations`), introspection and the directory open to
+    /// anonymous callers, and GraphiQL is served. Never in production:
+    /// outside demo mode the fixed secret is refused.
     #[arg(long, env = "DEMO", default_value_t = false, global = true)]
     pub demo: bool,
 
@@ -67,7 +70,8 @@ pub struct AuthArgs {
     #[arg(long, env = "JWT_ALGORITHM", value_enum, default_value_t = JwtAlgorithm::Hs256, global = true)]
     pub jwt_algorithm: JwtAlgorithm,
 
-    /// HS256 shared secret (at least 32 bytes).
+    /// HS256 shared secret (at least 32 bytes; outside demo mode, not the
+    /// development secret of `--demo`).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
 
@@ -119,8 +123,8 @@ pub struct AuthArgs {
     pub jwt_max_client_lifetime: Option<Duration>,
 
     /// What works without a token, comma-separated: `introspection`,
-    /// `directory` (partnerships and agencies). Default: `introspection`
-    /// (with `--demo`: `introspection,directory`). `none` opens nothing.
+    /// `directory` (partnerships and agencies), or `none`. Default: `none`
+    /// (with `--demo`: `introspection,directory`).
     #[arg(long, env = "ANONYMOUS_ACCESS", value_enum, value_delimiter = ',', global = true)]
     pub anonymous_access: Option<Vec<AnonymousAccess>>,
 }
@@ -166,7 +170,8 @@ pub enum LogFormat {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (GraphQL at /graphql, GraphiQL in a browser).
+    /// Run the HTTP server (GraphQL at /graphql; GraphiQL in a browser in demo
+    /// mode or with `GRAPHIQL`).
     Serve(ServeArgs),
     /// Apply or inspect database migrations.
     Migrate {
@@ -182,6 +187,14 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Copy the SQLite database, consistently, into FILE (a new file; an
+    /// existing one is never overwritten), also while a server writes to
+    /// it. Refused on PostgreSQL: back it up with `pg_dump` or
+    /// `pg_basebackup`.
+    Backup {
+        /// Where the copy goes: a path that does not exist yet.
+        file: PathBuf,
     },
     /// Mint a development token signed with the HS256 secret (refused when
     /// tokens are verified with a public key).
@@ -528,6 +541,19 @@ pub struct GraphqlArgs {
     /// and GraphiQL are off. Refused together with `--demo`.
     #[arg(long, env = "PRODUCTION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub production: bool,
+
+    /// Serve GraphiQL (`GET /graphql` from a browser, `/graphiql/<file>`).
+    /// Default: off (with `--demo`: on). Refused together with `PRODUCTION`.
+    #[arg(long, env = "GRAPHIQL", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub graphiql: Option<bool>,
+}
+
+impl GraphqlArgs {
+    /// Whether GraphiQL is served: the setting, or on in demo mode only;
+    /// never in production mode.
+    pub fn serves_graphiql(&self, demo: bool) -> bool {
+        !self.production && self.graphiql.unwrap_or(demo)
+    }
 }
 
 impl Default for GraphqlArgs {
@@ -541,6 +567,7 @@ impl Default for GraphqlArgs {
             max_directives: 5,
             max_tokens: 1000,
             production: false,
+            graphiql: None,
         }
     }
 }

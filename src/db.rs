@@ -98,6 +98,69 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
     Ok(db)
 }
 
+/// The file of an SQLite URL; `None` for any other URL.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    url.parse::<SqliteConnectOptions>().ok().map(|o| o.get_filename().to_owned())
+}
+
+/// Copies the SQLite database of `db` into `to` with `VACUUM INTO`, which
+/// reads it in one transaction: the copy is the database as of one commit,
+/// taken while servers write (in WAL mode a reader holds up no writer).
+/// `to` is created first, empty and readable by its owner only (0600, it
+/// holds every case), and must not exist: a backup never overwrites a
+/// file. A copy that fails leaves no file behind.
+pub async fn backup(db: &DatabaseConnection, to: &std::path::Path) -> Result<(), BackupError> {
+    use sea_orm::{ConnectionTrait as _, DatabaseBackend, Statement};
+    if db.get_database_backend() != DatabaseBackend::Sqlite {
+        return Err(BackupError::NotSqlite);
+    }
+    let target = to.to_str().ok_or(BackupError::NotUtf8)?;
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(to) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(BackupError::Exists);
+        }
+        Err(e) => return Err(BackupError::Create(e)),
+    }
+    // SQLite writes into an empty file; the name is bound, never quoted
+    // into the statement.
+    let vacuum =
+        Statement::from_sql_and_values(DatabaseBackend::Sqlite, "VACUUM INTO ?", [target.into()]);
+    if let Err(err) = db.execute_raw(vacuum).await {
+        let _ = std::fs::remove_file(to);
+        return Err(BackupError::Db(err));
+    }
+    Ok(())
+}
+
+/// Why [`backup`] made no copy.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The database is not SQLite.
+    #[error("only an SQLite database is backed up this way")]
+    NotSqlite,
+    /// SQLite takes the target's name as text.
+    #[error("the target is not a UTF-8 path")]
+    NotUtf8,
+    /// The target exists.
+    #[error("the target exists: a backup never overwrites a file; give a new name")]
+    Exists,
+    /// The target could not be created.
+    #[error("creating the target: {0}")]
+    Create(std::io::Error),
+    /// SQLite refused or failed the copy.
+    #[error("copying: {0}")]
+    Db(DbErr),
+}
+
 /// With an SQLite URL that lets sqlx create the file (`mode=rwc`) and no
 /// file yet: creates it, empty, with mode 0600. An existing file keeps its
 /// mode; a warning says when others may read it.

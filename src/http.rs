@@ -111,6 +111,8 @@ pub struct AppState {
     pub directory: Arc<DirectoryCache>,
     /// Limits on GraphQL documents, and production mode.
     pub limits: Arc<GraphqlArgs>,
+    /// Whether GraphiQL is served (`GraphqlArgs::serves_graphiql`).
+    pub graphiql: bool,
     /// Limits of the HTTP layer.
     pub http: Arc<HttpArgs>,
     /// The CORS policy built from the settings.
@@ -482,8 +484,8 @@ fn names_a_document(extensions: &async_graphql::Extensions) -> bool {
 }
 
 /// `GET /graphql`: a browser (no `query` parameter) gets GraphiQL
-/// (`graphiql`), unless in production mode; a client with a `query`
-/// parameter gets the query executed (never a mutation).
+/// (`graphiql`) where it is served, a 404 elsewhere; a client with a
+/// `query` parameter gets the query executed (never a mutation).
 async fn graphql_get(
     State(state): State<AppState>,
     PeerIp(peer): PeerIp,
@@ -497,8 +499,8 @@ async fn graphql_get(
         return subscriptions::upgrade(state, ws, &headers, peer, conn.map(|c| c.0)).await;
     }
     let Some(raw) = raw.filter(|q| !q.is_empty()) else {
-        if state.limits.production {
-            return StatusCode::NOT_FOUND.into_response();
+        if !state.graphiql {
+            return graphiql::not_served();
         }
         return graphiql::page(&headers);
     };
@@ -1355,10 +1357,24 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers within two seconds.
+/// Readiness: the database answers within two seconds. The body also says
+/// when the directory is empty (still ready: a directory may be loaded
+/// while the server runs).
 async fn readyz(State(state): State<AppState>) -> Response {
-    match tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+    let check = async {
+        state.db.ping().await?;
+        // A database that answers but cannot be read (not migrated yet) is
+        // still reachable: the directory is then not spoken of.
+        Ok::<_, sea_orm::DbErr>(
+            crate::service::readiness::directory_is_empty(&state.db).await.unwrap_or(false),
+        )
+    };
+    match tokio::time::timeout(Duration::from_secs(2), check).await {
+        Ok(Ok(false)) => (StatusCode::OK, "ready").into_response(),
+        Ok(Ok(true)) => {
+            (StatusCode::OK, format!("ready; {}", crate::service::readiness::EMPTY_DIRECTORY))
+                .into_response()
+        }
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()

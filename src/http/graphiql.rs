@@ -1,7 +1,9 @@
 //! GraphiQL, served whole by the binary: `GET /graphql` from a browser is
 //! our own page, and every script and style it loads comes from
 //! `GET /graphiql/<file>`, embedded at build time, so the IDE works on a
-//! network that reaches no CDN. Off in production mode (404).
+//! network that reaches no CDN. Served only when `GRAPHIQL` says so (by
+//! default in demo mode alone; never in production mode): elsewhere the
+//! page and the files are 404.
 //!
 //! The vendored files are GraphiQL 4's UMD production build and the React
 //! 18 UMD production builds it runs on, at exact versions, fetched by
@@ -172,8 +174,7 @@ fn headers_of(
 const REVALIDATE: &str = "no-cache";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// The GraphiQL page (`GET /graphql` without a query), outside production
-/// mode.
+/// The GraphiQL page (`GET /graphql` without a query), where it is served.
 pub(super) fn page(headers: &HeaderMap) -> Response {
     (
         headers_of(headers, "text/html; charset=utf-8", REVALIDATE),
@@ -183,14 +184,27 @@ pub(super) fn page(headers: &HeaderMap) -> Response {
         .into_response()
 }
 
-/// `GET /graphiql/<file>`: one of the page's files, outside production
-/// mode; anything else is a 404.
+/// `GET /graphql` without a query where GraphiQL is not served: a 404
+/// that says how to send a query, and names no setting (a production
+/// server tells a stranger nothing about its configuration).
+pub(super) fn not_served() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+        "GraphiQL is not served here. Send GraphQL requests with POST /graphql \
+         (application/json) or GET /graphql?query=...\n",
+    )
+        .into_response()
+}
+
+/// `GET /graphiql/<file>`: one of the page's files where GraphiQL is
+/// served; anything else is a 404.
 pub(super) async fn asset(
     State(state): State<AppState>,
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if state.limits.production {
+    if !state.graphiql {
         return StatusCode::NOT_FOUND.into_response();
     }
     let Some(asset) = ASSETS.iter().find(|a| a.name == file) else {

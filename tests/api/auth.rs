@@ -608,15 +608,16 @@ db_test_with!(
     }
 );
 
-db_test_with!(
-    outside_demo_mode_the_default_opens_introspection_only,
-    anonymous_settings(None),
-    |app| {
-        let reply = post(&app, None, PARTNERSHIPS_QUERY, json!({})).await;
-        assert_unauthenticated("partnerships", &reply, &AuthError::Missing);
-        assert_ok("introspection", &post(&app, None, SCHEMA_QUERY, json!({})).await);
-    }
-);
+db_test_with!(outside_demo_mode_the_default_opens_nothing, anonymous_settings(None), |app| {
+    let reply = post(&app, None, PARTNERSHIPS_QUERY, json!({})).await;
+    assert_unauthenticated("partnerships", &reply, &AuthError::Missing);
+    let reply = post(&app, None, SCHEMA_QUERY, json!({})).await;
+    assert_unauthenticated("introspection", &reply, &AuthError::Missing);
+    // A token still introspects (outside production mode).
+    let token = app.token(Role::Manager, Some("wb-police"), "western-bay");
+    let reply = post(&app, Some(&bearer(&token)), SCHEMA_QUERY, json!({})).await;
+    assert_ok("introspection with a token", &reply);
+});
 
 // --- 4. Who sees which case -------------------------------------------------
 

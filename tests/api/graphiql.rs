@@ -12,7 +12,7 @@ use escalations::domain::role::Role;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha384};
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app_with, with_graphiql};
 
 /// The policy of the page and its files, for a server at `host`.
 fn policy(host: &str) -> String {
@@ -49,7 +49,7 @@ async fn page(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn the_page_loads_only_the_servers_own_files_each_as_its_integrity_says() {
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let app = spawn_app_with(Backend::Sqlite, with_graphiql()).await.unwrap();
     let page = page(&app).await;
     assert!(!page.contains("://") && !page.contains("<script>"), "{page}");
     let files = files_of(&page);
@@ -114,7 +114,7 @@ const CASES: &str = "{ cases(first: 10) { totalCount nodes { id childReference s
 #[tokio::test]
 async fn graphiql_runs_a_query_and_a_subscription_in_a_browser_with_no_network_but_the_server() {
     let Some((dir, chromium)) = browser() else { return };
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let app = spawn_app_with(Backend::Sqlite, with_graphiql()).await.unwrap();
     let police = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
     // A case with a record: two events, the second replayed to the
     // subscription after the first's cursor.

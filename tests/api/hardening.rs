@@ -366,8 +366,10 @@ async fn a_malformed_cors_origin_stops_the_start() {
 
 #[tokio::test]
 async fn production_mode_turns_off_introspection_suggestions_and_graphiql() {
-    // Outside production, all three answer.
-    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    // Outside production, with GraphiQL turned on, all three answer.
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, crate::helpers::with_graphiql())
+        .await
+        .unwrap();
     let data = app.gql_ok("{ __schema { queryType { name } } }", json!({})).await;
     assert_eq!(data["__schema"]["queryType"]["name"], "Query");
     let token = person_token("suggest-me");

@@ -197,8 +197,19 @@ pub fn serve_args() -> ServeArgs {
     }
 }
 
+/// `serve_args` with GraphiQL served (`GRAPHIQL=true`; off by default
+/// outside demo mode).
+pub fn with_graphiql() -> ServeArgs {
+    let mut args = serve_args();
+    args.graphql.graphiql = Some(true);
+    args
+}
+
 /// Settings as a deployment would give them (no demo defaults): HS256 with a
-/// test secret; introspection and the directory open to anonymous callers.
+/// test secret; introspection and the directory opened to anonymous callers
+/// explicitly (outside demo mode nothing is open by default), since many
+/// tests read the directory without a token. GraphiQL stays at its default
+/// (off): [`with_graphiql`] turns it on.
 pub fn global_args() -> GlobalArgs {
     GlobalArgs {
         database_url: String::new(),
@@ -248,13 +259,24 @@ impl From<ServeArgs> for Settings {
 pub async fn spawn_app_with(backend: Backend, settings: impl Into<Settings>) -> Option<TestApp> {
     let test_db = TestDb::create(backend).await?;
     let url = test_db.url().to_owned();
-    Some(spawn_app_at_with(backend, test_db, &url, settings.into()).await)
+    Some(spawn_app_at_with(backend, test_db, &url, settings.into(), true).await)
+}
+
+/// Like `spawn_app_with`, on a migrated database with no directory (no
+/// partnership), as a deployment starts before it loads its own.
+pub async fn spawn_app_on_empty_directory(
+    backend: Backend,
+    settings: impl Into<Settings>,
+) -> Option<TestApp> {
+    let test_db = TestDb::create(backend).await?;
+    let url = test_db.url().to_owned();
+    Some(spawn_app_at_with(backend, test_db, &url, settings.into(), false).await)
 }
 
 /// A server whose pool uses `server_url` (e.g. through a proxy) for the
 /// database of `test_db`.
 pub async fn spawn_app_at(backend: Backend, test_db: TestDb, server_url: &str) -> TestApp {
-    spawn_app_at_with(backend, test_db, server_url, global_args().into()).await
+    spawn_app_at_with(backend, test_db, server_url, global_args().into(), true).await
 }
 
 async fn spawn_app_at_with(
@@ -262,17 +284,20 @@ async fn spawn_app_at_with(
     test_db: TestDb,
     server_url: &str,
     settings: Settings,
+    demo_directory: bool,
 ) -> TestApp {
     let pool = DbSettings { url: server_url.to_owned(), max_connections: Some(4) };
     let server_db = connect(&pool).await.expect("server pool");
     // The demo directory is loaded explicitly: tests run without demo defaults.
     escalations::db::migrate(&server_db).await.expect("migrate");
-    escalations::service::demo::seed_directory(
-        &server_db,
-        &escalations::domain::catalog::Catalog::builtin().unwrap(),
-    )
-    .await
-    .expect("seed");
+    if demo_directory {
+        escalations::service::demo::seed_directory(
+            &server_db,
+            &escalations::domain::catalog::Catalog::builtin().unwrap(),
+        )
+        .await
+        .expect("seed");
+    }
     let state = escalations::app::prepare(server_db, &settings.global, &settings.serve)
         .await
         .expect("prepare");

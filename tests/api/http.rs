@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::db_test;
 use crate::helpers::{Backend, TcpProxy, TestDb, spawn_app_at, via};
+use crate::{db_test, db_test_with};
 
 db_test!(health_and_readiness_answer, |app| {
     let res = app.get("/healthz").await;
@@ -67,39 +67,43 @@ db_test!(graphql_answers_in_both_media_types, |app| {
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("nope"));
 });
 
-db_test!(get_serves_graphiql_to_a_browser_and_runs_queries_with_a_query_string, |app| {
-    let res =
-        app.client.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    // Our own page, loading nothing from elsewhere (tests/api/graphiql.rs).
-    let page = res.text().await.unwrap();
-    assert!(page.contains("<title>escalations: GraphiQL</title>"), "{page}");
-    assert!(!page.contains("://"), "{page}");
+db_test_with!(
+    get_serves_graphiql_to_a_browser_and_runs_queries_with_a_query_string,
+    crate::helpers::with_graphiql(),
+    |app| {
+        let res =
+            app.client.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        // Our own page, loading nothing from elsewhere (tests/api/graphiql.rs).
+        let page = res.text().await.unwrap();
+        assert!(page.contains("<title>escalations: GraphiQL</title>"), "{page}");
+        assert!(!page.contains("://"), "{page}");
 
-    let res = app.get("/graphql?query=%7B%20partnerships%20%7B%20code%20%7D%20%7D").await;
-    assert_eq!(res.status(), 200);
-    let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["data"]["partnerships"].as_array().unwrap().len(), 5);
-
-    // `operationName` says which operation of the document runs.
-    let two = "query A { __typename } query B { partnerships { code } }";
-    for (name, expected) in [("B", Some(5)), ("C", None)] {
-        let res = app
-            .client
-            .get(app.url("/graphql"))
-            .query(&[("query", two), ("operationName", name)])
-            .send()
-            .await
-            .unwrap();
+        let res = app.get("/graphql?query=%7B%20partnerships%20%7B%20code%20%7D%20%7D").await;
+        assert_eq!(res.status(), 200);
         let body: serde_json::Value = res.json().await.unwrap();
-        let codes = body["data"]["partnerships"].as_array().map(Vec::len);
-        assert_eq!(codes, expected, "{name}: {body:#}");
-        if expected.is_none() {
-            assert_eq!(body["errors"][0]["extensions"]["code"], "OPERATION_RESOLUTION_FAILURE");
+        assert_eq!(body["data"]["partnerships"].as_array().unwrap().len(), 5);
+
+        // `operationName` says which operation of the document runs.
+        let two = "query A { __typename } query B { partnerships { code } }";
+        for (name, expected) in [("B", Some(5)), ("C", None)] {
+            let res = app
+                .client
+                .get(app.url("/graphql"))
+                .query(&[("query", two), ("operationName", name)])
+                .send()
+                .await
+                .unwrap();
+            let body: serde_json::Value = res.json().await.unwrap();
+            let codes = body["data"]["partnerships"].as_array().map(Vec::len);
+            assert_eq!(codes, expected, "{name}: {body:#}");
+            if expected.is_none() {
+                assert_eq!(body["errors"][0]["extensions"]["code"], "OPERATION_RESOLUTION_FAILURE");
+            }
         }
     }
-});
+);
 
 db_test!(limits_refuse_a_query_nested_too_deep, |app| {
     // Depth 12 > the default limit of 10.

@@ -6,10 +6,12 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod batching;
 mod cases;
 mod cli;
 mod connections;
+mod defaults;
 mod directory;
 mod directory_admin;
 mod edges;
