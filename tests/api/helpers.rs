@@ -216,6 +216,7 @@ pub fn global_args() -> GlobalArgs {
             ]),
             ..AuthArgs::default()
         },
+        telemetry: Default::default(),
     }
 }
 
