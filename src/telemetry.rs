@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use tracing_subscriber::filter::{self, EnvFilter, FilterExt, LevelFilter, Targets};
+use tracing_subscriber::filter::{self, EnvFilter, FilterExt};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -97,12 +97,19 @@ pub fn init(filter: &str, format: LogFormat, args: &TelemetryArgs) -> anyhow::Re
                 .with_resource(resource)
                 .build();
             let tracer = provider.tracer("escalations");
-            // This crate's spans and sea-orm's statements, at `info`: not
-            // the HTTP client's or the exporter's own, whose spans would
-            // feed the exporter with itself.
-            let exported = Targets::new()
-                .with_target("escalations", LevelFilter::INFO)
-                .with_target("sea_orm", LevelFilter::INFO);
+            // This crate's spans at `info`, and sea-orm's statements inside
+            // them (a background loop's polling is no trace): not the HTTP
+            // client's or the exporter's own, which would feed the exporter
+            // with itself.
+            let exported = filter::dynamic_filter_fn(|meta, cx| {
+                if *meta.level() > tracing::Level::INFO {
+                    false
+                } else if is_statement(meta.target()) {
+                    meta.is_span() && cx.lookup_current().is_some()
+                } else {
+                    meta.target().starts_with("escalations")
+                }
+            });
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer)
