@@ -671,3 +671,17 @@ pub async fn western_bay_stage_1_records(app: &TestApp, case_id: &str) {
             .await;
     }
 }
+
+/// A response body without its errors' `extensions.traceId` (each
+/// request's own), for comparing two answers that must not be told apart.
+pub fn without_trace_ids(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
+        for error in errors {
+            if let Some(ext) = error.get_mut("extensions").and_then(Value::as_object_mut) {
+                ext.remove("traceId");
+            }
+        }
+    }
+    body
+}
