@@ -52,14 +52,17 @@ impl TraceIds {
 
     /// `00-<trace id>-<span id>-<flags>`, the value of `traceresponse`.
     pub fn header(&self) -> HeaderValue {
-        let value = format!(
-            "00-{}-{}-{:02x}",
-            self.trace_id,
-            self.span_id,
-            self.flags & TraceFlags::SAMPLED
-        );
+        use std::io::Write as _;
+        // Written on the stack: the header value is the only allocation.
+        let mut value = [0u8; 55];
+        let flags = self.flags & TraceFlags::SAMPLED;
+        let written =
+            write!(&mut value[..], "00-{}-{}-{flags:02x}", self.trace_id, self.span_id).is_ok();
         // Hex digits and dashes only.
-        HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
+        match HeaderValue::from_bytes(&value) {
+            Ok(header) if written => header,
+            _ => HeaderValue::from_static(""),
+        }
     }
 }
 

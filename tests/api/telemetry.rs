@@ -19,6 +19,7 @@ use prost::Message as _;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
+use crate::db_test;
 use crate::helpers::{Backend, TestDb, mint};
 use crate::processes;
 
@@ -292,3 +293,58 @@ mod json_logs {
         json_lines_are_flat_and_name_the_client_by_a_hash(Backend::Postgres).await;
     }
 }
+
+// In process: the trace context is the router's, whatever the subscriber.
+db_test!(a_websocket_upgrade_continues_the_callers_trace, |app| {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut req = format!("ws://{}/graphql", app.addr).into_client_request().unwrap();
+    let headers = req.headers_mut();
+    headers.insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01");
+    headers.insert("traceparent", traceparent.parse().unwrap());
+    let (_socket, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    let value = resp.headers()["traceresponse"].to_str().unwrap();
+    let parts: Vec<&str> = value.split('-').collect();
+    assert_eq!(parts.len(), 4, "{value}");
+    assert_eq!((parts[0], parts[1]), ("00", TRACE_ID), "{value}");
+    assert_ne!(parts[2], PARENT_SPAN_ID, "{value}");
+});
+
+// In process too: every error of a response names the request's trace,
+// refusals before execution included, and the trace is the caller's.
+db_test!(every_error_names_the_callers_trace, |app| {
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01");
+    let client = reqwest::Client::new();
+    let token =
+        app.token(escalations::domain::role::Role::Practitioner, Some("wb-police"), "western-bay");
+    for (name, request) in [
+        (
+            "an error in a field",
+            client.post(app.url("/graphql")).bearer_auth(&token).json(&json!({ "query": LOOKUP })),
+        ),
+        (
+            "a parse error",
+            client.post(app.url("/graphql")).bearer_auth(&token).json(&json!({ "query": "{" })),
+        ),
+        (
+            "no token",
+            client.post(app.url("/graphql")).json(&json!({ "query": "{ cases { totalCount } }" })),
+        ),
+        (
+            "not JSON",
+            client.post(app.url("/graphql")).header("content-type", "text/plain").body("{}"),
+        ),
+    ] {
+        let res = request.header("traceparent", &traceparent).send().await.unwrap();
+        let (trace_id, _, _) = traceresponse(&res);
+        assert_eq!(trace_id, TRACE_ID, "{name}");
+        let body: Value = res.json().await.unwrap();
+        let errors = body["errors"].as_array().unwrap_or_else(|| panic!("{name}: {body:#}"));
+        assert!(!errors.is_empty(), "{name}: {body:#}");
+        for error in errors {
+            assert_eq!(error["extensions"]["traceId"], TRACE_ID, "{name}: {body:#}");
+            assert!(error["extensions"]["code"].is_string(), "{name}: {body:#}");
+        }
+    }
+});
