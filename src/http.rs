@@ -769,7 +769,8 @@ fn cut(text: &str) -> &str {
 }
 
 /// Finishes a GraphQL response: codes on refusals, the request id on
-/// internal errors, metrics, status and media type.
+/// internal errors, the trace id on every error (and the first code on the
+/// request span), metrics, status and media type.
 fn respond(
     state: &AppState,
     mut resp: async_graphql::Response,
