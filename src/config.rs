@@ -60,6 +60,51 @@ pub struct GlobalArgs {
 
     #[command(flatten)]
     pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// What log lines say of a caller and where request spans are exported.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// The `service` of every JSON log line and the `service.name` of
+    /// exported spans (OpenTelemetry's variable).
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = DEFAULT_SERVICE_NAME, global = true)]
+    pub otel_service_name: String,
+
+    /// Base URL of an OTLP/HTTP receiver (OpenTelemetry's variable): when
+    /// set, request spans and their database statements are exported to
+    /// `<URL>/v1/traces` as protobuf (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+    /// when set, is the full URL instead). Unset: nothing is exported.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+
+    /// Salt of the `client` field of log lines: the first 16 hex digits of
+    /// SHA-256 over this salt followed by the token's `sub`. Set a secret
+    /// per deployment so that nobody can match the field against a list of
+    /// known `sub`s; empty (the default) hashes the `sub` alone.
+    #[arg(
+        long,
+        env = "LOG_CLIENT_SALT",
+        hide_env_values = true,
+        default_value = "",
+        global = true
+    )]
+    pub log_client_salt: String,
+}
+
+/// The default of `OTEL_SERVICE_NAME`.
+pub const DEFAULT_SERVICE_NAME: &str = "escalations";
+
+impl Default for TelemetryArgs {
+    fn default() -> Self {
+        Self {
+            otel_service_name: DEFAULT_SERVICE_NAME.to_owned(),
+            otel_exporter_otlp_endpoint: None,
+            log_client_salt: String::new(),
+        }
+    }
 }
 
 /// How bearer tokens are verified.

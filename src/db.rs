@@ -80,6 +80,10 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
         // Statements are logged only at trace level: they carry no values, but
         // a log is no place for them in normal operation.
         .sqlx_logging(false)
+        // sea-orm's span of each statement (`tracing-spans`) carries its
+        // text, with placeholders and never values; only the exporter
+        // takes these spans (`telemetry`).
+        .record_stmt_in_spans(true)
         .statement_timeout(statement)
         .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)

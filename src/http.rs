@@ -1,7 +1,9 @@
 //! HTTP wiring: routes, per-request GraphQL data, tracing and request ids,
 //! and the defences in front of the executor.
 //!
-//! What a request meets, outside in: a request id, tracing, a response
+//! What a request meets, outside in: a request id, the request span
+//! (`traced`: the caller's W3C trace context continued, see
+//! `telemetry::trace`; the response's `traceresponse`), a response
 //! counter for `/metrics`, CORS (origins from the settings, none by
 //! default), a panic catcher (500, the server keeps serving), a time limit
 //! (408) and a body size limit (413). `POST /graphql` then takes only
@@ -61,8 +63,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
-use tracing::{Span, field::Empty};
+use tracing::{Instrument as _, Span, field::Empty};
 
 use std::sync::Arc;
 
@@ -82,6 +83,7 @@ use crate::graphql::{ApiSchema, cost};
 use crate::in_flight::InFlight;
 use crate::metrics::Metrics;
 use crate::service::identity::{DirectoryCache, Resolved};
+use crate::telemetry::trace;
 
 mod graphiql;
 mod limits;
@@ -180,13 +182,7 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span).on_request(()).on_response(
-            |res: &Response, latency: Duration, span: &Span| {
-                span.record("status", res.status().as_u16());
-                span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-                tracing::info!("request finished");
-            },
-        ))
+        .layer(middleware::from_fn(traced))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(middleware::from_fn_with_state(state.metrics.clone(), count_response))
         .layer(state.cors.clone())
@@ -231,23 +227,54 @@ pub fn cors_layer(origins: &[String]) -> anyhow::Result<CorsLayer> {
             header::CONTENT_TYPE,
             header::ACCEPT,
             HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("traceparent"),
+            HeaderName::from_static("tracestate"),
         ])
-        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static(trace::TRACERESPONSE),
+            header::RETRY_AFTER,
+        ])
         .max_age(Duration::from_secs(600)))
 }
 
-fn request_span(req: &Request<Body>) -> Span {
+/// The request span around everything a request runs, continuing the
+/// caller's trace (`telemetry::trace`), with its fields (README lists
+/// them): filled in as they become known, `status` and `latency_ms` (in
+/// milliseconds, rounded to the microsecond) when the response is ready,
+/// then the line "request finished". The response carries
+/// `traceresponse`.
+async fn traced(req: Request<Body>, next: Next) -> Response {
+    let started = Instant::now();
     let request_id =
         req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map_or("-", cut);
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
+        otel.kind = "server",
         method = %req.method(),
         path = %req.uri().path(),
         request_id = %request_id,
-        graphql.operation = Empty,
+        trace_id = Empty,
+        operation_name = Empty,
+        client = Empty,
+        error_code = Empty,
         status = Empty,
         latency_ms = Empty,
-    )
+    );
+    let ids = trace::continue_trace(&span, req.headers());
+    span.record("trace_id", tracing::field::display(ids.trace_id()));
+    let mut res = trace::scope(ids, next.run(req)).instrument(span.clone()).await;
+    span.record("status", res.status().as_u16());
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    span.record("latency_ms", micros as f64 / 1000.0);
+    span.in_scope(|| tracing::info!("request finished"));
+    res.headers_mut().insert(HeaderName::from_static(trace::TRACERESPONSE), ids.header());
+    res
+}
+
+/// Notes a request's first error code on its span (`error_code`).
+fn note_error_code(code: &str) {
+    Span::current().record("error_code", code);
 }
 
 /// The listeners of `serve`: the API's, and the metrics listener when
@@ -532,7 +559,7 @@ async fn execute(
     let started = Instant::now();
     let deadline = started + state.limits.prepare_timeout;
     if let Some(op) = req.operation_name.as_deref() {
-        Span::current().record("graphql.operation", cut(op));
+        Span::current().record("operation_name", cut(op));
     }
     let spec_media_type = accepts_graphql_response_json(headers);
     let request_id = RequestId(
@@ -552,6 +579,9 @@ async fn execute(
     };
     let selected = doc.as_ref().and_then(|d| selected_operation(d, req.operation_name.as_deref()));
     let operation = selected.map_or_else(String::new, |(name, _)| name.to_owned());
+    if req.operation_name.is_none() && !operation.is_empty() {
+        Span::current().record("operation_name", operation.as_str());
+    }
     let ty = selected.map(|(_, op)| op.ty);
     // A refused request's operation name is the caller's word, not ours:
     // counted under one label, so that nobody can fill the label set.
@@ -602,7 +632,13 @@ async fn execute(
         Err(Refusal::Late)
     });
     let viewer = match authenticated {
-        Ok(viewer) => viewer,
+        Ok(viewer) => {
+            if let Viewer::Actor(actor) = &viewer {
+                Span::current()
+                    .record("client", crate::telemetry::client_hash(&actor.sub).as_str());
+            }
+            viewer
+        }
         Err(Refusal::Unauthenticated(err)) => {
             refused(code::UNAUTHENTICATED);
             return unauthenticated(&err, spec_media_type);
@@ -736,7 +772,8 @@ fn cut(text: &str) -> &str {
 }
 
 /// Finishes a GraphQL response: codes on refusals, the request id on
-/// internal errors, metrics, status and media type.
+/// internal errors, the trace id on every error (and the first code on the
+/// request span), metrics, status and media type.
 fn respond(
     state: &AppState,
     mut resp: async_graphql::Response,
@@ -750,6 +787,10 @@ fn respond(
     // failed has null data and an error with a path.
     let executed =
         resp.data != async_graphql::Value::Null || resp.errors.iter().any(|e| !e.path.is_empty());
+    let trace_id = (!resp.errors.is_empty())
+        .then(trace::current)
+        .flatten()
+        .map(|ids| async_graphql::Value::String(ids.trace_id().to_string()));
     for err in &mut resp.errors {
         let code = err.extensions.as_ref().and_then(|e| e.get("code")).cloned();
         match code {
@@ -767,6 +808,16 @@ fn respond(
             }
             _ => {}
         }
+        if let Some(id) = &trace_id {
+            err.extensions
+                .get_or_insert_with(ErrorExtensionValues::default)
+                .set("traceId", id.clone());
+        }
+    }
+    if let Some(async_graphql::Value::String(code)) =
+        resp.errors.first().and_then(|e| e.extensions.as_ref()).and_then(|x| x.get("code"))
+    {
+        note_error_code(code);
     }
     let operation = if executed { operation } else { REFUSED_LABEL };
     state.metrics.graphql_request(
@@ -1280,11 +1331,14 @@ fn root_fields_open(
 
 /// The body of a request refused before execution: no `data` entry.
 fn error_body(message: &str, code: &str) -> Vec<u8> {
-    serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }],
-    })
-    .to_string()
-    .into_bytes()
+    note_error_code(code);
+    let mut extensions = serde_json::json!({ "code": code });
+    if let Some(ids) = trace::current() {
+        extensions["traceId"] = ids.trace_id().to_string().into();
+    }
+    serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] })
+        .to_string()
+        .into_bytes()
 }
 
 fn content_type(spec_media_type: bool) -> HeaderValue {
@@ -1329,11 +1383,14 @@ fn service_unavailable(spec_media_type: bool) -> Response {
 }
 
 fn internal_error(spec_media_type: bool, request_id: &RequestId) -> Response {
+    note_error_code(code::INTERNAL_SERVER_ERROR);
+    let mut extensions =
+        serde_json::json!({ "code": code::INTERNAL_SERVER_ERROR, "requestId": request_id.0 });
+    if let Some(ids) = trace::current() {
+        extensions["traceId"] = ids.trace_id().to_string().into();
+    }
     let body = serde_json::json!({
-        "errors": [{
-            "message": "internal error",
-            "extensions": { "code": code::INTERNAL_SERVER_ERROR, "requestId": request_id.0 },
-        }],
+        "errors": [{ "message": "internal error", "extensions": extensions }],
     });
     (
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -11,13 +11,27 @@ use escalations::config::Cli;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    escalations::telemetry::init(&cli.global.log_filter, cli.global.log_format);
-    match escalations::app::run(cli).await {
+    let global = &cli.global;
+    let telemetry = match escalations::telemetry::init(
+        &global.log_filter,
+        global.log_format,
+        &global.telemetry,
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = match escalations::app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "failed");
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // The spans still batched are exported now (blocking: off the workers).
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
 }

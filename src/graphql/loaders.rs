@@ -320,14 +320,20 @@ pub struct Loaders {
 /// running in the pool beyond its requests in flight.
 /// Each loader's spawner holds a clone; the last one to go (with the
 /// `Loaders` of the request) aborts what is still running.
-#[derive(Clone, Default)]
+/// Each runs in the span of the request that made the loaders, so that
+/// its statements are the request's (in its trace, when exported).
+#[derive(Clone)]
 struct Tasks(Arc<TaskList>);
 
-#[derive(Default)]
-struct TaskList(std::sync::Mutex<Vec<tokio::task::AbortHandle>>);
+struct TaskList(std::sync::Mutex<Vec<tokio::task::AbortHandle>>, tracing::Span);
 
 impl Tasks {
+    fn in_current_span() -> Self {
+        Self(Arc::new(TaskList(std::sync::Mutex::default(), tracing::Span::current())))
+    }
+
     fn spawn(&self, load: futures_util::future::BoxFuture<'static, ()>) {
+        let load = tracing::Instrument::instrument(load, self.0.1.clone());
         let handle = tokio::spawn(load).abort_handle();
         let mut tasks = self.0.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         tasks.retain(|t| !t.is_finished());
@@ -361,7 +367,7 @@ impl Loaders {
         };
         let reader =
             Arc::new(Reader { db: db.clone(), actor, request_id: request_id.map(str::to_owned) });
-        let tasks = Tasks::default();
+        let tasks = Tasks::in_current_span();
         Self {
             agency: loader(AgencyLoader(db.clone()), &tasks),
             partnership: loader(PartnershipLoader(db.clone()), &tasks),
@@ -400,7 +406,7 @@ mod tests {
 
     #[tokio::test]
     async fn loads_still_running_are_aborted_with_the_request() {
-        let tasks = Tasks::default();
+        let tasks = Tasks::in_current_span();
         let spawner = tasks.clone();
         let (stopped, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
         let guard = Dropped(stopped.clone());

@@ -171,15 +171,21 @@ pub(super) async fn upgrade(
         .write_buffer_size(SOCKET_WRITE_BUFFER)
         .max_write_buffer_size(SOCKET_WRITE_BUFFER + state.limits.max_response_bytes);
     let spoken = ws.selected_protocol().is_some();
-    ws.on_upgrade(move |socket| async move {
-        let _held = &held;
-        let closing = async {
-            match &held {
-                Some(h) => h.closing().await,
-                None => std::future::pending().await,
-            }
+    // The socket's work stays in the upgrade request's span (and trace),
+    // which so lasts as long as the socket.
+    let span = tracing::Span::current();
+    ws.on_upgrade(move |socket| {
+        let session = async move {
+            let _held = &held;
+            let closing = async {
+                match &held {
+                    Some(h) => h.closing().await,
+                    None => std::future::pending().await,
+                }
+            };
+            serve(socket, state, from_header, peer, spoken, closing).await;
         };
-        serve(socket, state, from_header, peer, spoken, closing).await;
+        tracing::Instrument::instrument(session, span)
     })
 }
 

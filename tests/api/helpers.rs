@@ -229,6 +229,7 @@ pub fn global_args() -> GlobalArgs {
             ]),
             ..AuthArgs::default()
         },
+        telemetry: Default::default(),
     }
 }
 
@@ -701,4 +702,18 @@ pub async fn western_bay_stage_1_records(app: &TestApp, case_id: &str) {
         app.gql_as_ok(&manager, add, serde_json::json!({ "i": { "caseId": case_id, "kind": kind, "facts": "Written at stage 1." } }))
             .await;
     }
+}
+
+/// A response body without its errors' `extensions.traceId` (each
+/// request's own), for comparing two answers that must not be told apart.
+pub fn without_trace_ids(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
+        for error in errors {
+            if let Some(ext) = error.get_mut("extensions").and_then(Value::as_object_mut) {
+                ext.remove("traceId");
+            }
+        }
+    }
+    body
 }

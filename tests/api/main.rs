@@ -42,6 +42,7 @@ mod seed_rules;
 mod statistics;
 mod step_down;
 mod subscriptions;
+mod telemetry;
 mod timers;
 mod trusted;
 mod walks;

@@ -20,6 +20,20 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Stops the process as an orchestrator would (SIGTERM) and waits for
+    /// its graceful shutdown to end.
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// The process's standard error, when it was started with
+    /// [`start_logged`].
+    pub(crate) fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
+    }
 }
 
 impl Drop for Server {
@@ -35,6 +49,15 @@ pub(crate) fn start(db_url: &str) -> Server {
 
 /// `start`, with more environment settings.
 pub(crate) fn start_with(db_url: &str, env: &[(&str, &str)]) -> Server {
+    spawn(db_url, env, Stdio::null())
+}
+
+/// `start_with`, its standard error kept for [`Server::take_stderr`].
+pub(crate) fn start_logged(db_url: &str, env: &[(&str, &str)]) -> Server {
+    spawn(db_url, env, Stdio::piped())
+}
+
+fn spawn(db_url: &str, env: &[(&str, &str)], stderr: Stdio) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_escalations"))
         .args(["serve", "--demo", "--listen-addr", &format!("127.0.0.1:{port}")])
@@ -48,7 +71,7 @@ pub(crate) fn start_with(db_url: &str, env: &[(&str, &str)]) -> Server {
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     for _ in 0..200 {
