@@ -17,6 +17,7 @@ use crate::graphql;
 use crate::http::{self, AppState};
 use crate::service::demo;
 use crate::service::identity::DirectoryCache;
+use crate::service::protocols::{self, Library};
 
 /// Runs one subcommand to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -27,7 +28,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             match action {
                 MigrateAction::Apply => {
                     db::migrate(&db).await.context("applying migrations")?;
+                    let seeded = store_builtin_protocols(&db).await?;
                     println!("migrations applied");
+                    for (id, version) in seeded.stored {
+                        println!("built-in protocol {id} version {version} stored");
+                    }
                 }
                 MigrateAction::Status => {
                     for (name, applied) in db::migration_status(&db).await? {
@@ -66,6 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SeedDemo(args) => {
             let db = connect(&cli.global).await?;
             db::migrate(&db).await.context("applying migrations")?;
+            store_builtin_protocols(&db).await?;
             let report = demo::seed_directory(&db).await?;
             println!(
                 "demo directory loaded: {} partnerships and {} agencies added",
@@ -73,7 +79,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             if args.cases > 0 {
                 use crate::service::generate;
-                let catalog = Catalog::builtin().context("built-in protocol definitions")?;
+                let catalog =
+                    Library::load(&db).await.context("stored protocol versions")?.current();
                 let options = generate::Options {
                     cases: args.cases,
                     seed: args.seed,
@@ -142,6 +149,20 @@ async fn connect(global: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
     })
 }
 
+/// Stores each built-in protocol as version 1 where the database lacks it;
+/// a stored version whose text differs from the binary's file is kept
+/// (and used), with a warning.
+async fn store_builtin_protocols(db: &DatabaseConnection) -> anyhow::Result<protocols::SeedReport> {
+    let report = protocols::seed_builtin(db).await.context("storing the built-in protocols")?;
+    for (id, version) in &report.differing {
+        eprintln!(
+            "warning: stored protocol {id} version {version} differs from the built-in file; \
+             the stored one is used"
+        );
+    }
+    Ok(report)
+}
+
 /// Prepares the database and the shared state the way `serve` does:
 /// migrations (unless turned off) and, when asked, the demo directory.
 pub async fn prepare(
@@ -151,10 +172,12 @@ pub async fn prepare(
 ) -> anyhow::Result<AppState> {
     let trusted = trusted_documents(args)?;
     let verifier = Verifier::start(&global.auth, global.demo).await.context("token settings")?;
-    let catalog = Arc::new(Catalog::builtin().context("built-in protocol definitions")?);
+    Catalog::builtin().context("built-in protocol definitions")?;
     if args.migrate_on_start {
         db::migrate(&db).await.context("applying migrations")?;
     }
+    store_builtin_protocols(&db).await?;
+    let protocols = Arc::new(Library::load(&db).await.context("stored protocol versions")?);
     if global.demo {
         let report = demo::seed_directory(&db).await?;
         tracing::info!(
@@ -178,13 +201,13 @@ pub async fn prepare(
     let cors = http::cors_layer(&args.http.cors_allowed_origins).context("CORS settings")?;
     let hub = crate::service::hub::Hub::start(db.clone()).await.context("subscription hub")?;
     let schema =
-        graphql::build_schema(Some((db.clone(), catalog.clone(), hub.clone())), &args.graphql);
+        graphql::build_schema(Some((db.clone(), protocols.clone(), hub.clone())), &args.graphql);
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let public_metrics = http::PublicMetrics::from_settings(&args.metrics, global.demo)
         .context("metrics settings")?;
     Ok(AppState {
         schema,
-        catalog,
+        protocols,
         db,
         verifier: Arc::new(verifier),
         directory: Arc::new(DirectoryCache::default()),

@@ -44,6 +44,12 @@ pub fn builtin() -> Result<Vec<Protocol>, ProtocolError> {
     Ok(protocols)
 }
 
+/// The built-in definitions as written, as (file name, text): the library
+/// a deployment starts from, stored as version 1 of each at start.
+pub fn builtin_texts() -> [(&'static str, &'static str); 5] {
+    BUILTIN_FILES
+}
+
 /// Parses one protocol from TOML text and validates it.
 pub fn parse_protocol(toml_text: &str) -> Result<Protocol, ProtocolError> {
     let protocol: Protocol =

@@ -85,11 +85,16 @@ pub enum Scope {
     /// `statistics:read` and no agency, of its partnership).
     #[serde(rename = "webhooks:manage")]
     WebhooksManage,
+    /// Publish versions of the partnership's protocol (a partnership's
+    /// business unit, not an agency's system).
+    #[serde(rename = "protocols:admin")]
+    ProtocolsAdmin,
 }
 
 impl Scope {
     /// Every scope, in declaration order.
-    pub const ALL: [Scope; 3] = [Scope::CasesRead, Scope::StatisticsRead, Scope::WebhooksManage];
+    pub const ALL: [Scope; 4] =
+        [Scope::CasesRead, Scope::StatisticsRead, Scope::WebhooksManage, Scope::ProtocolsAdmin];
 
     /// The claim value of the scope, e.g. `"cases:read"`.
     pub fn as_str(self) -> &'static str {
@@ -97,6 +102,7 @@ impl Scope {
             Scope::CasesRead => "cases:read",
             Scope::StatisticsRead => "statistics:read",
             Scope::WebhooksManage => "webhooks:manage",
+            Scope::ProtocolsAdmin => "protocols:admin",
         }
     }
 
@@ -160,6 +166,7 @@ mod tests {
         check_scope("cases:read", Some(Scope::CasesRead));
         check_scope("statistics:read", Some(Scope::StatisticsRead));
         check_scope("webhooks:manage", Some(Scope::WebhooksManage));
+        check_scope("protocols:admin", Some(Scope::ProtocolsAdmin));
         check_scope("cases:write", None);
         check_scope("cases_read", None);
         check_scope("", None);

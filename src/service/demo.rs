@@ -84,6 +84,7 @@ pub async fn seed_directory(db: &DatabaseConnection) -> Result<SeedReport, Servi
                     code: Set(p.code.clone()),
                     name: Set(p.name.clone()),
                     protocol_id: Set(p.protocol.clone()),
+                    protocol_version: Set(None),
                     calendar: Set(p.calendar.clone()),
                     created_at: Set(now),
                 })
