@@ -1,13 +1,13 @@
 //! The subcommands of the binary.
 
 use anyhow::Context as _;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use std::sync::Arc;
 
 use crate::auth::{MintClaims, Verifier};
 use crate::config::{
-    AuditAction, Cli, Command, GlobalArgs, MigrateAction, ServeArgs, TokenArgs,
+    AuditAction, Cli, Command, GlobalArgs, MigrateAction, ProtocolAction, ServeArgs, TokenArgs,
     TrustedDocumentsAction,
 };
 use crate::db::{self, DbSettings};
@@ -63,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", graphql::export_sdl());
             Ok(())
         }
+        Command::Protocol { action } => protocol_command(&cli.global, action).await,
         Command::TrustedDocuments { action: TrustedDocumentsAction::Build { dir } } => {
             let manifest = http::trusted::build(&dir)?;
             println!("{}", serde_json::to_string_pretty(&manifest)?);
@@ -113,6 +114,127 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("queued {queued} open cases (who each waits on)");
             }
             db.close().await?;
+            Ok(())
+        }
+    }
+}
+
+/// `escalations protocol …`.
+async fn protocol_command(global: &GlobalArgs, action: ProtocolAction) -> anyhow::Result<()> {
+    use crate::domain::{definition, policy, protocol_diff};
+    let read = |file: &std::path::Path| {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+    };
+    match action {
+        ProtocolAction::Validate { file, policy: with_policy } => {
+            let checked = definition::check(&read(&file)?);
+            for p in &checked.problems {
+                let at = match (p.line, p.column) {
+                    (Some(l), Some(c)) => format!("{}:{l}:{c}", file.display()),
+                    (Some(l), None) => format!("{}:{l}", file.display()),
+                    _ => file.display().to_string(),
+                };
+                let path = if p.path.is_empty() { String::new() } else { format!(" {}", p.path) };
+                println!("{at}:{path}: {}", p.message);
+            }
+            if let Some(protocol) = &checked.protocol {
+                println!(
+                    "{}: protocol {} version {} is valid",
+                    file.display(),
+                    protocol.id(),
+                    protocol.version()
+                );
+                if with_policy {
+                    print!("{}", policy::render_table(protocol));
+                }
+                Ok(())
+            } else {
+                anyhow::bail!("{} problem(s) in {}", checked.problems.len(), file.display())
+            }
+        }
+        ProtocolAction::Publish { partnership, file } => {
+            let text = read(&file)?;
+            let db = connect(global).await?;
+            store_builtin_protocols(&db).await?;
+            let library = Library::load(&db).await.context("stored protocol versions")?;
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+            let publisher = protocols::Publisher::Cli { partnership: &partnership, user: &user };
+            let result = protocols::publish(&db, &library, publisher, &text).await;
+            db.close().await?;
+            match result {
+                Ok(published) => {
+                    let s = &published.stored;
+                    println!(
+                        "published {} version {} for {} (sha256 {}, by {})",
+                        s.protocol.id(),
+                        s.protocol.version(),
+                        partnership,
+                        s.sha256,
+                        s.published_by
+                    );
+                    Ok(())
+                }
+                Err(crate::service::ServiceError::InvalidProtocol(problems)) => {
+                    for p in &problems {
+                        let line = p.line.map_or_else(String::new, |l| format!(":{l}"));
+                        println!("{}{line}: {}: {}", file.display(), p.path, p.message);
+                    }
+                    anyhow::bail!("{} problem(s); nothing published", problems.len())
+                }
+                Err(e) => Err(anyhow::anyhow!("{e}")),
+            }
+        }
+        ProtocolAction::List => {
+            let db = connect(global).await?;
+            let library = Library::load(&db).await.context("stored protocol versions")?;
+            let list = protocols::list(&db, &library).await?;
+            db.close().await?;
+            for s in list {
+                println!(
+                    "{} {} {} {} {} {}",
+                    s.protocol.id(),
+                    s.protocol.version(),
+                    s.published_at.to_rfc3339(),
+                    s.published_by,
+                    s.partnership.as_ref().map_or("-", |p| p.code.as_str()),
+                    s.sha256
+                );
+            }
+            Ok(())
+        }
+        ProtocolAction::Diff { id, from, to } => {
+            let db = connect(global).await?;
+            let library = Library::load(&db).await.context("stored protocol versions")?;
+            let pair = protocols::pair(&db, &library, &id, from, to).await;
+            db.close().await?;
+            let (a, b) = pair.map_err(|e| anyhow::anyhow!("{e}"))?;
+            for c in protocol_diff::diff(&a, &b) {
+                let before = c.before.as_deref().unwrap_or("-");
+                let after = c.after.as_deref().unwrap_or("-");
+                println!("{:?} {}: {before} -> {after}", c.kind, c.path);
+            }
+            Ok(())
+        }
+        ProtocolAction::Adopt { partnership, version, newest } => {
+            let db = connect(global).await?;
+            store_builtin_protocols(&db).await?;
+            let library = Library::load(&db).await.context("stored protocol versions")?;
+            let row = entity::partnership::Entity::find()
+                .filter(entity::partnership::Column::Code.eq(&partnership))
+                .one(&db)
+                .await?
+                .with_context(|| format!("no partnership {partnership}"))?;
+            let id = crate::domain::ids::PartnershipId::from_uuid(row.id);
+            let version = if newest { None } else { version };
+            let result = protocols::adopt(&db, &library, id, version).await;
+            db.close().await?;
+            result.map_err(|e| anyhow::anyhow!("{e}"))?;
+            match version {
+                Some(v) => {
+                    println!("{partnership}: new cases take {} version {v}", row.protocol_id)
+                }
+                None => println!("{partnership}: new cases take the newest {}", row.protocol_id),
+            }
             Ok(())
         }
     }
