@@ -853,7 +853,6 @@ impl CaseConnection {
     /// The cases of this page.
     async fn nodes(&self, ctx: &Context<'_>) -> Result<Vec<Case>> {
         prefetch_disclosing(ctx, &ctx.look_ahead(), &self.nodes, self.disclosed()).await?;
-        super::know_versions(ctx, &self.nodes).await?;
         Ok(self.nodes.iter().cloned().map(Case).collect())
     }
 
@@ -932,6 +931,9 @@ async fn prefetch_disclosing(
     nodes: &[cases::Case],
     disclosed: Option<FreeText>,
 ) -> Result<()> {
+    // Every list of cases passes here: their protocol versions are known
+    // before any of their fields reads one.
+    super::know_versions(ctx, nodes).await?;
     if nodes.is_empty() {
         return Ok(());
     }
@@ -1270,7 +1272,6 @@ impl CaseQuery {
         let db = ctx.data::<DatabaseConnection>()?;
         let found = cases::get_many(db, visibility(ctx)?, &ids).await.gql()?;
         prefetch(ctx, &ctx.look_ahead(), &found).await?;
-        super::know_versions(ctx, &found).await?;
         let by_id: std::collections::HashMap<CaseId, cases::Case> =
             found.into_iter().map(|c| (c.id, c)).collect();
         Ok(ids.iter().map(|id| by_id.get(id).cloned().map(Case)).collect())

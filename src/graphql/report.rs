@@ -182,7 +182,6 @@ impl ReportQuery {
         let protocols = ctx.data::<Arc<Library>>()?;
         let limit = u64::try_from(first).unwrap_or(50);
         let list = report::board_queue(db, protocols, actor, limit).await.gql()?;
-        super::know_versions(ctx, &list).await?;
         super::case::prefetch(ctx, &ctx.look_ahead(), &list).await?;
         Ok(list.into_iter().map(Case).collect())
     }
