@@ -21,7 +21,8 @@ use entity::{partnership, protocol_version};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 
 use super::ServiceError;
@@ -434,7 +435,14 @@ pub async fn publish(
         ));
     }
     let owner = PartnershipId::from_uuid(partnership_row.id);
-    let txn = db.begin().await?;
+    // On SQLite the write lock is taken at BEGIN, so two publishes queue;
+    // on PostgreSQL the key decides between them.
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
     let sharing = partnership::Entity::find()
         .filter(partnership::Column::ProtocolId.eq(protocol.id()))
         .filter(partnership::Column::Id.ne(partnership_row.id))
@@ -462,15 +470,18 @@ pub async fn publish(
         )));
     }
     let now = super::audit::now();
-    if let Err(e) = insert(&txn, &protocol, text, Some(owner), &by, now).await {
-        // A concurrent publish of the same version: the key is taken.
-        return Err(match newest_stored(&txn, protocol.id()).await {
-            Ok(Some(v)) if v >= expected => ServiceError::Conflict(format!(
+    match insert(&txn, &protocol, text, Some(owner), &by, now).await {
+        Ok(()) => {}
+        // A concurrent publish of the same version took the key first.
+        Err(ServiceError::Db(e))
+            if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+        {
+            return Err(ServiceError::Conflict(format!(
                 "version {expected} of {} was published meanwhile",
                 protocol.id()
-            )),
-            _ => e,
-        });
+            )));
+        }
+        Err(e) => return Err(e),
     }
     txn.commit().await?;
     let protocol = Arc::new(protocol);

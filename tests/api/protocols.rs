@@ -353,3 +353,20 @@ async fn other_processes_raise_and_read_under_a_version_one_published() {
         .collect();
     assert_eq!(versions.len(), 2);
 }
+
+db_test!(two_publishes_of_one_version_at_once_store_one, |app| {
+    let wb = partnership_id(&app, "western-bay").await;
+    let token = admin(&app, "western-bay");
+    let vars = json!({ "p": wb, "d": version_2() });
+    let (a, b) = tokio::join!(
+        app.gql_as(&token, PUBLISH, vars.clone()),
+        app.gql_as(&token, PUBLISH, vars.clone())
+    );
+    let codes: Vec<Value> =
+        [&a, &b].iter().map(|r| r["errors"][0]["extensions"]["code"].clone()).collect();
+    let stored =
+        [&a, &b].iter().filter(|r| r["data"]["publishProtocolVersion"]["version"] == 2).count();
+    assert_eq!(stored, 1, "{a:#} {b:#}");
+    assert!(codes.contains(&json!("CONFLICT")), "{a:#} {b:#}");
+    assert_eq!(versions(&app, "western-bay").await.len(), 2);
+});
