@@ -7,8 +7,10 @@
 //! 2. begins the write transaction (on SQLite `IMMEDIATE`: the write lock
 //!    is taken at `BEGIN`);
 //! 3. loads the case the caller may see, locked until commit (`FOR UPDATE`
-//!    on PostgreSQL), at the version the caller expects; a raise has no
-//!    case to load;
+//!    on PostgreSQL), at the version the caller expects, with the protocol
+//!    version it was raised under (`protocols::Library::covering`: loaded
+//!    from the database when another process published it); a raise has
+//!    no case to load, and takes its version in step 4;
 //! 4. lets the use case decide (its domain rule) and write its own rows
 //!    ([`CaseChange::decide_and_write`]): it returns the case as it is to
 //!    be, the data of its audit event and how to build its result;
