@@ -1,14 +1,14 @@
 //! The subcommands of the binary.
 
 use anyhow::Context as _;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use std::sync::Arc;
 
 use crate::auth::{MintClaims, Verifier};
 use crate::config::{
-    AuditAction, Cli, Command, DirectoryAction, GlobalArgs, MigrateAction, ServeArgs, TokenArgs,
-    TrustedDocumentsAction,
+    AuditAction, Cli, Command, DirectoryAction, GlobalArgs, MigrateAction, ProtocolAction,
+    ServeArgs, TokenArgs, TrustedDocumentsAction,
 };
 use crate::db::{self, DbSettings};
 use crate::domain::catalog::Catalog;
@@ -17,6 +17,7 @@ use crate::graphql;
 use crate::http::{self, AppState};
 use crate::service::demo;
 use crate::service::identity::DirectoryCache;
+use crate::service::protocols::{self, Library};
 
 /// Runs one subcommand to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -30,7 +31,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             match action {
                 MigrateAction::Apply => {
                     db::migrate(&db).await.context("applying migrations")?;
+                    let seeded = store_builtin_protocols(&db).await?;
                     println!("migrations applied");
+                    for (id, version) in seeded.stored {
+                        println!("built-in protocol {id} version {version} stored");
+                    }
                 }
                 MigrateAction::Status => {
                     for (name, applied) in db::migration_status(&db).await? {
@@ -62,6 +67,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", graphql::export_sdl());
             Ok(())
         }
+        Command::Protocol { action } => protocol_command(&cli.global, action).await,
         Command::TrustedDocuments { action: TrustedDocumentsAction::Build { dir } } => {
             let manifest = http::trusted::build(&dir)?;
             println!("{}", serde_json::to_string_pretty(&manifest)?);
@@ -71,7 +77,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SeedDemo(args) => {
             let db = connect(&cli.global).await?;
             db::migrate(&db).await.context("applying migrations")?;
-            let catalog = Catalog::builtin().context("built-in protocol definitions")?;
+            store_builtin_protocols(&db).await?;
+            let catalog = Library::load(&db).await.context("stored protocol versions")?.current();
             let report = demo::seed_directory(&db, &catalog).await?;
             println!(
                 "demo directory loaded: {} partnerships and {} agencies added",
@@ -138,6 +145,127 @@ async fn backup(global: &GlobalArgs, file: &std::path::Path) -> anyhow::Result<(
     Ok(())
 }
 
+/// `escalations protocol …`.
+async fn protocol_command(global: &GlobalArgs, action: ProtocolAction) -> anyhow::Result<()> {
+    use crate::domain::{definition, policy, protocol_diff};
+    let read = |file: &std::path::Path| {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+    };
+    match action {
+        ProtocolAction::Validate { file, policy: with_policy } => {
+            let checked = definition::check(&read(&file)?);
+            for p in &checked.problems {
+                let at = match (p.line, p.column) {
+                    (Some(l), Some(c)) => format!("{}:{l}:{c}", file.display()),
+                    (Some(l), None) => format!("{}:{l}", file.display()),
+                    _ => file.display().to_string(),
+                };
+                let path = if p.path.is_empty() { String::new() } else { format!(" {}", p.path) };
+                println!("{at}:{path}: {}", p.message);
+            }
+            if let Some(protocol) = &checked.protocol {
+                println!(
+                    "{}: protocol {} version {} is valid",
+                    file.display(),
+                    protocol.id(),
+                    protocol.version()
+                );
+                if with_policy {
+                    print!("{}", policy::render_table(protocol));
+                }
+                Ok(())
+            } else {
+                anyhow::bail!("{} problem(s) in {}", checked.problems.len(), file.display())
+            }
+        }
+        ProtocolAction::Publish { partnership, file } => {
+            let text = read(&file)?;
+            let db = connect(global).await?;
+            store_builtin_protocols(&db).await?;
+            let library = Library::load(&db).await.context("stored protocol versions")?;
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+            let publisher = protocols::Publisher::Cli { partnership: &partnership, user: &user };
+            let result = protocols::publish(&db, &library, publisher, &text).await;
+            db.close().await?;
+            match result {
+                Ok(published) => {
+                    let s = &published.stored;
+                    println!(
+                        "published {} version {} for {} (sha256 {}, by {})",
+                        s.protocol.id(),
+                        s.protocol.version(),
+                        partnership,
+                        s.sha256,
+                        s.published_by
+                    );
+                    Ok(())
+                }
+                Err(crate::service::ServiceError::InvalidProtocol(problems)) => {
+                    for p in &problems {
+                        let line = p.line.map_or_else(String::new, |l| format!(":{l}"));
+                        println!("{}{line}: {}: {}", file.display(), p.path, p.message);
+                    }
+                    anyhow::bail!("{} problem(s); nothing published", problems.len())
+                }
+                Err(e) => Err(anyhow::anyhow!("{e}")),
+            }
+        }
+        ProtocolAction::List => {
+            let db = connect(global).await?;
+            let library = Library::load(&db).await.context("stored protocol versions")?;
+            let list = protocols::list(&db, &library).await?;
+            db.close().await?;
+            for s in list {
+                println!(
+                    "{} {} {} {} {} {}",
+                    s.protocol.id(),
+                    s.protocol.version(),
+                    s.published_at.to_rfc3339(),
+                    s.published_by,
+                    s.partnership.as_ref().map_or("-", |p| p.code.as_str()),
+                    s.sha256
+                );
+            }
+            Ok(())
+        }
+        ProtocolAction::Diff { id, from, to } => {
+            let db = connect(global).await?;
+            let library = Library::load(&db).await.context("stored protocol versions")?;
+            let pair = protocols::pair(&db, &library, &id, from, to).await;
+            db.close().await?;
+            let (a, b) = pair.map_err(|e| anyhow::anyhow!("{e}"))?;
+            for c in protocol_diff::diff(&a, &b) {
+                let before = c.before.as_deref().unwrap_or("-");
+                let after = c.after.as_deref().unwrap_or("-");
+                println!("{:?} {}: {before} -> {after}", c.kind, c.path);
+            }
+            Ok(())
+        }
+        ProtocolAction::Adopt { partnership, version, newest } => {
+            let db = connect(global).await?;
+            store_builtin_protocols(&db).await?;
+            let library = Library::load(&db).await.context("stored protocol versions")?;
+            let row = entity::partnership::Entity::find()
+                .filter(entity::partnership::Column::Code.eq(&partnership))
+                .one(&db)
+                .await?
+                .with_context(|| format!("no partnership {partnership}"))?;
+            let id = crate::domain::ids::PartnershipId::from_uuid(row.id);
+            let version = if newest { None } else { version };
+            let result = protocols::adopt(&db, &library, id, version).await;
+            db.close().await?;
+            result.map_err(|e| anyhow::anyhow!("{e}"))?;
+            match version {
+                Some(v) => {
+                    println!("{partnership}: new cases take {} version {v}", row.protocol_id)
+                }
+                None => println!("{partnership}: new cases take the newest {}", row.protocol_id),
+            }
+            Ok(())
+        }
+    }
+}
+
 fn mint(global: &GlobalArgs, args: &TokenArgs) -> anyhow::Result<String> {
     let verifier = Verifier::from_args(&global.auth, global.demo).context("token settings")?;
     let role = match args.role.as_deref() {
@@ -169,6 +297,20 @@ async fn connect(global: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
     })
 }
 
+/// Stores each built-in protocol as version 1 where the database lacks it;
+/// a stored version whose text differs from the binary's file is kept
+/// (and used), with a warning.
+async fn store_builtin_protocols(db: &DatabaseConnection) -> anyhow::Result<protocols::SeedReport> {
+    let report = protocols::seed_builtin(db).await.context("storing the built-in protocols")?;
+    for (id, version) in &report.differing {
+        eprintln!(
+            "warning: stored protocol {id} version {version} differs from the built-in file; \
+             the stored one is used"
+        );
+    }
+    Ok(report)
+}
+
 /// Prepares the database and the shared state the way `serve` does:
 /// migrations (unless turned off) and, when asked, the demo directory; a
 /// warning when the directory is empty (the server still starts: one may
@@ -180,12 +322,14 @@ pub async fn prepare(
 ) -> anyhow::Result<AppState> {
     let trusted = trusted_documents(args)?;
     let verifier = Verifier::start(&global.auth, global.demo).await.context("token settings")?;
-    let catalog = Arc::new(Catalog::builtin().context("built-in protocol definitions")?);
+    Catalog::builtin().context("built-in protocol definitions")?;
     if args.migrate_on_start {
         db::migrate(&db).await.context("applying migrations")?;
     }
+    store_builtin_protocols(&db).await?;
+    let protocols = Arc::new(Library::load(&db).await.context("stored protocol versions")?);
     if global.demo {
-        let report = demo::seed_directory(&db, &catalog).await?;
+        let report = demo::seed_directory(&db, &protocols.current()).await?;
         tracing::info!(
             partnerships.added = report.partnerships_added,
             agencies.added = report.agencies_added,
@@ -216,13 +360,13 @@ pub async fn prepare(
     }
     let hub = crate::service::hub::Hub::start(db.clone()).await.context("subscription hub")?;
     let schema =
-        graphql::build_schema(Some((db.clone(), catalog.clone(), hub.clone())), &args.graphql);
+        graphql::build_schema(Some((db.clone(), protocols.clone(), hub.clone())), &args.graphql);
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let public_metrics = http::PublicMetrics::from_settings(&args.metrics, global.demo)
         .context("metrics settings")?;
     Ok(AppState {
         schema,
-        catalog,
+        protocols,
         db,
         verifier: Arc::new(verifier),
         directory: Arc::new(DirectoryCache::new(std::time::Duration::from_secs(

@@ -255,6 +255,61 @@ pub enum Command {
         #[command(subcommand)]
         action: TrustedDocumentsAction,
     },
+    /// Protocol definitions: check, publish, list and compare versions.
+    Protocol {
+        #[command(subcommand)]
+        action: ProtocolAction,
+    },
+}
+
+/// Protocol subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ProtocolAction {
+    /// Check a definition (TOML) with the validator of the built-in
+    /// protocols: each problem with its line, column and field path (exit
+    /// status 1 when there is any). Needs no database.
+    Validate {
+        /// The definition file.
+        file: PathBuf,
+        /// Also print the policy table the definition implies (in the
+        /// format of `policy.matrix`).
+        #[arg(long)]
+        policy: bool,
+    },
+    /// Publish a definition as the next version of a partnership's
+    /// protocol, with the checks of `publishProtocolVersion`; published by
+    /// `cli:$USER`.
+    Publish {
+        /// The partnership's code.
+        #[arg(long)]
+        partnership: String,
+        /// The definition file.
+        file: PathBuf,
+    },
+    /// List every stored protocol version.
+    List,
+    /// What changed from one stored version of a protocol to another.
+    Diff {
+        /// The protocol id, e.g. `western-bay`.
+        id: String,
+        /// The older version.
+        from: i32,
+        /// The newer version.
+        to: i32,
+    },
+    /// Pin the protocol version a partnership's new cases are raised
+    /// under, or with `--newest` let them take the newest.
+    Adopt {
+        /// The partnership's code.
+        #[arg(long)]
+        partnership: String,
+        /// The version to pin.
+        #[arg(required_unless_present = "newest", conflicts_with = "newest")]
+        version: Option<u32>,
+        /// Clear the pin: new cases take the newest version.
+        #[arg(long)]
+        newest: bool,
+    },
 }
 
 /// Directory subcommands.

@@ -140,7 +140,7 @@ pub struct AppState {
     /// WebSocket connections per client.
     pub subscribers: Arc<subscriptions::Clients>,
     /// The protocols (also in the schema's data).
-    pub catalog: Arc<crate::domain::catalog::Catalog>,
+    pub protocols: Arc<crate::service::protocols::Library>,
 }
 
 /// Query texts that passed the limits, with their parsed documents: partner
@@ -323,7 +323,7 @@ pub async fn serve(
     // So does the timer scheduler.
     let scheduler = tokio::spawn(crate::db::in_background(crate::service::timers::run(
         state.db.clone(),
-        state.catalog.clone(),
+        state.protocols.clone(),
         state.timers.clone(),
         stop_worker.subscribe(),
     )));
@@ -347,7 +347,7 @@ pub async fn serve(
     });
     // Once, in the background: who the open cases written before the
     // queues existed (or by the bulk loader) wait on.
-    let (db, catalog) = (state.db.clone(), state.catalog.clone());
+    let (db, catalog) = (state.db.clone(), state.protocols.current());
     tokio::spawn(crate::db::in_background(async move {
         match crate::service::awaiting::backfill(&db, &catalog).await {
             Ok(0) => {}

@@ -18,6 +18,7 @@ pub mod feedback;
 pub mod idempotency_key;
 pub mod missing_record;
 pub mod partnership;
+pub mod protocol_version;
 pub mod timer;
 pub mod webhook_attempt;
 pub mod webhook_audit;

@@ -11,6 +11,8 @@ pub struct Model {
     pub code: String,
     pub name: String,
     pub protocol_id: String,
+    /// The protocol version adopted for new cases; null for the newest.
+    pub protocol_version: Option<i32>,
     pub calendar: String,
     pub created_at: DateTimeUtc,
 }

@@ -24,6 +24,7 @@ mod m20261201_000015_add_deadline_detail;
 mod m20261201_000016_add_case_step_down;
 mod m20261201_000017_add_awaiting;
 mod m20261201_000018_add_case_participants;
+mod m20261201_000019_add_protocol_versions;
 mod m20261201_000020_add_directory_changes;
 
 /// Applies the migrations in order.
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_add_case_step_down::Migration),
             Box::new(m20261201_000017_add_awaiting::Migration),
             Box::new(m20261201_000018_add_case_participants::Migration),
+            Box::new(m20261201_000019_add_protocol_versions::Migration),
             Box::new(m20261201_000020_add_directory_changes::Migration),
         ]
     }

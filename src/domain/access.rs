@@ -1994,3 +1994,82 @@ mod webhook_tests {
         assert!(!theirs.receives(p, a, ours, &[a]));
     }
 }
+
+// ---------------------------------------------------------------------
+// Protocols: who publishes a partnership's protocol versions.
+// ---------------------------------------------------------------------
+
+/// Why a caller may not publish a version of a partnership's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolAdminRefusal {
+    /// A person's token, or a client without `protocols:admin`.
+    #[error("protocol versions are published by machine clients with the protocols:admin scope")]
+    NotAnAdmin,
+    /// A `protocols:admin` client of another partnership.
+    #[error("a protocols:admin client publishes only its own partnership's protocol")]
+    OtherPartnership,
+}
+
+/// May `actor` publish a version of `partnership`'s protocol: a machine
+/// client (no role) with `protocols:admin` of that partnership.
+pub fn may_publish_protocol(
+    actor: &Actor,
+    partnership: PartnershipId,
+) -> Result<(), ProtocolAdminRefusal> {
+    use super::role::Scope;
+    if actor.role.is_some() || !actor.has_scope(Scope::ProtocolsAdmin) {
+        return Err(ProtocolAdminRefusal::NotAnAdmin);
+    }
+    if actor.partnership != partnership {
+        return Err(ProtocolAdminRefusal::OtherPartnership);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod protocol_admin_tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::domain::role::Scope;
+
+    fn who(role: Option<Role>, scopes: &[Scope], partnership: u128) -> Actor {
+        Actor {
+            issuer: "i".into(),
+            sub: "s".into(),
+            role,
+            scopes: scopes.iter().copied().collect::<BTreeSet<_>>(),
+            partnership: PartnershipId::from_uuid(uuid::Uuid::from_u128(partnership)),
+            agency: None,
+        }
+    }
+
+    #[track_caller]
+    fn check(name: &str, actor: &Actor, expected: Result<(), ProtocolAdminRefusal>) {
+        let ours = PartnershipId::from_uuid(uuid::Uuid::from_u128(1));
+        assert_eq!(may_publish_protocol(actor, ours), expected, "{name}");
+    }
+
+    #[test]
+    fn protocols_are_published_by_their_partnerships_admin_clients() {
+        use ProtocolAdminRefusal::{NotAnAdmin, OtherPartnership};
+        use Scope::{CasesRead, ProtocolsAdmin, StatisticsRead, WebhooksManage};
+        check("our admin client", &who(None, &[ProtocolsAdmin], 1), Ok(()));
+        check("with other scopes too", &who(None, &[ProtocolsAdmin, StatisticsRead], 1), Ok(()));
+        check(
+            "another partnership's admin",
+            &who(None, &[ProtocolsAdmin], 2),
+            Err(OtherPartnership),
+        );
+        check("a statistics client", &who(None, &[StatisticsRead], 1), Err(NotAnAdmin));
+        check("a webhooks client", &who(None, &[WebhooksManage], 1), Err(NotAnAdmin));
+        check("a cases:read client", &who(None, &[CasesRead], 1), Err(NotAnAdmin));
+        for role in Role::ALL {
+            check(
+                "a person, even with the scope",
+                &who(Some(role), &[ProtocolsAdmin], 1),
+                Err(NotAnAdmin),
+            );
+        }
+    }
+}

@@ -326,6 +326,108 @@ pub fn decide(
     }
 }
 
+/// One row of a protocol's policy table: what `decide` and `side` answer
+/// for one action at one stage, for every role; `policy.matrix` is these
+/// rows for the built-in protocols, and [`render_table`] writes them in its
+/// format (a test holds the two equal).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyRow {
+    /// The route id; `*` for the protocol-wide `read_statistics`.
+    pub route: String,
+    /// The stage key; `*` for `read_statistics`.
+    pub stage: String,
+    /// The action.
+    pub action: Action,
+    /// Per role of [`Role::ALL`], in that order: whether it may.
+    pub allowed: [bool; 5],
+    /// The side that may, for an action taken by a side of the case.
+    pub side: Option<Side>,
+}
+
+impl PolicyRow {
+    /// The roles that may, in [`Role::ALL`] order.
+    pub fn roles(&self) -> Vec<Role> {
+        Role::ALL.into_iter().zip(self.allowed).filter_map(|(r, y)| y.then_some(r)).collect()
+    }
+
+    /// The row as a line of `policy.matrix`: the action, a mark per role
+    /// (`Y` or `.`), then the side, e.g. `escalate Y Y Y Y . raising`.
+    pub fn line(&self) -> String {
+        let mut line = format!("{:<16}", self.action.as_str());
+        for (i, y) in self.allowed.iter().enumerate() {
+            line.push(' ');
+            line.push(if *y { 'Y' } else { '.' });
+            if i + 1 < self.allowed.len() {
+                line.push(' ');
+            }
+        }
+        if let Some(side) = self.side {
+            line.push_str("  ");
+            line.push_str(side.as_str());
+        }
+        line
+    }
+}
+
+/// The policy table `protocol` implies: its `read_statistics` row, then
+/// every action at every stage of every route, in file order.
+pub fn table(protocol: &Protocol) -> Vec<PolicyRow> {
+    let answer = |route: &str, stage: &str, action: Action| {
+        Role::ALL.map(|role| decide(protocol, route, stage, role, action).is_allowed())
+    };
+    let mut rows = Vec::new();
+    let (route, stage) = protocol
+        .routes()
+        .first()
+        .and_then(|r| r.stages().first().map(|s| (r.id(), s.key())))
+        .unwrap_or(("*", "*"));
+    rows.push(PolicyRow {
+        route: "*".to_owned(),
+        stage: "*".to_owned(),
+        action: Action::ReadStatistics,
+        allowed: answer(route, stage, Action::ReadStatistics),
+        side: None,
+    });
+    for r in protocol.routes() {
+        for s in r.stages() {
+            for action in Action::ALL {
+                if action == Action::ReadStatistics {
+                    continue;
+                }
+                rows.push(PolicyRow {
+                    route: r.id().to_owned(),
+                    stage: s.key().to_owned(),
+                    action,
+                    allowed: answer(r.id(), s.key(), action),
+                    side: side(protocol, r.id(), s.key(), action),
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// `protocol`'s policy table in the format of `policy.matrix`: a
+/// `[protocol route stage]` block per stage and one `[protocol * *]` for
+/// `read_statistics`.
+pub fn render_table(protocol: &Protocol) -> String {
+    let mut out = format!("#{:15}pr ma sl hs bc\n", "");
+    let mut block = None;
+    for row in table(protocol) {
+        let here = (row.route.clone(), row.stage.clone());
+        if block.as_ref() != Some(&here) {
+            if block.is_some() {
+                out.push('\n');
+            }
+            out.push_str(&format!("[{} {} {}]\n", protocol.id(), row.route, row.stage));
+            block = Some(here);
+        }
+        out.push_str(row.line().trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -459,6 +561,21 @@ mod tests {
                     protocol.id(),
                 ));
             }
+        }
+    }
+
+    #[test]
+    fn the_rendered_table_is_the_matrix() {
+        let protocols = builtin().unwrap();
+        let rendered: String = protocols.iter().map(render_table).collect::<Vec<_>>().join("\n");
+        let ours = parse_matrix(&rendered).unwrap();
+        let file = parse_matrix(MATRIX).unwrap();
+        assert_eq!(ours, file);
+        assert!(mismatches(&protocols, &rendered).is_empty());
+        for p in &protocols {
+            let rows = table(p);
+            let stages: usize = p.routes().iter().map(|r| r.stages().len()).sum();
+            assert_eq!(rows.len(), 1 + stages * (Action::ALL.len() - 1), "{}", p.id());
         }
     }
 

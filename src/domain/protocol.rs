@@ -1,8 +1,9 @@
 //! The protocols as data: routes, ordered stages, who leads each stage,
 //! time limits, required records, exclusions and the role-by-stage policy.
 //!
-//! Each protocol is a TOML file under `protocols/`, embedded in the binary
-//! and validated once at start by [`builtin`]. A [`Protocol`] value is
+//! Each built-in protocol is a TOML file under `protocols/`, embedded in
+//! the binary and validated by [`builtin`]; the versions a deployment uses
+//! are stored in the database (`service::protocols`), in the same format. A [`Protocol`] value is
 //! always valid: its fields are private and the only ways to get one are
 //! [`builtin`] and [`parse_protocol`], which validate. The file format and
 //! the judgement calls behind each file are in `protocols/README.md`.
@@ -42,6 +43,12 @@ pub fn builtin() -> Result<Vec<Protocol>, ProtocolError> {
         protocols.push(protocol);
     }
     Ok(protocols)
+}
+
+/// The built-in definitions as written, as (file name, text): the library
+/// a deployment starts from, stored as version 1 of each at start.
+pub fn builtin_texts() -> [(&'static str, &'static str); 5] {
+    BUILTIN_FILES
 }
 
 /// Parses one protocol from TOML text and validates it.

@@ -89,6 +89,10 @@ pub enum Scope {
     /// deactivate): a partnership's business unit.
     #[serde(rename = "directory:admin")]
     DirectoryAdmin,
+    /// Publish versions of the partnership's protocol (a partnership's
+    /// business unit, not an agency's system).
+    #[serde(rename = "protocols:admin")]
+    ProtocolsAdmin,
     /// The server itself, acting where its protocol says a change happens
     /// by itself (an escalation on breach). Never read from a token: not
     /// in [`Scope::ALL`], so [`Scope::parse`] never returns it.
@@ -98,8 +102,13 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in declaration order.
-    pub const ALL: [Scope; 4] =
-        [Scope::CasesRead, Scope::StatisticsRead, Scope::WebhooksManage, Scope::DirectoryAdmin];
+    pub const ALL: [Scope; 5] = [
+        Scope::CasesRead,
+        Scope::StatisticsRead,
+        Scope::WebhooksManage,
+        Scope::DirectoryAdmin,
+        Scope::ProtocolsAdmin,
+    ];
 
     /// The claim value of the scope, e.g. `"cases:read"`.
     pub fn as_str(self) -> &'static str {
@@ -108,6 +117,7 @@ impl Scope {
             Scope::StatisticsRead => "statistics:read",
             Scope::WebhooksManage => "webhooks:manage",
             Scope::DirectoryAdmin => "directory:admin",
+            Scope::ProtocolsAdmin => "protocols:admin",
             Scope::System => "system",
         }
     }
@@ -173,6 +183,7 @@ mod tests {
         check_scope("statistics:read", Some(Scope::StatisticsRead));
         check_scope("webhooks:manage", Some(Scope::WebhooksManage));
         check_scope("directory:admin", Some(Scope::DirectoryAdmin));
+        check_scope("protocols:admin", Some(Scope::ProtocolsAdmin));
         check_scope("cases:write", None);
         // The server's own scope is never read from a token.
         check_scope("system", None);

@@ -139,7 +139,7 @@ impl Case {
     /// `repeatedDisagreements` counts by the same rule.
     async fn repeated_disagreement(&self, ctx: &Context<'_>) -> Result<Option<RepeatedFlag>> {
         let Some(similar) = self.0.repeated_similar_cases else { return Ok(None) };
-        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let catalog = &super::catalog(ctx)?;
         let c = &self.0;
         let rule = catalog
             .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
@@ -338,7 +338,7 @@ impl Case {
     /// resolve or escalate). Empty once the case is closed. `myQueue`
     /// lists a case exactly for the parties and roles named here.
     async fn awaiting(&self, ctx: &Context<'_>) -> Result<Vec<super::queue::Awaiting>> {
-        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let catalog = &super::catalog(ctx)?;
         if self.0.status != cases::CaseStatus::Open {
             return Ok(Vec::new());
         }
@@ -352,7 +352,7 @@ impl Case {
 
     /// The stage the case is at, as its protocol describes it.
     async fn current_stage(&self, ctx: &Context<'_>) -> Result<CurrentStage> {
-        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let catalog = &super::catalog(ctx)?;
         let c = &self.0;
         let stage = catalog
             .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
@@ -410,7 +410,7 @@ impl Case {
     /// `viewerCan`. Empty without a token.
     async fn viewer_permissions(&self, ctx: &Context<'_>) -> Result<Vec<ActionPermission>> {
         let Viewer::Actor(actor) = ctx.data::<Viewer>()? else { return Ok(Vec::new()) };
-        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let catalog = &super::catalog(ctx)?;
         let c = &self.0;
         let protocol = protocol_of_case(catalog, c)?;
         let joined = joined_for(ctx, c, actor).await?;
@@ -454,7 +454,7 @@ impl Case {
         let Viewer::Actor(actor) = ctx.data::<Viewer>()? else {
             return Ok(CasePermissions::default());
         };
-        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let catalog = &super::catalog(ctx)?;
         let c = &self.0;
         let protocol = protocol_of_case(catalog, c)?;
         let joined = joined_for(ctx, c, actor).await?;
@@ -655,7 +655,7 @@ fn standing(
     let Some(due) = c.due_on.filter(|_| c.status == cases::CaseStatus::Open) else {
         return Ok(None);
     };
-    let catalog = ctx.data::<Arc<Catalog>>()?;
+    let catalog = &super::catalog(ctx)?;
     let protocol = catalog
         .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
         .ok_or(ServiceError::UnknownProtocol(c.protocol_id.clone()))
@@ -760,7 +760,7 @@ pub struct OwedBy {
 /// The milestones of `c`'s current stage, from its records (batched).
 async fn milestones_of(ctx: &Context<'_>, c: &cases::Case) -> Result<Vec<CaseMilestone>> {
     use crate::domain::milestone;
-    let catalog = ctx.data::<Arc<Catalog>>()?;
+    let catalog = &super::catalog(ctx)?;
     let protocol = catalog
         .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
         .ok_or(ServiceError::UnknownProtocol(c.protocol_id.clone()))
@@ -931,6 +931,9 @@ async fn prefetch_disclosing(
     nodes: &[cases::Case],
     disclosed: Option<FreeText>,
 ) -> Result<()> {
+    // Every list of cases passes here: their protocol versions are known
+    // before any of their fields reads one.
+    super::know_versions(ctx, nodes).await?;
     if nodes.is_empty() {
         return Ok(());
     }
@@ -1172,7 +1175,9 @@ impl CaseQuery {
             Viewer::Anonymous => CaseVisibility::None,
             Viewer::Actor(actor) => actor.case_visibility(),
         };
-        cases::get(db, visibility, id).await.map(Case).gql()
+        let case = cases::get(db, visibility, id).await.gql()?;
+        super::know_versions(ctx, std::slice::from_ref(&case)).await?;
+        Ok(Case(case))
     }
 
     /// The caller's cases, a page at a time: `first` (1 to 100, default 50)
@@ -1293,9 +1298,9 @@ impl CaseQuery {
             ),
         };
         let (db, actor, _) = reader(ctx)?;
-        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let protocols = ctx.data::<Arc<crate::service::protocols::Library>>()?;
         let (events, has_next_page) =
-            crate::service::audit::trail(db, catalog, actor, id, after, limit).await.gql()?;
+            crate::service::audit::trail(db, protocols, actor, id, after, limit).await.gql()?;
         // The events' data holds the outcome and learning of a closed case.
         log_read(ctx, id, FreeText::AuditTrail).await?;
         let nodes = events

@@ -273,6 +273,30 @@ impl ErrorExtensions for ServiceError {
                     e.set("redirect", redirect.clone());
                 })
             }
+            ServiceError::InvalidProtocol(problems) => {
+                let list: Vec<async_graphql::Value> = problems
+                    .iter()
+                    .map(|p| {
+                        let mut m = async_graphql::indexmap::IndexMap::new();
+                        m.insert(async_graphql::Name::new("message"), p.message.clone().into());
+                        m.insert(async_graphql::Name::new("path"), p.path.clone().into());
+                        m.insert(
+                            async_graphql::Name::new("line"),
+                            p.line.map_or(async_graphql::Value::Null, Into::into),
+                        );
+                        m.insert(
+                            async_graphql::Name::new("column"),
+                            p.column.map_or(async_graphql::Value::Null, Into::into),
+                        );
+                        async_graphql::Value::Object(m)
+                    })
+                    .collect();
+                Error::new(self.to_string()).extend_with(move |_, e| {
+                    e.set("code", code::BAD_USER_INPUT);
+                    e.set("field", "definition");
+                    e.set("problems", async_graphql::Value::List(list.clone()));
+                })
+            }
             ServiceError::UnknownProtocol(id) => {
                 tracing::error!(protocol.id = %id, "a case names an unknown protocol version");
                 Error::new("internal error")

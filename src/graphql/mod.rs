@@ -24,6 +24,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::domain::catalog::Catalog;
 use crate::service::hub::Hub;
+use crate::service::protocols::Library;
 
 use crate::config::GraphqlArgs;
 
@@ -48,6 +49,7 @@ pub struct Mutation(
     records::RecordsMutation,
     step_down::StepDownMutation,
     participants::ParticipantsMutation,
+    protocols::ProtocolMutation,
     statistics::FeedbackMutation,
     webhooks::WebhooksMutation,
     directory::DirectoryMutation,
@@ -69,7 +71,7 @@ const INTROSPECTION_DEPTH: usize = 12;
 /// the subscription hub ride in its data (absent when only the SDL is
 /// wanted).
 pub fn build_schema(
-    shared: Option<(DatabaseConnection, Arc<Catalog>, Arc<Hub>)>,
+    shared: Option<(DatabaseConnection, Arc<Library>, Arc<Hub>)>,
     limits: &GraphqlArgs,
 ) -> ApiSchema {
     // Tokens, fragment cycles, depth, aliases and the document's size are
@@ -86,10 +88,33 @@ pub fn build_schema(
     if limits.production {
         builder = builder.disable_introspection().disable_suggestions();
     }
-    if let Some((db, catalog, hub)) = shared {
-        builder = builder.data(db).data(catalog).data(hub);
+    if let Some((db, protocols, hub)) = shared {
+        builder = builder.data(db).data(protocols).data(hub);
     }
     builder.finish()
+}
+
+/// The protocols this process knows now (a cheap read: the catalog is
+/// swapped whole when it grows).
+pub(crate) fn catalog(ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Arc<Catalog>> {
+    Ok(ctx.data::<Arc<Library>>()?.current())
+}
+
+/// Makes sure the catalog knows the protocol version of each of `cases`
+/// (one raised by another process under a version published there is
+/// loaded from the database), before their fields read it.
+pub(crate) async fn know_versions(
+    ctx: &async_graphql::Context<'_>,
+    cases: &[crate::service::cases::Case],
+) -> async_graphql::Result<()> {
+    use crate::graphql::error::GqlResult;
+    let db = ctx.data::<DatabaseConnection>()?;
+    let library = ctx.data::<Arc<Library>>()?;
+    library
+        .ensure(db, cases.iter().map(|c| (c.protocol_id.as_str(), c.protocol_version)))
+        .await
+        .gql()?;
+    Ok(())
 }
 
 /// The SDL as `schema.graphql` holds it: sorted, so diffs stay readable.

@@ -1,60 +1,95 @@
 //! The protocols this server knows: what a front end needs to offer the
-//! right routes, stages, categories and exclusions.
+//! right routes, stages, categories and exclusions; every stored version
+//! with who published it; checking a definition (`validateProtocol`),
+//! publishing one (`publishProtocolVersion`) and what changed between two
+//! versions (`protocolDiff`).
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use sea_orm::DatabaseConnection;
 
-use super::directory::AgencyKind;
+use super::directory::{AgencyKind, Partnership};
+use super::error::{GqlResult, bad_input};
 use super::records::RecordKind;
+use super::scalars::DateTime;
 use super::workflow::ExclusionKind;
-use crate::domain::catalog::Catalog;
+use crate::domain::actor::Viewer;
+use crate::domain::ids::PartnershipId;
 use crate::domain::policy::Action;
 use crate::domain::protocol as p;
+use crate::service::protocols::{self as service, Library, Publisher, Stored};
 
 /// A partnership's protocol for resolving professional differences (one
 /// version of it; a case keeps the version it was raised under).
-pub struct Protocol<'a>(&'a p::Protocol);
+pub struct Protocol(Stored);
 
 /// A partnership's protocol for resolving professional differences (one
-/// version of it; a case keeps the version it was raised under).
+/// version of it, as published; a case keeps the version it was raised
+/// under, and a published version is never edited or deleted).
 #[Object]
-impl Protocol<'_> {
+impl Protocol {
+    /// When this version was published (stored; for a built-in one, when
+    /// this server first stored it).
+    async fn published_at(&self) -> DateTime {
+        DateTime(self.0.published_at)
+    }
+    /// Who published it: the publishing client's subject, `cli:<user>` for
+    /// the command line, or `builtin` for the built-in library.
+    async fn published_by(&self) -> &str {
+        &self.0.published_by
+    }
+    /// The SHA-256 of the definition's text exactly as published
+    /// (lowercase hex).
+    async fn sha256(&self) -> &str {
+        &self.0.sha256
+    }
+    /// The partnership that published this version; null for the
+    /// built-in library.
+    async fn partnership(&self) -> Option<Partnership> {
+        self.0.partnership.clone().map(Partnership)
+    }
+    /// The policy table this version implies: who may take each action at
+    /// each stage, and which side (the rows of the built-ins'
+    /// `policy.matrix`).
+    async fn policy(&self) -> Vec<PolicyRow> {
+        crate::domain::policy::table(&self.0.protocol).into_iter().map(PolicyRow::from).collect()
+    }
     /// Stable id, e.g. `western-bay`.
     async fn id(&self) -> &str {
-        self.0.id()
+        self.0.protocol.id()
     }
     /// Version of the definition.
     async fn version(&self) -> u32 {
-        self.0.version()
+        self.0.protocol.version()
     }
     /// Name.
     async fn name(&self) -> &str {
-        self.0.name()
+        self.0.protocol.name()
     }
     /// The source document it models.
     async fn source(&self) -> &str {
-        self.0.source()
+        self.0.protocol.source()
     }
     /// Working-day calendar of its deadlines.
     async fn calendar(&self) -> &str {
-        self.0.calendar()
+        self.0.protocol.calendar()
     }
     /// What the protocol is for.
     async fn description(&self) -> &str {
-        self.0.description()
+        self.0.protocol.description()
     }
     /// Subject categories a case may have.
     async fn categories(&self) -> Vec<Category<'_>> {
-        self.0.categories().iter().map(Category).collect()
+        self.0.protocol.categories().iter().map(Category).collect()
     }
     /// Matters the protocol excludes, with where each belongs instead.
     async fn exclusions(&self) -> Vec<Exclusion<'_>> {
-        self.0.exclusions().iter().map(Exclusion).collect()
+        self.0.protocol.exclusions().iter().map(Exclusion).collect()
     }
     /// Routes through the protocol (most have one, `main`).
     async fn routes(&self) -> Vec<Route<'_>> {
-        self.0.routes().iter().map(Route).collect()
+        self.0.protocol.routes().iter().map(Route).collect()
     }
 }
 
@@ -440,15 +475,253 @@ pub enum Side {
     Either,
 }
 
+/// One row of a protocol's policy table: who may take one action at one
+/// stage, and which side of the case.
+#[derive(SimpleObject)]
+pub struct PolicyRow {
+    /// The route id; `*` for the protocol-wide statistics row.
+    pub route: String,
+    /// The stage key; `*` for the protocol-wide statistics row.
+    pub stage: String,
+    /// The action.
+    pub action: PolicyAction,
+    /// The roles that may.
+    pub roles: Vec<Role>,
+    /// The side of the case that may, for an action taken by a side.
+    pub side: Option<Side>,
+    /// The row as a line of the policy matrix: the action, a mark per
+    /// role (practitioner, manager, safeguarding lead, head of service,
+    /// board chair: `Y` may, `.` may not), then the side.
+    pub line: String,
+}
+
+impl From<crate::domain::policy::PolicyRow> for PolicyRow {
+    fn from(row: crate::domain::policy::PolicyRow) -> Self {
+        Self {
+            roles: row.roles().into_iter().map(Role::from).collect(),
+            line: row.line().trim_end().to_owned(),
+            side: row.side.map(Side::from),
+            action: PolicyAction::from(row.action),
+            route: row.route,
+            stage: row.stage,
+        }
+    }
+}
+
+/// One problem of a protocol definition, with where it is.
+#[derive(SimpleObject)]
+pub struct ProtocolProblem {
+    /// What is wrong.
+    pub message: String,
+    /// The field path, e.g. `routes[0].stages[2].time_limit_working_days`
+    /// (indexes from 0, in the order written); empty for a problem of the
+    /// text as a whole (a syntax error).
+    pub path: String,
+    /// The line in the definition, from 1; null when unknown.
+    pub line: Option<u32>,
+    /// The column in that line, from 1; null when unknown.
+    pub column: Option<u32>,
+}
+
+impl From<crate::domain::definition::Located> for ProtocolProblem {
+    fn from(p: crate::domain::definition::Located) -> Self {
+        Self { message: p.message, path: p.path, line: p.line, column: p.column }
+    }
+}
+
+/// What `validateProtocol` found.
+#[derive(SimpleObject)]
+pub struct ProtocolValidation {
+    /// Whether the definition has no problem (it may be published as the
+    /// next version of its protocol).
+    pub valid: bool,
+    /// Every problem, in the order the rules report them; empty when
+    /// valid.
+    pub problems: Vec<ProtocolProblem>,
+    /// The definition's protocol id, when valid.
+    pub protocol_id: Option<String>,
+    /// The definition's version, when valid.
+    pub version: Option<u32>,
+    /// The policy table the definition implies, when valid: who may take
+    /// each action at each stage, and which side.
+    pub policy: Vec<PolicyRow>,
+}
+
+/// The kind of one change between two versions of a protocol.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::protocol_diff::ChangeKind")]
+pub enum ProtocolChangeKind {
+    /// A route the older version lacks.
+    RouteAdded,
+    /// A route the newer version lacks.
+    RouteRemoved,
+    /// A stage (by key) the older version's route lacks.
+    StageAdded,
+    /// A stage the newer version's route lacks.
+    StageRemoved,
+    /// A stage keeps its key under another name.
+    StageRenamed,
+    /// A stage's time limit in working days changed, came or went.
+    TimeLimitChanged,
+    /// The roles of a stage's raising or receiving lead changed.
+    LeadRolesChanged,
+    /// The side of the case that may take an action at a stage changed.
+    SideChanged,
+    /// A milestone (by key) the older stage lacks.
+    MilestoneAdded,
+    /// A milestone the newer stage lacks.
+    MilestoneRemoved,
+    /// A milestone's days, start, record, side or roles changed.
+    MilestoneChanged,
+    /// Whether reaching the stage tells the board changed.
+    BoardToldChanged,
+    /// A row of the policy table the older version lacks.
+    PolicyRowAdded,
+    /// A row of the policy table the newer version lacks (a changed row is
+    /// one removed and one added).
+    PolicyRowRemoved,
+}
+
+/// One change from the older version of a protocol to the newer.
+#[derive(SimpleObject)]
+pub struct ProtocolChange {
+    /// What changed.
+    pub kind: ProtocolChangeKind,
+    /// Where, as a field path of the newer version (of the older one for
+    /// what was removed), e.g. `routes[0].stages[2].time_limit_working_days`.
+    pub path: String,
+    /// The route concerned.
+    pub route: String,
+    /// The stage concerned, if one.
+    pub stage: Option<String>,
+    /// The value before, if there was one (a policy row as a line of the
+    /// policy matrix).
+    pub before: Option<String>,
+    /// The value after, if there is one.
+    pub after: Option<String>,
+}
+
+impl From<crate::domain::protocol_diff::Change> for ProtocolChange {
+    fn from(c: crate::domain::protocol_diff::Change) -> Self {
+        Self {
+            kind: c.kind.into(),
+            path: c.path,
+            route: c.route,
+            stage: c.stage,
+            before: c.before,
+            after: c.after,
+        }
+    }
+}
+
+/// Refuses an anonymous caller.
+fn signed_in(ctx: &Context<'_>) -> Result<()> {
+    match ctx.data::<Viewer>()? {
+        Viewer::Actor(_) => Ok(()),
+        Viewer::Anonymous => super::workflow::actor(ctx).map(|_| ()),
+    }
+}
+
 /// The protocol query.
 #[derive(Default)]
 pub struct ProtocolQuery;
 
 #[Object]
 impl ProtocolQuery {
-    /// Every protocol this server knows, by id then version.
-    async fn protocols<'c>(&self, ctx: &Context<'c>) -> Result<Vec<Protocol<'c>>> {
-        let catalog = ctx.data::<Arc<Catalog>>()?;
-        Ok(catalog.all().map(Protocol).collect())
+    /// Every stored protocol version, by id then version: the built-in
+    /// library and the versions partnerships have published.
+    async fn protocols(&self, ctx: &Context<'_>) -> Result<Vec<Protocol>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let library = ctx.data::<Arc<Library>>()?;
+        Ok(service::list(db, library).await.gql()?.into_iter().map(Protocol).collect())
+    }
+
+    /// Checks a protocol definition (TOML, in the format of the built-in
+    /// protocols) with the validator of the built-ins, storing nothing:
+    /// every problem at once, each with its field path, line and column,
+    /// and, when it is valid, the policy table it implies, so a board can
+    /// read who may do what before it publishes. Any signed-in caller.
+    async fn validate_protocol(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The definition, as TOML text.")] definition: String,
+    ) -> Result<ProtocolValidation> {
+        signed_in(ctx)?;
+        let checked = crate::domain::definition::check(&definition);
+        let (protocol_id, version, policy) = match &checked.protocol {
+            Some(p) => (
+                Some(p.id().to_owned()),
+                Some(p.version()),
+                crate::domain::policy::table(p).into_iter().map(PolicyRow::from).collect(),
+            ),
+            None => (None, None, Vec::new()),
+        };
+        Ok(ProtocolValidation {
+            valid: checked.problems.is_empty(),
+            problems: checked.problems.into_iter().map(ProtocolProblem::from).collect(),
+            protocol_id,
+            version,
+            policy,
+        })
+    }
+
+    /// What changed from one stored version of a protocol to another:
+    /// stages added, removed or renamed, time limits, leads' roles, sides,
+    /// milestones, whether the board is told, and the policy table's rows
+    /// added and removed. `NOT_FOUND` when either version is not stored.
+    /// Any signed-in caller.
+    async fn protocol_diff(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The protocol id, e.g. `western-bay`.")] id: String,
+        #[graphql(desc = "The older version.")] from: i32,
+        #[graphql(desc = "The newer version.")] to: i32,
+    ) -> Result<Vec<ProtocolChange>> {
+        signed_in(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let library = ctx.data::<Arc<Library>>()?;
+        let (a, b) = service::pair(db, library, &id, from, to).await.gql()?;
+        Ok(crate::domain::protocol_diff::diff(&a, &b)
+            .into_iter()
+            .map(ProtocolChange::from)
+            .collect())
+    }
+}
+
+/// Publishing protocol versions.
+#[derive(Default)]
+pub struct ProtocolMutation;
+
+#[Object]
+impl ProtocolMutation {
+    /// Publishes a definition as the next version of the partnership's
+    /// protocol, for a machine client with the `protocols:admin` scope of
+    /// that partnership (anyone else: `FORBIDDEN`). It is checked by the
+    /// validator of the built-ins: with problems, `BAD_USER_INPUT` with
+    /// every one in `extensions.problems` (message, path, line, column)
+    /// and nothing stored. Its `id` must be the partnership's protocol
+    /// (else `BAD_USER_INPUT`) and its `version` the next one (else
+    /// `CONFLICT`, naming the expected version). Once stored it is never
+    /// edited or deleted; new cases of the partnership are raised under it
+    /// (unless the partnership has pinned an adopted version), while open
+    /// cases keep the version they were raised under.
+    async fn publish_protocol_version(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The partnership whose protocol this is a version of.")]
+        partnership_id: ID,
+        #[graphql(desc = "The definition, as TOML text.")] definition: String,
+    ) -> Result<Protocol> {
+        let actor = super::workflow::actor(ctx)?;
+        let partnership: PartnershipId = partnership_id
+            .parse()
+            .map_err(|_| bad_input("partnershipId", "not a valid identifier"))?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let library = ctx.data::<Arc<Library>>()?;
+        let published =
+            service::publish(db, library, Publisher::Client(actor, partnership), &definition)
+                .await
+                .gql()?;
+        Ok(Protocol(published.stored))
     }
 }

@@ -11,10 +11,10 @@ use super::error::{GqlResult, bad_input};
 use super::loaders::Loaders;
 use super::records::{AgencyView, AgreedAction};
 use super::workflow::actor;
-use crate::domain::catalog::Catalog;
 use crate::domain::ids::CaseId;
 use crate::graphql::cost;
 use crate::http::RequestId;
+use crate::service::protocols::Library;
 use crate::service::report;
 
 /// The Resolution of Professional Differences Report (the form of the
@@ -158,9 +158,9 @@ impl ReportQuery {
             case_id.parse().map_err(|_| bad_input("caseId", "not a valid identifier"))?;
         let actor = actor(ctx)?;
         let db = ctx.data::<sea_orm::DatabaseConnection>()?;
-        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let protocols = ctx.data::<Arc<Library>>()?;
         let request_id = ctx.data::<RequestId>()?.0.as_deref();
-        report::report(db, catalog, actor, id, request_id).await.map(Report).gql()
+        report::report(db, protocols, actor, id, request_id).await.map(Report).gql()
     }
 
     /// The board chair's queue: the partnership's open cases at the stages
@@ -179,9 +179,9 @@ impl ReportQuery {
         }
         let actor = actor(ctx)?;
         let db = ctx.data::<sea_orm::DatabaseConnection>()?;
-        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let protocols = ctx.data::<Arc<Library>>()?;
         let limit = u64::try_from(first).unwrap_or(50);
-        let list = report::board_queue(db, catalog, actor, limit).await.gql()?;
+        let list = report::board_queue(db, protocols, actor, limit).await.gql()?;
         super::case::prefetch(ctx, &ctx.look_ahead(), &list).await?;
         Ok(list.into_iter().map(Case).collect())
     }

@@ -341,8 +341,8 @@ impl StatisticsQuery {
         let id: PartnershipId = partnership_id
             .parse()
             .map_err(|_| bad_input("partnershipId", "not a valid identifier"))?;
-        let (db, catalog, _) = shared(ctx)?;
-        let board = statistics::authorize(db, catalog, actor, id, from.0, to.0).await.gql()?;
+        let (db, protocols, _) = shared(ctx)?;
+        let board = statistics::authorize(db, protocols, actor, id, from.0, to.0).await.gql()?;
         Ok(BoardStatistics(board))
     }
 }

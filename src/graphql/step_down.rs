@@ -3,15 +3,12 @@
 //! Resolvers parse, call the change frame and map; the rules are
 //! `domain::step_down`'s.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use super::case::Case;
 use super::error::GqlResult;
 use super::loaders::Loaders;
 use super::workflow::{CasePayload, case_id, run_change, version};
-use crate::domain::catalog::Catalog;
 use crate::domain::step_down::{Finding, check_due_on};
 use crate::graphql::scalars::{Date, DateTime};
 use crate::service::change::Keyed;
@@ -145,7 +142,7 @@ impl StepDown {
     /// The step-down `c` shows, with its due day from its protocol's rule.
     pub(crate) fn of(ctx: &Context<'_>, c: &cases::Case) -> Result<Option<Self>> {
         let Some(step_down) = c.step_down.clone() else { return Ok(None) };
-        let catalog = ctx.data::<Arc<Catalog>>()?;
+        let catalog = &super::catalog(ctx)?;
         let rule = catalog
             .get(&c.protocol_id, u32::try_from(c.protocol_version).unwrap_or(0))
             .and_then(|p| p.rules().step_down_check())
@@ -211,5 +208,7 @@ pub(crate) async fn linked(
 ) -> Result<Option<Case>> {
     let Some(id) = id else { return Ok(None) };
     let loaders = ctx.data::<Loaders>()?;
-    Ok(loaders.case.load_one(id).await.gql()?.map(Case))
+    let Some(case) = loaders.case.load_one(id).await.gql()? else { return Ok(None) };
+    super::know_versions(ctx, std::slice::from_ref(&case)).await?;
+    Ok(Some(Case(case)))
 }

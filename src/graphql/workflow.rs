@@ -9,12 +9,12 @@ use sea_orm::DatabaseConnection;
 use super::case::Case;
 use super::error::{GqlResult, bad_input};
 use crate::domain::actor::{Actor, Viewer};
-use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, CaseId, ChildReference};
 use crate::domain::protocol::ExclusionKind as DomainExclusion;
 use crate::domain::workflow::EscalationReason as DomainReason;
 use crate::http::RequestId;
 use crate::service::change::{CaseChange, Frame, Keyed};
+use crate::service::protocols::Library;
 use crate::service::{ServiceError, workflow};
 
 /// Matters a protocol may exclude; declaring one that the partnership's
@@ -188,8 +188,8 @@ pub(crate) fn actor<'a>(ctx: &'a Context<'_>) -> Result<&'a Actor> {
 /// The change frame of this request: its caller, pool, catalog and id.
 fn frame<'a>(ctx: &'a Context<'_>) -> Result<Frame<'a>> {
     let actor = actor(ctx)?;
-    let (db, catalog, request_id) = shared(ctx)?;
-    Ok(Frame { db, catalog, actor, request_id })
+    let (db, protocols, request_id) = shared(ctx)?;
+    Ok(Frame { db, protocols, actor, request_id })
 }
 
 /// Parses a mutation's input into its change and runs it through the
@@ -379,12 +379,12 @@ impl WorkflowMutation {
     }
 }
 
-/// The pool, the catalog and the request id.
+/// The pool, the protocol library and the request id.
 pub(crate) fn shared<'a>(
     ctx: &'a Context<'_>,
-) -> Result<(&'a DatabaseConnection, &'a Catalog, Option<&'a str>)> {
+) -> Result<(&'a DatabaseConnection, &'a Library, Option<&'a str>)> {
     let db = ctx.data::<DatabaseConnection>()?;
-    let catalog = ctx.data::<Arc<Catalog>>()?;
+    let catalog = ctx.data::<Arc<Library>>()?;
     let request_id = ctx.data::<RequestId>()?.0.as_deref();
     Ok((db, catalog, request_id))
 }

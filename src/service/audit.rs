@@ -265,7 +265,7 @@ pub async fn last_hash(db: &impl ConnectionTrait, case: CaseId) -> Result<String
 /// follow.
 pub async fn trail(
     db: &impl ConnectionTrait,
-    catalog: &crate::domain::catalog::Catalog,
+    protocols: &super::protocols::Library,
     actor: &Actor,
     case: CaseId,
     after_seq: Option<i32>,
@@ -274,8 +274,9 @@ pub async fn trail(
     use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
     let row = super::case_row::load_visible(db, actor, case, None).await?;
     let participants = super::participants::current(db, row.id).await?;
+    let catalog = protocols.covering(db, &row.protocol_id, row.protocol_version).await?;
     super::case_row::permit(
-        catalog,
+        &catalog,
         &row,
         &participants,
         actor,

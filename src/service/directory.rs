@@ -263,6 +263,7 @@ async fn apply(
                 code: Set(code.clone()),
                 name: Set(name.clone()),
                 protocol_id: Set(protocol.clone()),
+                protocol_version: Set(None),
                 calendar: Set(calendar.clone()),
                 created_at: Set(now),
             })

@@ -40,6 +40,10 @@ pub enum ServiceError {
         /// Where it belongs instead.
         redirect: String,
     },
+    /// A protocol definition sent to be published has problems (every one,
+    /// located); nothing was stored.
+    #[error("the protocol definition has {} problem(s)", .0.len())]
+    InvalidProtocol(Vec<crate::domain::definition::Located>),
     /// A stored case names a protocol version this server does not have.
     #[error("unknown protocol {0}")]
     UnknownProtocol(String),

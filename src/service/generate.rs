@@ -1011,6 +1011,7 @@ mod tests {
                 code: (*code).to_owned(),
                 name: (*code).to_owned(),
                 protocol_id: (*code).to_owned(),
+                protocol_version: None,
                 calendar: "england-and-wales".to_owned(),
                 created_at: now,
             });

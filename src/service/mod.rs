@@ -20,6 +20,7 @@ pub mod generate;
 pub mod hub;
 pub mod identity;
 pub mod participants;
+pub mod protocols;
 pub mod readiness;
 pub mod records;
 pub mod report;

@@ -11,12 +11,12 @@ use sea_orm::{
 
 use super::audit::AuditAction;
 use super::cases::{Case, CaseStatus};
+use super::protocols::Library;
 use super::records::{self, AgreedAction, FreeText, View};
 use super::{ServiceError, case_row};
 use crate::domain::actor::Actor;
 use crate::domain::board::board_stages;
 use crate::domain::calendar::Calendar;
-use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, CaseId};
 use crate::domain::policy::Action;
 
@@ -69,14 +69,16 @@ pub struct Report {
 /// the read is logged (it carries free text).
 pub async fn report(
     db: &impl ConnectionTrait,
-    catalog: &Catalog,
+    protocols: &Library,
     actor: &Actor,
     id: CaseId,
     request_id: Option<&str>,
 ) -> Result<Report, ServiceError> {
     let row = case_row::load_visible(db, actor, id, None).await?;
     let participants = super::participants::current(db, row.id).await?;
-    let protocol = case_row::permit(catalog, &row, &participants, actor, Action::ReadReport)?;
+    // The case's own version, whatever the partnership has adopted since.
+    let catalog = protocols.covering(db, &row.protocol_id, row.protocol_version).await?;
+    let protocol = case_row::permit(&catalog, &row, &participants, actor, Action::ReadReport)?;
     let events = case_event::Entity::find()
         .filter(case_event::Column::CaseId.eq(row.id))
         .order_by_asc(case_event::Column::Seq)
@@ -138,7 +140,7 @@ pub async fn report(
 /// stage where the protocol tells the board, oldest first.
 pub async fn board_queue(
     db: &impl ConnectionTrait,
-    catalog: &Catalog,
+    protocols: &Library,
     actor: &Actor,
     limit: u64,
 ) -> Result<Vec<Case>, ServiceError> {
@@ -154,14 +156,21 @@ pub async fn board_queue(
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("partnership"))?;
-    let protocol = catalog
-        .latest(&partnership.protocol_id)
-        .ok_or_else(|| ServiceError::UnknownProtocol(partnership.protocol_id.clone()))?;
+    // Each open case is at the board by its own version's stages: every
+    // version of the partnership's protocol adds its (version, route,
+    // stage) triples.
+    let catalog = protocols.reload(db).await?;
     let mut at_board = Condition::any();
-    for (route, stage) in board_stages(protocol) {
-        at_board = at_board.add(
-            Condition::all().add(case::Column::Route.eq(route)).add(case::Column::Stage.eq(stage)),
-        );
+    for protocol in catalog.versions(&partnership.protocol_id) {
+        let version = i32::try_from(protocol.version()).unwrap_or(i32::MAX);
+        for (route, stage) in board_stages(protocol) {
+            at_board = at_board.add(
+                Condition::all()
+                    .add(case::Column::ProtocolVersion.eq(version))
+                    .add(case::Column::Route.eq(route))
+                    .add(case::Column::Stage.eq(stage)),
+            );
+        }
     }
     let rows = case::Entity::find()
         .filter(case::Column::PartnershipId.eq(actor.partnership.uuid()))

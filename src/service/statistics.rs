@@ -35,9 +35,9 @@ use sea_orm::{
 use super::ServiceError;
 use super::cases::CaseStatus;
 use super::directory::Agency;
+use super::protocols::Library;
 use crate::domain::actor::Actor;
 use crate::domain::calendar::Calendar;
-use crate::domain::catalog::Catalog;
 use crate::domain::ids::{AgencyId, PartnershipId};
 
 /// The longest monthly trend answered, in months (100 years).
@@ -70,7 +70,7 @@ pub struct Board {
 /// roles that may. `from` must be before `to`.
 pub async fn authorize(
     db: &impl ConnectionTrait,
-    catalog: &Catalog,
+    protocols: &Library,
     actor: &Actor,
     partnership: PartnershipId,
     from: DateTime<Utc>,
@@ -83,9 +83,10 @@ pub async fn authorize(
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("partnership"))?;
-    let protocol = catalog
-        .latest(&row.protocol_id)
-        .ok_or_else(|| ServiceError::UnknownProtocol(row.protocol_id.clone()))?;
+    // Who reads the statistics is the rule of the version the partnership
+    // works under now (its adopted one, else the newest).
+    let protocol = protocols.for_new_cases(db, &row).await?;
+    let protocol = &*protocol;
     if let Err(allowed) = crate::domain::access::may_read_statistics(protocol, actor) {
         let roles = &allowed;
         let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();

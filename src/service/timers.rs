@@ -49,6 +49,7 @@ use tokio::sync::watch;
 
 use super::ServiceError;
 use super::cases::CaseStatus;
+use super::protocols::Library;
 use crate::config::TimerArgs;
 use crate::domain::actor::Actor;
 use crate::domain::catalog::Catalog;
@@ -368,7 +369,7 @@ pub fn fires_at(due: chrono::NaiveDate) -> DateTime<Utc> {
 /// Runs the scheduler until `stop` turns true (or its sender is dropped).
 pub async fn run(
     db: DatabaseConnection,
-    catalog: Arc<Catalog>,
+    protocols: Arc<Library>,
     settings: Arc<TimerArgs>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -378,7 +379,7 @@ pub async fn run(
         if *stop.borrow() {
             break;
         }
-        if let Err(err) = sweep(&db, &catalog, me, settings.timer_poll_interval).await {
+        if let Err(err) = sweep(&db, &protocols, me, settings.timer_poll_interval).await {
             tracing::warn!(error = %err, "firing timers failed");
         }
         tokio::select! {
@@ -393,7 +394,7 @@ pub async fn run(
 /// returns how many fired.
 pub async fn sweep(
     db: &DatabaseConnection,
-    catalog: &Catalog,
+    protocols: &Library,
     me: uuid::Uuid,
     interval: Duration,
 ) -> Result<usize, ServiceError> {
@@ -404,7 +405,7 @@ pub async fn sweep(
             return Ok(fired);
         }
         for id in claimed {
-            if fire(db, catalog, id, me, interval).await? {
+            if fire(db, protocols, id, me, interval).await? {
                 fired += 1;
             }
         }
@@ -454,7 +455,7 @@ async fn claim(
 /// moves together or not at all.
 async fn fire(
     db: &DatabaseConnection,
-    catalog: &Catalog,
+    protocols: &Library,
     id: uuid::Uuid,
     me: uuid::Uuid,
     interval: Duration,
@@ -493,9 +494,10 @@ async fn fire(
         if late > interval_ms {
             tracing::info!(case.id = %case.id, timer = t.kind, late_ms = late, "a late timer fired");
         }
-        if breach_escalates(catalog, kind, &case)? {
+        let catalog = protocols.covering(&txn, &case.protocol_id, case.protocol_version).await?;
+        if breach_escalates(&catalog, kind, &case)? {
             let actor = Actor::system(PartnershipId::from_uuid(case.partnership_id));
-            let frame = super::change::Frame { db, catalog, actor: &actor, request_id: None };
+            let frame = super::change::Frame { db, protocols, actor: &actor, request_id: None };
             let change = super::workflow::BreachEscalation {
                 case: CaseId::from_uuid(case.id),
                 expected_version: case.version,

@@ -84,10 +84,10 @@ impl CaseChange for RaiseInput {
             .one(ctx.txn)
             .await?
             .ok_or(ServiceError::NotFound("partnership"))?;
-        let protocol = ctx
-            .catalog
-            .latest(&partnership.protocol_id)
-            .ok_or_else(|| ServiceError::UnknownProtocol(partnership.protocol_id.clone()))?;
+        // The partnership's adopted version (else its newest), read in the
+        // raise's transaction.
+        let protocol = ctx.protocols.for_new_cases(ctx.txn, &partnership).await?;
+        let protocol = &*protocol;
         let now = ctx.now;
         let plan = plan_raise(
             protocol,

@@ -27,6 +27,12 @@ fn migrate_and_seed_demo_work_on_a_new_sqlite_file() {
 
     let (ok, out, err) = escalations(&url, &["migrate", "apply"]);
     assert!(ok, "{err}");
+    assert_eq!(out.lines().next(), Some("migrations applied"));
+    // The built-in protocols are stored as version 1, once.
+    assert!(out.contains("built-in protocol western-bay version 1 stored"), "{out}");
+    assert_eq!(out.lines().count(), 6, "{out}");
+    let (ok, out, _) = escalations(&url, &["migrate", "apply"]);
+    assert!(ok);
     assert_eq!(out.trim(), "migrations applied");
     let (_, out, _) = escalations(&url, &["migrate", "status"]);
     assert!(!out.is_empty() && out.lines().all(|l| l.starts_with("applied ")), "{out}");
@@ -136,4 +142,74 @@ fn a_bank_holidays_file_is_validated_at_start() {
     let (ok, out) = with_file(&dir.path().join("missing.json"));
     assert!(!ok);
     assert!(out.contains("missing.json"), "{out}");
+}
+
+#[test]
+fn protocol_commands_validate_publish_list_diff_and_adopt() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("protocols.db").display());
+    let western_bay = escalations::domain::protocol::builtin_texts()[0].1;
+    let bad = dir.path().join("bad.toml");
+    let broken = western_bay.replacen("version = 1", "version = 0", 1).replacen(
+        "escalate = []",
+        "escalate = [\"board_chair\"]",
+        1,
+    );
+    std::fs::write(&bad, &broken).unwrap();
+    let good = dir.path().join("v2.toml");
+    let v2 = western_bay.replacen("version = 1", "version = 2", 1).replacen(
+        "name = \"Manager to manager\"",
+        "name = \"Managers\"",
+        1,
+    );
+    std::fs::write(&good, &v2).unwrap();
+    let (bad, good) = (bad.to_str().unwrap(), good.to_str().unwrap());
+
+    // Each problem with its line and path; exit status 1.
+    let (ok, out, _) = escalations(&url, &["protocol", "validate", bad]);
+    assert!(!ok);
+    let line = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert!(out.contains(&format!("{bad}:{}:", line("version = 0"))), "{out}");
+    assert!(out.contains(" version: "), "{out}");
+    let escalate = format!("{bad}:{}:", line("escalate = [\"board_chair\"]"));
+    assert!(out.contains(&escalate) && out.contains("routes[0].stages[4].allow.escalate"), "{out}");
+    let (ok, out, err) = escalations(&url, &["protocol", "validate", "--policy", good]);
+    assert!(ok, "{err}");
+    assert!(out.contains("[western-bay main stage-1]"), "{out}");
+    assert!(out.contains("escalate         .  Y  Y  Y  .  raising"), "{out}");
+
+    let (ok, _, err) = escalations(&url, &["migrate", "apply"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = escalations(&url, &["seed-demo"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) =
+        escalations(&url, &["protocol", "publish", "--partnership", "western-bay", bad]);
+    assert!(!ok && err.contains("nothing published"), "{err}");
+    let (ok, out, err) =
+        escalations(&url, &["protocol", "publish", "--partnership", "western-bay", good]);
+    assert!(ok, "{err}");
+    assert!(out.contains("published western-bay version 2"), "{out}");
+    let (ok, _, err) =
+        escalations(&url, &["protocol", "publish", "--partnership", "western-bay", good]);
+    assert!(!ok && err.contains("the next version of western-bay is 3"), "{err}");
+
+    let (ok, out, _) = escalations(&url, &["protocol", "list"]);
+    assert!(ok);
+    let wb: Vec<&str> = out.lines().filter(|l| l.starts_with("western-bay ")).collect();
+    assert_eq!(wb.len(), 2, "{out}");
+    assert!(wb[0].contains(" builtin - "), "{out}");
+    assert!(wb[1].contains(" cli:") && wb[1].contains(" western-bay "), "{out}");
+    let (ok, out, _) = escalations(&url, &["protocol", "diff", "western-bay", "1", "2"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "StageRenamed routes[0].stages[1].name: Manager to manager -> Managers");
+
+    let (ok, _, err) =
+        escalations(&url, &["protocol", "adopt", "--partnership", "western-bay", "1"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) =
+        escalations(&url, &["protocol", "adopt", "--partnership", "western-bay", "5"]);
+    assert!(!ok && err.contains("no version 5"), "{err}");
+    let (ok, _, err) =
+        escalations(&url, &["protocol", "adopt", "--partnership", "western-bay", "--newest"]);
+    assert!(ok, "{err}");
 }

@@ -83,6 +83,7 @@ db_test!(a_partnership_names_its_nation, |app| {
             code: Set(code.to_owned()),
             name: Set(format!("{code} partnership")),
             protocol_id: Set("rotherham".to_owned()),
+            protocol_version: Set(None),
             calendar: Set(calendar.to_owned()),
             created_at: Set(chrono::Utc::now()),
         })

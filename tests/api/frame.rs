@@ -13,6 +13,7 @@ use escalations::domain::role::Role;
 use escalations::service::ServiceError;
 use escalations::service::audit::{self, AuditAction};
 use escalations::service::change::{About, CaseChange, Ctx, Decided, Frame, Keyed, Target, ready};
+use escalations::service::protocols::Library;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, PaginatorTrait};
 use serde_json::json;
 
@@ -134,8 +135,8 @@ fn note(case: CaseId, end: End, attempts: &AtomicU32) -> Note<'_> {
 
 db_test!(a_change_keeps_its_rows_with_one_version_and_one_audit_event, |app| {
     let (id, actor) = raised(&app).await;
-    let catalog = Catalog::builtin().unwrap();
-    let frame = Frame { db: &app.db, catalog: &catalog, actor: &actor, request_id: Some("r-1") };
+    let catalog = Library::new(Catalog::builtin().unwrap());
+    let frame = Frame { db: &app.db, protocols: &catalog, actor: &actor, request_id: Some("r-1") };
     let attempts = AtomicU32::new(0);
     frame.run(Keyed { key: None, change: note(id, End::Keep, &attempts) }).await.unwrap();
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
@@ -146,8 +147,8 @@ db_test!(a_change_keeps_its_rows_with_one_version_and_one_audit_event, |app| {
 
 db_test!(a_change_refused_after_writing_its_rows_leaves_nothing, |app| {
     let (id, actor) = raised(&app).await;
-    let catalog = Catalog::builtin().unwrap();
-    let frame = Frame { db: &app.db, catalog: &catalog, actor: &actor, request_id: None };
+    let catalog = Library::new(Catalog::builtin().unwrap());
+    let frame = Frame { db: &app.db, protocols: &catalog, actor: &actor, request_id: None };
     let attempts = AtomicU32::new(0);
     let change = Keyed { key: Some("k-1".into()), change: note(id, End::Refuse, &attempts) };
     let err = frame.run(change).await.unwrap_err();
@@ -161,8 +162,8 @@ db_test!(a_change_refused_after_writing_its_rows_leaves_nothing, |app| {
 
 db_test!(a_replayed_key_returns_the_first_result_without_running_the_change, |app| {
     let (id, actor) = raised(&app).await;
-    let catalog = Catalog::builtin().unwrap();
-    let frame = Frame { db: &app.db, catalog: &catalog, actor: &actor, request_id: None };
+    let catalog = Library::new(Catalog::builtin().unwrap());
+    let frame = Frame { db: &app.db, protocols: &catalog, actor: &actor, request_id: None };
     let (once, twice) = (AtomicU32::new(0), AtomicU32::new(0));
     let first = frame.run(Keyed { key: Some("k-2".into()), change: note(id, End::Keep, &once) });
     let first = first.await.unwrap();
@@ -180,8 +181,8 @@ db_test!(a_replayed_key_returns_the_first_result_without_running_the_change, |ap
 async fn a_transient_failure_is_retried_whole() {
     let Some(app) = crate::helpers::spawn_app(Backend::Postgres).await else { return };
     let (id, actor) = raised(&app).await;
-    let catalog = Catalog::builtin().unwrap();
-    let frame = Frame { db: &app.db, catalog: &catalog, actor: &actor, request_id: None };
+    let catalog = Library::new(Catalog::builtin().unwrap());
+    let frame = Frame { db: &app.db, protocols: &catalog, actor: &actor, request_id: None };
     let attempts = AtomicU32::new(0);
     frame.run(Keyed { key: None, change: note(id, End::FailOnce, &attempts) }).await.unwrap();
     assert_eq!(attempts.load(Ordering::SeqCst), 2, "retried once");

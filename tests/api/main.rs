@@ -32,6 +32,7 @@ mod participants;
 mod pollers;
 mod processes;
 mod properties;
+mod protocols;
 mod queue;
 mod records;
 mod report;

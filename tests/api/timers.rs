@@ -476,3 +476,148 @@ async fn a_process_killed_mid_sweep_loses_and_doubles_nothing() {
     drop(b);
     conn.close().await.unwrap();
 }
+
+/// Western Bay version 2: its informal stage limited to two working days
+/// and turned to escalate on a breach.
+fn western_bay_escalating_on_breach() -> String {
+    let text = include_str!("../../src/domain/protocols/western_bay.toml");
+    assert!(text.contains("\nversion = 1\n") && text.contains("number = 0\n"));
+    text.replacen("\nversion = 1\n", "\nversion = 2\n", 1).replacen(
+        "number = 0\n",
+        "number = 0\ntime_limit_working_days = 2\nescalate_on_breach = true\n",
+        1,
+    )
+}
+
+db_test_with!(a_breach_escalates_the_case_by_itself_where_the_protocol_says_so, quick(), |app| {
+    let admin = app.client_token("protocols:admin", None, "western-bay");
+    let wb = app.gql_ok("{ partnerships { id code } }", json!({})).await["partnerships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "western-bay")
+        .unwrap()["id"]
+        .clone();
+    let published = app
+        .gql_as_ok(
+            &admin,
+            "mutation($p: ID!, $d: String!) { publishProtocolVersion(partnershipId: $p, definition: $d) { version routes { stages { key escalatesOnBreach timeLimitWorkingDays } } } }",
+            json!({ "p": wb, "d": western_bay_escalating_on_breach() }),
+        )
+        .await;
+    let stages = &published["publishProtocolVersion"]["routes"][0]["stages"];
+    assert_eq!(
+        stages[0],
+        json!({ "key": "informal", "escalatesOnBreach": true, "timeLimitWorkingDays": 2 })
+    );
+    assert_eq!(stages[1]["escalatesOnBreach"], false);
+
+    // Raised Thursday 3 December 2026 at the informal stage: due Monday 7th.
+    let csc = app.agency_id("wb-swansea-csc").await;
+    let practitioner = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+    let lead = app.token(Role::SafeguardingLead, Some("wb-police"), "western-bay");
+    clock("2026-12-03T10:00:00Z");
+    let data = app
+        .gql_as_ok(&practitioner, RAISE, json!({ "input": { "receivingAgencyId": csc, "childReference": "SWP-2026-0700", "category": "other", "summary": "Disagreement." } }))
+        .await;
+    let id = data["raiseCase"]["case"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(data["raiseCase"]["case"]["dueOn"], "2026-12-07");
+    const CASE: &str = "query($id: ID!) { case(id: $id) { stage version protocolVersion dueOn } }";
+
+    // Not before the end of the due day.
+    clock("2026-12-07T23:59:50Z");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(types(&app, &lead, &id).await, ["CASE_RAISED"]);
+
+    // Then the breach is announced and the case moves up, once, as the
+    // server's change: one stage, no timeframe (stage 1 has no limit).
+    clock("2026-12-08T00:00:05Z");
+    exactly(&app, &lead, &id, "CASE_ESCALATED", 1).await;
+    assert_eq!(types(&app, &lead, &id).await, ["CASE_RAISED", "STAGE_OVERDUE", "CASE_ESCALATED"]);
+    let case = app.gql_as_ok(&lead, CASE, json!({ "id": id })).await;
+    assert_eq!(
+        case["case"],
+        json!({ "stage": "stage-1", "version": 2, "protocolVersion": 2, "dueOn": null })
+    );
+    let trail = app
+        .gql_as_ok(&lead, "query($id: ID!) { auditTrail(caseId: $id) { nodes { seq action actorSub actorRole actorAgencyId data } } }", json!({ "id": id }))
+        .await;
+    let last = trail["auditTrail"]["nodes"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (
+            &last["seq"],
+            &last["action"],
+            &last["actorSub"],
+            &last["actorRole"],
+            &last["actorAgencyId"]
+        ),
+        (&json!(2), &json!("escalate"), &json!("system:timers"), &json!(null), &json!(null)),
+        "{trail:#}"
+    );
+    let detail: serde_json::Value = serde_json::from_str(last["data"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (&detail["automatic"], &detail["reason"], &detail["from_stage"], &detail["to_stage"]),
+        (&json!(true), &json!("overdue"), &json!("informal"), &json!("stage-1")),
+        "{detail:#}"
+    );
+    // Nothing more fires: stage 1 has no deadline.
+    clock("2027-01-20T12:00:00Z");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(types(&app, &lead, &id).await, ["CASE_RAISED", "STAGE_OVERDUE", "CASE_ESCALATED"]);
+});
+
+db_test_with!(
+    a_breach_escalates_nothing_that_moved_or_where_the_protocol_says_no,
+    quick(),
+    |app| {
+        let admin = app.client_token("protocols:admin", None, "western-bay");
+        let wb = app.gql_ok("{ partnerships { id code } }", json!({})).await["partnerships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["code"] == "western-bay")
+            .unwrap()["id"]
+            .clone();
+        let practitioner = app.token(Role::Practitioner, Some("wb-police"), "western-bay");
+        let lead = app.token(Role::SafeguardingLead, Some("wb-police"), "western-bay");
+        let csc = app.agency_id("wb-swansea-csc").await;
+        clock("2026-12-03T10:00:00Z");
+        let raise = |child: &str| json!({ "input": { "receivingAgencyId": csc, "childReference": child, "category": "other", "summary": "Disagreement." } });
+        app.gql_as_ok(
+        &admin,
+        "mutation($p: ID!, $d: String!) { publishProtocolVersion(partnershipId: $p, definition: $d) { version } }",
+        json!({ "p": wb, "d": western_bay_escalating_on_breach() }),
+    )
+    .await;
+        // Escalated by a person before its deadline: the timer goes with the
+        // stage, and nothing fires.
+        let moved = app.gql_as_ok(&practitioner, RAISE, raise("SWP-2026-0701")).await["raiseCase"]
+            ["case"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.gql_as_ok(&practitioner, "mutation($id: ID!) { escalateCase(input: { caseId: $id, reason: UNRESOLVED }) { case { stage } } }", json!({ "id": moved }))
+        .await;
+        // Resolved before its deadline: nothing fires either.
+        let resolved =
+            app.gql_as_ok(&practitioner, RAISE, raise("SWP-2026-0702")).await["raiseCase"]["case"]
+                ["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        app.gql_as_ok(&practitioner, "mutation($id: ID!) { resolveCase(input: { caseId: $id, outcome: \"Talked it through.\" }) { case { status } } }", json!({ "id": resolved }))
+        .await;
+        clock("2026-12-08T00:00:05Z");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(types(&app, &lead, &moved).await, ["CASE_RAISED", "CASE_ESCALATED"]);
+        let escalated_by = app
+            .gql_as_ok(
+                &lead,
+                "query($id: ID!) { auditTrail(caseId: $id) { nodes { actorSub } } }",
+                json!({ "id": moved }),
+            )
+            .await;
+        assert_ne!(escalated_by["auditTrail"]["nodes"][1]["actorSub"], "system:timers");
+        assert_eq!(types(&app, &lead, &resolved).await, ["CASE_RAISED", "CASE_RESOLVED"]);
+    }
+);

@@ -7,8 +7,10 @@
 //! 2. begins the write transaction (on SQLite `IMMEDIATE`: the write lock
 //!    is taken at `BEGIN`);
 //! 3. loads the case the caller may see, locked until commit (`FOR UPDATE`
-//!    on PostgreSQL), at the version the caller expects; a raise has no
-//!    case to load;
+//!    on PostgreSQL), at the version the caller expects, with the protocol
+//!    version it was raised under (`protocols::Library::covering`: loaded
+//!    from the database when another process published it); a raise has
+//!    no case to load, and takes its version in step 4;
 //! 4. lets the use case decide (its domain rule) and write its own rows
 //!    ([`CaseChange::decide_and_write`]): it returns the case as it is to
 //!    be, the data of its audit event and how to build its result;
@@ -56,6 +58,7 @@ use serde::de::DeserializeOwned;
 
 use super::cases::CaseStatus;
 use super::cases::visibility_condition;
+use super::protocols::Library;
 use super::{ServiceError, audit, case_row, events};
 use crate::domain::actor::Actor;
 use crate::domain::board;
@@ -94,8 +97,12 @@ impl<O> Target<O> {
 pub struct Ctx<'a> {
     /// The change's transaction: write in it; the frame commits it.
     pub txn: &'a DatabaseTransaction,
-    /// The protocols.
+    /// The protocols known when the change began, with the case's own
+    /// version among them.
     pub catalog: &'a Catalog,
+    /// The library, for a version the catalog lacks (a raise takes the
+    /// partnership's adopted version: `Library::for_new_cases`).
+    pub protocols: &'a Library,
     /// Who makes the change.
     pub actor: &'a Actor,
     /// The time of the change (its rows and its audit event).
@@ -183,7 +190,7 @@ pub struct Frame<'a> {
     /// The pool.
     pub db: &'a DatabaseConnection,
     /// The protocols.
-    pub catalog: &'a Catalog,
+    pub protocols: &'a Library,
     /// The caller.
     pub actor: &'a Actor,
     /// The request's id, kept in the audit event.
@@ -273,9 +280,17 @@ impl Frame<'_> {
             Some(row) => super::participants::current(txn, row.id).await?,
             None => Vec::new(),
         };
+        // The case's own version, loaded if another process published it.
+        let catalog = match &row {
+            Some(row) => {
+                self.protocols.covering(txn, &row.protocol_id, row.protocol_version).await?
+            }
+            None => self.protocols.current(),
+        };
         let ctx = Ctx {
             txn,
-            catalog: self.catalog,
+            catalog: &catalog,
+            protocols: self.protocols,
             actor: self.actor,
             now: audit::now(),
             participants: &participants,
@@ -283,6 +298,9 @@ impl Frame<'_> {
         let Decided { case: mut next, audit: data, output, raises } =
             change.decide_and_write(&ctx, row.as_ref()).await?;
         let id = CaseId::from_uuid(next.id);
+        // A raise may have loaded its version into the library.
+        let catalog =
+            self.protocols.covering(txn, &next.protocol_id, next.protocol_version).await?;
         let prev_hash = match &row {
             None => {
                 next.version = 1;
@@ -306,13 +324,13 @@ impl Frame<'_> {
         };
         // The events last (their lock is held to the commit), the changed
         // case's first.
-        self.append_events(txn, action, row.as_ref(), &next, ctx.now).await?;
-        super::timers::sync(txn, self.catalog, row.as_ref(), &next).await?;
-        super::awaiting::sync(txn, self.catalog, &next).await?;
+        self.append_events(txn, &catalog, action, row.as_ref(), &next, ctx.now).await?;
+        super::timers::sync(txn, &catalog, row.as_ref(), &next).await?;
+        super::awaiting::sync(txn, &catalog, &next).await?;
         if let Some(new) = &raised {
-            self.append_events(txn, AuditAction::Raise, None, new, ctx.now).await?;
-            super::timers::sync(txn, self.catalog, None, new).await?;
-            super::awaiting::sync(txn, self.catalog, new).await?;
+            self.append_events(txn, &catalog, AuditAction::Raise, None, new, ctx.now).await?;
+            super::timers::sync(txn, &catalog, None, new).await?;
+            super::awaiting::sync(txn, &catalog, new).await?;
         }
         let output = output(&next)?;
         idempotency::remember(txn, self.actor, idem, &output).await?;
@@ -325,6 +343,7 @@ impl Frame<'_> {
     async fn append_events(
         &self,
         txn: &DatabaseTransaction,
+        catalog: &Catalog,
         action: AuditAction,
         before: Option<&case::Model>,
         after: &case::Model,
@@ -333,7 +352,7 @@ impl Frame<'_> {
         events::append(txn, action.event_type(), before, after, now, self.request_id).await?;
         if after.status == CaseStatus::Open.as_str()
             && board::tells_board(
-                case_row::protocol_of(self.catalog, after)?,
+                case_row::protocol_of(catalog, after)?,
                 &after.route,
                 before.map(|r| r.stage.as_str()),
                 &after.stage,
