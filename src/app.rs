@@ -252,7 +252,12 @@ async fn protocol_command(global: &GlobalArgs, action: ProtocolAction) -> anyhow
                 .with_context(|| format!("no partnership {partnership}"))?;
             let id = crate::domain::ids::PartnershipId::from_uuid(row.id);
             let version = if newest { None } else { version };
-            let result = protocols::adopt(&db, &library, id, version).await;
+            let actor =
+                format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+            let result = crate::service::directory::adopt_protocol_version(
+                &db, &library, id, version, &actor,
+            )
+            .await;
             db.close().await?;
             result.map_err(|e| anyhow::anyhow!("{e}"))?;
             match version {

@@ -75,6 +75,12 @@ impl Partnership {
         &self.0.name
     }
 
+    /// The version of its protocol new cases take, where the partnership has
+    /// pinned one (`adoptProtocolVersion`); null: the protocol's newest.
+    /// Open cases keep the version they were raised under.
+    async fn adopted_protocol_version(&self) -> Option<i32> {
+        self.0.protocol_version
+    }
     /// Identifier of the protocol the partnership has adopted, e.g. `pan-sussex`.
     async fn protocol_id(&self) -> &str {
         &self.0.protocol_id
@@ -300,6 +306,28 @@ impl DirectoryMutation {
             active: false,
         };
         Ok(Agency(directory::administer(db, actor(ctx)?, change).await.gql()?))
+    }
+
+    /// Pins the version of the partnership's protocol that new cases take
+    /// (null: its newest, as published); an unknown version is
+    /// `BAD_USER_INPUT`. Open cases keep the version they were raised
+    /// under. Recorded as `protocol_adopted`.
+    async fn adopt_protocol_version(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The version; null for the newest.")] version: Option<u32>,
+    ) -> Result<Partnership> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let actor = actor(ctx)?;
+        let partnership = crate::domain::access::may_administer_directory(actor)
+            .map_err(|r| ServiceError::forbidden(r.to_string(), Default::default()))
+            .gql()?;
+        let library = ctx.data::<std::sync::Arc<crate::service::protocols::Library>>()?;
+        let stored =
+            directory::adopt_protocol_version(db, library, partnership, version, &actor.sub)
+                .await
+                .gql()?;
+        Ok(Partnership(stored))
     }
 
     /// Makes a deactivated agency active again. Already active: `CONFLICT`.

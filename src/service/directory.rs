@@ -26,6 +26,9 @@ pub struct Partnership {
     pub name: String,
     /// Identifier of the protocol it has adopted.
     pub protocol_id: String,
+    /// The protocol version new cases take, where the partnership pinned
+    /// one (null: its protocol's newest).
+    pub protocol_version: Option<i32>,
     /// Identifier of its working-day calendar.
     pub calendar: String,
     /// When it was registered.
@@ -58,6 +61,7 @@ impl From<partnership::Model> for Partnership {
             code: m.code,
             name: m.name,
             protocol_id: m.protocol_id,
+            protocol_version: m.protocol_version,
             calendar: m.calendar,
             created_at: m.created_at,
         }
@@ -552,4 +556,44 @@ pub async fn changes(
             }
         })
         .collect())
+}
+
+/// Pins the protocol version new cases of `partnership` take (`None`: its
+/// protocol's newest), in one transaction with its `directory_change` row
+/// (`protocol_adopted`), attributed to `actor_sub`; `protocols::adopt`
+/// checks the version exists. Open cases keep theirs.
+pub async fn adopt_protocol_version(
+    db: &DatabaseConnection,
+    library: &super::protocols::Library,
+    partnership: PartnershipId,
+    version: Option<u32>,
+    actor_sub: &str,
+) -> Result<Partnership, ServiceError> {
+    use sea_orm::ActiveValue::Set;
+    let txn = db.begin().await?;
+    let before = partnership::Entity::find_by_id(partnership.uuid())
+        .one(&txn)
+        .await?
+        .ok_or(ServiceError::NotFound("partnership"))?;
+    super::protocols::adopt(&txn, library, partnership, version).await?;
+    let after = partnership::Entity::find_by_id(partnership.uuid())
+        .one(&txn)
+        .await?
+        .ok_or(ServiceError::NotFound("partnership"))?;
+    let data = serde_json::json!({
+        "protocol_version": { "before": before.protocol_version, "after": after.protocol_version },
+    });
+    entity::directory_change::Entity::insert(entity::directory_change::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        at: Set(super::audit::now()),
+        actor_sub: Set(actor_sub.to_owned()),
+        partnership_id: Set(partnership.uuid()),
+        agency_id: Set(None),
+        action: Set("protocol_adopted".to_owned()),
+        data: Set(data.to_string()),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(after.into())
 }

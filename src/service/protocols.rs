@@ -508,7 +508,7 @@ pub async fn publish(
 /// adopted for its new cases; the version must be stored. Cleared, new
 /// cases take the newest.
 pub async fn adopt(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     library: &Library,
     partnership: PartnershipId,
     version: Option<u32>,

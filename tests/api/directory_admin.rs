@@ -327,3 +327,60 @@ agencies = [
     let (_, after, _) = escalations(&app, &["directory", "export"]);
     assert!(after.contains("name = \"Western Bay Safeguarding Children Board\""), "{after}");
 });
+
+db_test!(a_directory_client_pins_the_protocol_version_new_cases_take, |app| {
+    let admin = app.client_token("directory:admin", None, "western-bay");
+    let publisher = app.client_token("protocols:admin", None, "western-bay");
+    let wb = app.gql_ok("{ partnerships { id code } }", json!({})).await["partnerships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "western-bay")
+        .unwrap()["id"]
+        .clone();
+    let v2 = include_str!("../../src/domain/protocols/western_bay.toml").replacen(
+        "\nversion = 1\n",
+        "\nversion = 2\n",
+        1,
+    );
+    app.gql_as_ok(&publisher, "mutation($p: ID!, $d: String!) { publishProtocolVersion(partnershipId: $p, definition: $d) { version } }", json!({ "p": wb, "d": v2 }))
+        .await;
+    const ADOPT: &str = "mutation($v: Int) { adoptProtocolVersion(version: $v) { code protocolId adoptedProtocolVersion } }";
+    let police = app.token(Role::Manager, Some("wb-police"), "western-bay");
+    let csc = app.agency_id("wb-swansea-csc").await;
+    let version_of_new_case = |child: &'static str| {
+        let (app, police, csc) = (&app, police.clone(), csc.clone());
+        async move {
+            app.gql_as_ok(&police, "mutation($input: RaiseCaseInput!) { raiseCase(input: $input) { case { protocolVersion } } }", raise(&csc, child))
+                .await["raiseCase"]["case"]["protocolVersion"]
+                .clone()
+        }
+    };
+    assert_eq!(version_of_new_case("SWP-101").await, 2);
+    let pinned = app.gql_as_ok(&admin, ADOPT, json!({ "v": 1 })).await;
+    assert_eq!(
+        pinned["adoptProtocolVersion"],
+        json!({ "code": "western-bay", "protocolId": "western-bay", "adoptedProtocolVersion": 1 })
+    );
+    assert_eq!(version_of_new_case("SWP-102").await, 1);
+    // Refused: an unknown version, a person, another scope; nothing changes.
+    let err = app.gql_as_err(&admin, ADOPT, json!({ "v": 9 })).await;
+    assert_eq!(code(&err), "BAD_USER_INPUT", "{err:#}");
+    for token in [police.clone(), publisher.clone()] {
+        let err = app.gql_as_err(&token, ADOPT, json!({ "v": 2 })).await;
+        assert_eq!(code(&err), "FORBIDDEN", "{err:#}");
+    }
+    assert_eq!(version_of_new_case("SWP-103").await, 1);
+    // Back to the newest.
+    let newest = app.gql_as_ok(&admin, ADOPT, json!({ "v": null })).await;
+    assert_eq!(newest["adoptProtocolVersion"]["adoptedProtocolVersion"], Value::Null);
+    assert_eq!(version_of_new_case("SWP-104").await, 2);
+    let changes = app.gql_as_ok(&admin, CHANGES, json!({ "first": 2 })).await;
+    assert_eq!(
+        changes["directoryChanges"],
+        json!([
+            { "id": changes["directoryChanges"][0]["id"], "at": changes["directoryChanges"][0]["at"], "actorSub": "client-1", "action": "protocol_adopted", "agency": null, "fields": [{ "field": "protocol_version", "before": "1", "after": null }] },
+            { "id": changes["directoryChanges"][1]["id"], "at": changes["directoryChanges"][1]["at"], "actorSub": "client-1", "action": "protocol_adopted", "agency": null, "fields": [{ "field": "protocol_version", "before": null, "after": "1" }] },
+        ])
+    );
+});
