@@ -547,11 +547,14 @@ fn print_demo_tokens(global: &GlobalArgs) {
         }
     }
     // Machine clients: a partner system following its agency's cases, a
-    // board reporting tool, and an agency's webhook manager.
+    // board reporting tool, an agency's webhook manager, and the
+    // partnership's business unit (its directory and its protocol).
     let clients = [
         ("cases:read", Some("wb-police"), "demo-police-system"),
         ("statistics:read", None, "demo-board-reporting"),
         ("webhooks:manage", Some("wb-police"), "demo-police-webhooks"),
+        ("directory:admin", None, "demo-business-unit"),
+        ("protocols:admin", None, "demo-business-unit"),
     ];
     for (scope, agency, sub) in clients {
         let args = TokenArgs {
