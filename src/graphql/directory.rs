@@ -247,6 +247,12 @@ pub struct AgencyIdInput {
     pub agency_id: ID,
 }
 
+/// Runs one administrator's change (`directory::administer`).
+async fn administer(ctx: &Context<'_>, change: directory::AdminChange) -> Result<Agency> {
+    let db = ctx.data::<DatabaseConnection>()?;
+    Ok(Agency(directory::administer(db, actor(ctx)?, change).await.gql()?))
+}
+
 fn agency_id(id: &ID) -> Result<AgencyId> {
     id.parse().map_err(|_| bad_input("agencyId", "not a valid identifier"))
 }
@@ -267,13 +273,15 @@ impl DirectoryMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The agency.")] input: CreateAgencyInput,
     ) -> Result<Agency> {
-        let db = ctx.data::<DatabaseConnection>()?;
-        let change = directory::AdminChange::Create {
-            code: input.code,
-            name: input.name,
-            kind: input.kind.into(),
-        };
-        Ok(Agency(directory::administer(db, actor(ctx)?, change).await.gql()?))
+        administer(
+            ctx,
+            directory::AdminChange::Create {
+                code: input.code,
+                name: input.name,
+                kind: input.kind.into(),
+            },
+        )
+        .await
     }
 
     /// Renames an agency (a trust that merges, a service renamed); its
@@ -283,12 +291,14 @@ impl DirectoryMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The agency and its new name.")] input: RenameAgencyInput,
     ) -> Result<Agency> {
-        let db = ctx.data::<DatabaseConnection>()?;
-        let change = directory::AdminChange::Rename {
-            agency: agency_id(&input.agency_id)?,
-            name: input.name,
-        };
-        Ok(Agency(directory::administer(db, actor(ctx)?, change).await.gql()?))
+        administer(
+            ctx,
+            directory::AdminChange::Rename {
+                agency: agency_id(&input.agency_id)?,
+                name: input.name,
+            },
+        )
+        .await
     }
 
     /// Deactivates an agency: it keeps its cases and their history, takes
@@ -300,12 +310,14 @@ impl DirectoryMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The agency.")] input: AgencyIdInput,
     ) -> Result<Agency> {
-        let db = ctx.data::<DatabaseConnection>()?;
-        let change = directory::AdminChange::SetActive {
-            agency: agency_id(&input.agency_id)?,
-            active: false,
-        };
-        Ok(Agency(directory::administer(db, actor(ctx)?, change).await.gql()?))
+        administer(
+            ctx,
+            directory::AdminChange::SetActive {
+                agency: agency_id(&input.agency_id)?,
+                active: false,
+            },
+        )
+        .await
     }
 
     /// Pins the version of the partnership's protocol that new cases take
@@ -336,12 +348,14 @@ impl DirectoryMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The agency.")] input: AgencyIdInput,
     ) -> Result<Agency> {
-        let db = ctx.data::<DatabaseConnection>()?;
-        let change = directory::AdminChange::SetActive {
-            agency: agency_id(&input.agency_id)?,
-            active: true,
-        };
-        Ok(Agency(directory::administer(db, actor(ctx)?, change).await.gql()?))
+        administer(
+            ctx,
+            directory::AdminChange::SetActive {
+                agency: agency_id(&input.agency_id)?,
+                active: true,
+            },
+        )
+        .await
     }
 }
 
